@@ -1,0 +1,163 @@
+"""Split a record into chunks that respect paragraphs and sentences.
+
+A chunk is what gets embedded and cited, so it should hold whole thoughts: we pack whole
+paragraphs while they fit, fall back to whole sentences, and cut inside a sentence only
+when a single sentence is longer than a chunk. Consecutive chunks share a little text so
+that a statement at a boundary is retrievable from either side.
+
+Token counts are approximate (words and punctuation marks), which tracks WordPiece counts
+closely enough to stay under MiniLM's 256-token window with the default of 200.
+"""
+
+import re
+from dataclasses import dataclass
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
+# A sentence ends at . ! or ? (optionally closed by a quote or bracket) followed by space
+# and a capital, digit or opening quote; common abbreviations are not ends.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])")
+_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "Mr.", "Mrs.", "Ms.", "Dr.", "approx.", "No.")
+
+
+@dataclass(frozen=True)
+class ChunkText:
+    position: int
+    text: str
+    token_count: int
+
+
+def count_tokens(text: str) -> int:
+    return len(_TOKEN.findall(text))
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    """Sentences of one paragraph; each bulleted line counts as a sentence of its own."""
+    sentences: list[str] = []
+    for line in _lines_or_paragraph(paragraph):
+        pieces = _SENTENCE_END.split(line)
+        sentences.extend(_rejoin_abbreviations(pieces))
+    return [s.strip() for s in sentences if s.strip()]
+
+
+def _lines_or_paragraph(paragraph: str) -> list[str]:
+    lines = [line for line in paragraph.splitlines() if line.strip()]
+    if any(_BULLET.match(line) for line in lines):
+        return lines
+    return [" ".join(line.strip() for line in lines)]
+
+
+def _rejoin_abbreviations(pieces: list[str]) -> list[str]:
+    joined: list[str] = []
+    for piece in pieces:
+        if joined and joined[-1].endswith(_ABBREVIATIONS):
+            joined[-1] = f"{joined[-1]} {piece}"
+        else:
+            joined.append(piece)
+    return joined
+
+
+def _split_long_sentence(sentence: str, max_tokens: int) -> list[str]:
+    """Cut a sentence longer than a chunk at word boundaries."""
+    words = sentence.split()
+    parts: list[str] = []
+    current: list[str] = []
+    size = 0
+    for word in words:
+        word_tokens = count_tokens(word)
+        if current and size + word_tokens > max_tokens:
+            parts.append(" ".join(current))
+            current, size = [], 0
+        current.append(word)
+        size += word_tokens
+    if current:
+        parts.append(" ".join(current))
+    return parts
+
+
+def _units(body: str, max_tokens: int) -> list[list[str]]:
+    """Paragraphs as lists of sentence-sized units, none longer than a chunk."""
+    paragraphs = [p for p in _PARAGRAPH_BREAK.split(body.strip()) if p.strip()]
+    result: list[list[str]] = []
+    for paragraph in paragraphs:
+        units: list[str] = []
+        for sentence in split_sentences(paragraph):
+            if count_tokens(sentence) > max_tokens:
+                units.extend(_split_long_sentence(sentence, max_tokens))
+            else:
+                units.append(sentence)
+        result.append(units)
+    return result
+
+
+class _Packer:
+    """Greedy packing of units into chunks, carrying a short overlap across each cut."""
+
+    def __init__(self, max_tokens: int, overlap_tokens: int) -> None:
+        self.max_tokens = max_tokens
+        self.overlap_tokens = overlap_tokens
+        self.chunks: list[list[str]] = []
+        self.current: list[str] = []
+        self.size = 0
+        self.fresh = 0  # units in `current` not carried over from the previous chunk
+
+    def add(self, unit: str, *, paragraph_start: bool) -> None:
+        tokens = count_tokens(unit)
+        if self.fresh and self.size + tokens > self.max_tokens:
+            self._cut()
+        if paragraph_start and self.current:
+            unit = "\n\n" + unit
+        self.current.append(unit)
+        self.size += tokens
+        self.fresh += 1
+
+    def _cut(self) -> None:
+        self.chunks.append(self.current)
+        carried: list[str] = []
+        size = 0
+        for unit in reversed(self.current):
+            tokens = count_tokens(unit)
+            if size + tokens > self.overlap_tokens:
+                break
+            carried.insert(0, unit.lstrip("\n"))
+            size += tokens
+        self.current, self.size, self.fresh = carried, size, 0
+
+    def finish(self) -> list[list[str]]:
+        if self.fresh:
+            self.chunks.append(self.current)
+        return self.chunks
+
+
+def _join(units: list[str]) -> str:
+    """Sentences joined by spaces, paragraphs by a blank line, bullets each on its line."""
+    text = ""
+    for unit in units:
+        if not text:
+            text = unit.lstrip("\n")
+        elif unit.startswith("\n\n"):
+            text += unit
+        elif _BULLET.match(unit):
+            text += "\n" + unit
+        else:
+            text += " " + unit
+    return text
+
+
+def chunk_text(
+    body: str, *, title: str | None = None, max_tokens: int = 200, overlap_tokens: int = 30
+) -> list[ChunkText]:
+    """Chunks of a record body; the title, when there is one, heads every chunk so a chunk
+    read alone still says what it is about."""
+    header = f"{title.strip()}\n" if title and title.strip() else ""
+    budget = max(16, max_tokens - count_tokens(header))
+    packer = _Packer(budget, min(overlap_tokens, budget // 2))
+    for units in _units(body, budget):
+        for index, unit in enumerate(units):
+            packer.add(unit, paragraph_start=index == 0)
+    chunks = []
+    for position, units in enumerate(packer.finish()):
+        text = header + _join(units)
+        chunks.append(ChunkText(position, text, count_tokens(text)))
+    return chunks

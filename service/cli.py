@@ -1,0 +1,139 @@
+"""The `fairdraft` command line."""
+
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy.exc import OperationalError
+
+from service.cli_output import print_row_errors, summary_table
+from service.db.embedded import EmbeddedDatabaseError
+from service.db.engine import open_engine
+from service.db.migrate import SchemaOutOfDate, current_revision, head_revision, upgrade
+from service.ingest.errors import IngestError, IngestRefused
+from service.ingest.progress import NoProgress, RichProgress
+from service.ingest.run import FORMATS, Ingestor, files_to_ingest
+from service.ingest.summary import IngestSummary
+from service.settings import Settings, get_settings
+from service.store import embedder_from, open_store
+
+app = typer.Typer(help="fairdraft: evidence-based review drafts, checked for bias.")
+db_app = typer.Typer(help="Database schema.")
+app.add_typer(db_app, name="db")
+# Piped output (CI logs, files) gets a fixed width so tables are not squeezed to 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 120)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+
+
+def cli_actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the schema migrations (safe to run again)."""
+    with _user_errors(), open_engine(get_settings()) as engine:
+        before = current_revision(engine)
+        upgrade(engine)
+        console.print(f"schema: {before or 'empty'} -> {current_revision(engine)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision of the database and the one this code needs."""
+    with _user_errors(), open_engine(get_settings()) as engine:
+        console.print(f"database: {current_revision(engine) or 'empty'}; code: {head_revision()}")
+
+
+@app.command()
+def ingest(
+    path: Annotated[
+        Path, typer.Argument(help="people.csv, records.jsonl, ratings.csv or a folder")
+    ],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help=f"one of {', '.join(FORMATS)}")
+    ] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="land the valid rows, list the invalid ones")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON line per file")] = False,
+) -> None:
+    """Validate and store an export; a file with an invalid row is refused whole."""
+    settings = get_settings()
+    with _user_errors():
+        summaries = run_ingest(settings, path, fmt=fmt, skip_invalid=skip_invalid)
+        _show(summaries, as_json=as_json)
+
+
+def run_ingest(
+    settings: Settings, path: Path, *, fmt: str | None, skip_invalid: bool
+) -> list[IngestSummary]:
+    files = files_to_ingest(path)
+    if fmt:
+        if fmt not in FORMATS:
+            raise IngestError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+        files = [(file, fmt) for file, _ in files]
+    progress = RichProgress() if settings.progress else NoProgress()
+    summaries = []
+    with open_store(settings) as engine:
+        ingestor = Ingestor(
+            engine, settings, lambda: embedder_from(settings), actor=cli_actor(), progress=progress
+        )
+        for file, file_format in files:
+            summaries.append(ingestor.ingest(file, file_format, skip_invalid=skip_invalid))
+    return summaries
+
+
+def _show(summaries: list[IngestSummary], *, as_json: bool) -> None:
+    if as_json:
+        for summary in summaries:
+            console.print_json(json.dumps(summary.counts()))
+        return
+    console.print(summary_table(summaries))
+    for summary in summaries:
+        if summary.refused:
+            print_row_errors(console, f"{summary.path}: skipped invalid rows", summary.refused)
+
+
+@app.command()
+def demo(
+    people: Annotated[int, typer.Option(help="size of the synthetic org")] = 120,
+    seed: Annotated[int, typer.Option(help="seed of the synthetic org")] = 7,
+) -> None:
+    """Generate a synthetic org, ingest and embed it, and show what was stored."""
+    from evals.demo import run_demo
+
+    with _user_errors():
+        run_demo(get_settings(), console, people=people, seed=seed)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn the errors a user can cause into a message and a non-zero exit, no traceback."""
+    try:
+        yield
+    except IngestRefused as exc:
+        errors.print(f"[red]{exc}[/red]")
+        print_row_errors(errors, "invalid rows", exc.errors)
+        raise typer.Exit(1) from None
+    except IngestError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except (SchemaOutOfDate, EmbeddedDatabaseError) as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except OperationalError as exc:
+        errors.print(f"[red]error:[/red] cannot reach the database: {exc.orig}")
+        raise typer.Exit(1) from None

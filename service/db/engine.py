@@ -1,0 +1,39 @@
+"""Engines and sessions, and the one context that decides which server we talk to."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.db.embedded import embedded_server
+from service.settings import Settings
+
+
+@contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """The configured URL, or an embedded server's when none is configured (never both)."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    with embedded_server(settings.data_dir / "pgdata", settings.embedded_database) as url:
+        yield url
+
+
+def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+    return create_engine(url, pool_size=pool_size, pool_pre_ping=True)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def open_engine(settings: Settings) -> Iterator[Engine]:
+    """Engine for the configured (or embedded) database, disposed on exit."""
+    with database_url(settings) as url:
+        engine = make_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()

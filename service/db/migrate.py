@@ -1,0 +1,53 @@
+"""Schema migrations through Alembic, driven from code so no alembic.ini is needed."""
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database has an older schema than this code; upgrading is an explicit step."""
+
+
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None, "no migrations found"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    config = _config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+    engine.dispose()  # pooled connections may predate the types the migration created
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Migrate an empty database; refuse to run on an old schema rather than migrate it
+    behind the operator's back."""
+    current = current_revision(engine)
+    if current is None:
+        upgrade(engine)
+    elif current != head_revision():
+        raise SchemaOutOfDate(
+            f"the database schema is at revision {current}, this fairdraft needs "
+            f"{head_revision()}: run `fairdraft db upgrade`"
+        )

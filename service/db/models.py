@@ -1,0 +1,157 @@
+"""The evidence store's schema: typed SQLAlchemy 2 models, one per table.
+
+Demographic attributes live in their own `restricted` schema so that production can grant
+it to the bias check and HR roles alone (`GRANT USAGE ON SCHEMA restricted TO ...`).
+"""
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from retrieval.schema import Base, Chunk
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Chunk",
+    "Demographic",
+    "Person",
+    "Rating",
+    "Record",
+    "ReviewCycle",
+]
+
+RECORD_KINDS = ("work_record", "one_on_one", "feedback", "recognition", "goal", "self_note")
+RESTRICTED_SCHEMA = "restricted"
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+def _updated_at() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+
+
+class Person(Base):
+    """One employee from the HRIS export; `employee_id` is the HRIS key, `id` ours."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    employee_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    manager_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
+    level: Mapped[str] = mapped_column(String(32))
+    job_family: Mapped[str] = mapped_column(String(128))
+    department: Mapped[str] = mapped_column(String(128))
+    location: Mapped[str] = mapped_column(String(128))
+    hire_date: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class Demographic(Base):
+    """One demographic attribute of one person, read only by the bias check and HR roles."""
+
+    __tablename__ = "demographics"
+    __table_args__ = {"schema": RESTRICTED_SCHEMA}
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    attribute: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class Record(Base):
+    """A piece of evidence (work record, 1:1 note, feedback...) about one person."""
+
+    __tablename__ = "records"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id"),
+        CheckConstraint(f"kind IN {RECORD_KINDS!r}", name="kind"),
+        Index("ix_records_subject_id_occurred_at", "subject_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source: Mapped[str] = mapped_column(String(128))
+    external_id: Mapped[str] = mapped_column(String(256))
+    kind: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    author: Mapped[str | None] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    title: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, server_default="{}")
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class ReviewCycle(Base):
+    """A review period with its rating scale (default 1 to 5)."""
+
+    __tablename__ = "review_cycles"
+    __table_args__ = (CheckConstraint("scale_min < scale_max", name="scale"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    starts_on: Mapped[date | None] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    scale_min: Mapped[int] = mapped_column(Integer, server_default="1")
+    scale_max: Mapped[int] = mapped_column(Integer, server_default="5")
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Rating(Base):
+    """A rating proposed by a rater for a person in a cycle, and its calibrated value."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (UniqueConstraint("cycle_id", "person_id", "rater_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("review_cycles.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="RESTRICT"))
+    rating: Mapped[int] = mapped_column(Integer)
+    calibrated_rating: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class AuditEvent(Base):
+    """Who did what, when, with the state before and after: written by every write that
+    matters and never updated."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_entity", "entity", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str | None] = mapped_column(Text)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

@@ -1,0 +1,1 @@
+"""Ingest of the three stable formats: people.csv, records.jsonl, ratings.csv."""

