@@ -112,6 +112,12 @@ class _Packer:
         self.size += tokens
         self.fresh += 1
 
+    def start_paragraph(self, tokens: int) -> None:
+        """Cut before a paragraph that would fit a chunk of its own but not the rest of
+        this one, so paragraphs are not split when they need not be."""
+        if self.fresh and self.size + tokens > self.max_tokens >= tokens:
+            self._cut()
+
     def _cut(self) -> None:
         self.chunks.append(self.current)
         carried: list[str] = []
@@ -154,6 +160,7 @@ def chunk_text(
     budget = max(16, max_tokens - count_tokens(header))
     packer = _Packer(budget, min(overlap_tokens, budget // 2))
     for units in _units(body, budget):
+        packer.start_paragraph(sum(count_tokens(unit) for unit in units))
         for index, unit in enumerate(units):
             packer.add(unit, paragraph_start=index == 0)
     chunks = []

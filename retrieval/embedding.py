@@ -87,7 +87,8 @@ class HashingEmbedder:
                 bucket = int.from_bytes(digest[:4], "little") % self._dim
                 vectors[row, bucket] += 1.0 if digest[4] & 1 else -1.0
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.where(norms == 0, 1.0, norms)
+        normalised: Vectors = (vectors / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+        return normalised
 
 
 def resolve_model_path(model: str) -> Path | str:

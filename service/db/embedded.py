@@ -31,7 +31,7 @@ def embedded_server(pgdata: Path, database: str) -> Iterator[str]:
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
-        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     except Exception as exc:
         raise EmbeddedDatabaseError(
             f"could not start the embedded PostgreSQL in {pgdata}: {exc}. "

@@ -4,6 +4,7 @@ import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from service.ingest.errors import IngestRefused, RowError
 
@@ -42,7 +43,8 @@ def _check_header(path: Path, header: list[str], required: tuple[str, ...]) -> N
         raise IngestRefused(str(path), errors)
 
 
-def _rows(reader: "csv._reader", header: list[str]) -> Iterator[CsvRow]:
+def _rows(reader: Any, header: list[str]) -> Iterator[CsvRow]:
+    """`reader` is a csv reader; its line_num gives the physical line of quoted multi-line rows."""
     for values in reader:
         line = reader.line_num
         if not any(v.strip() for v in values):

@@ -4,6 +4,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -295,7 +296,9 @@ def write_people(
     ]
     for start in range(0, len(values), batch_rows):
         statement = pg_insert(Person).values(values[start : start + batch_rows])
-        updates = {name: statement.excluded[name] for name in values[0] if name != "employee_id"}
+        updates: dict[str, Any] = {
+            name: statement.excluded[name] for name in values[0] if name != "employee_id"
+        }
         updates["updated_at"] = func.now()
         connection.execute(
             statement.on_conflict_do_update(index_elements=["employee_id"], set_=updates)

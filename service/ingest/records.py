@@ -226,16 +226,16 @@ def upsert_records(connection: Connection, rows: Sequence[RecordRow]) -> list[in
         for r in rows
     ]
     statement = pg_insert(Record)
-    updates = {
+    updates: dict[str, Any] = {
         name: statement.excluded[name]
         for name in values[0]
         if name not in ("source", "external_id")
     }
     updates["updated_at"] = func.now()
-    statement = statement.on_conflict_do_update(
+    upsert = statement.on_conflict_do_update(
         index_elements=["source", "external_id"], set_=updates
     ).returning(Record.id, sort_by_parameter_order=True)
-    return list(connection.execute(statement, values).scalars())
+    return list(connection.execute(upsert, values).scalars())
 
 
 def ingest_records(

@@ -1,0 +1,135 @@
+"""Test fixtures: one embedded Postgres per run, a fresh database per test.
+
+The schema is migrated once into a template database; each test gets its own copy
+(`CREATE DATABASE ... TEMPLATE`, a file copy in Postgres), so tests can commit freely and
+none sees another's leftovers.
+"""
+
+import itertools
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy import Engine
+
+from retrieval.embedding import Embedder, HashingEmbedder, Vectors, load_embedder
+from service.db.embedded import embedded_server, sqlalchemy_url
+from service.db.engine import make_engine
+from service.db.migrate import upgrade
+from service.ingest.progress import NoProgress
+from service.ingest.run import Ingestor
+from service.settings import DEFAULT_EMBEDDING_MODEL, Settings
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TEMPLATE = "fairdraft_template"
+_counter = itertools.count()
+
+
+class CountingEmbedder:
+    """The hashing embedder, counting what it was asked to embed."""
+
+    def __init__(self, dim: int = 384) -> None:
+        self.inner = HashingEmbedder(dim)
+        self.texts: list[str] = []
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        self.texts.extend(texts)
+        return self.inner.embed(texts)
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's FAIRDRAFT_* settings or touches the hub."""
+    for name in list(os.environ):
+        if name.startswith("FAIRDRAFT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def admin_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """libpq URI of the embedded server, with the migrated template database ready."""
+    home = tmp_path_factory.mktemp("pg")
+    with embedded_server(home / "pgdata", TEMPLATE) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url.replace("postgresql+psycopg://", "postgresql://", 1).replace(
+            f"/{TEMPLATE}?", "/postgres?", 1
+        )
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def database_url(admin_uri: str) -> Iterator[str]:
+    """A fresh, migrated database of this test's own."""
+    name = f"test_{os.getpid()}_{next(_counter)}"
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(TEMPLATE)
+            )
+        )
+    yield sqlalchemy_url(admin_uri.replace("/postgres?", f"/{name}?", 1))
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,
+        database_url=database_url,
+        home=tmp_path / "home",
+        embedding_model="hashing-384",
+        progress=False,
+    )
+
+
+@pytest.fixture
+def embedder() -> CountingEmbedder:
+    return CountingEmbedder()
+
+
+@pytest.fixture
+def ingestor(engine: Engine, settings: Settings, embedder: CountingEmbedder) -> Ingestor:
+    return Ingestor(engine, settings, lambda: embedder, actor="test", progress=NoProgress())
+
+
+@pytest.fixture
+def org_dir(tmp_path: Path) -> Path:
+    """A writable copy of the hand-written three-file org."""
+    target = tmp_path / "org"
+    shutil.copytree(FIXTURES / "org", target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def minilm() -> Embedder:
+    """The real default model, loaded once per run (slow tests only)."""
+    return load_embedder(DEFAULT_EMBEDDING_MODEL)
+
+
+@pytest.fixture
+def settings_minilm(engine: Engine, settings: Settings, minilm: Embedder) -> Ingestor:
+    """An ingestor that embeds with the real default model."""
+    return Ingestor(engine, settings, lambda: minilm, actor="test", progress=NoProgress())
