@@ -99,7 +99,7 @@ def run_ingest(
 def _show(summaries: list[IngestSummary], *, as_json: bool) -> None:
     if as_json:
         for summary in summaries:
-            console.print_json(json.dumps(summary.counts()))
+            typer.echo(json.dumps(summary.counts()))
         return
     console.print(summary_table(summaries))
     for summary in summaries:

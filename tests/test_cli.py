@@ -1,0 +1,71 @@
+"""The command line: summaries, refusals with line and reason, and exit codes."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from service.cli import app
+from service.settings import get_settings
+from tests.conftest import FIXTURES
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _cli_database(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) -> None:
+    monkeypatch.setenv("FAIRDRAFT_DATABASE_URL", database_url)
+    monkeypatch.setenv("FAIRDRAFT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FAIRDRAFT_EMBEDDING_MODEL", "hashing-384")
+    get_settings.cache_clear()
+
+
+def test_ingest_of_a_folder_prints_one_summary_row_per_file() -> None:
+    result = runner.invoke(app, ["ingest", str(FIXTURES / "org"), "--json"])
+
+    assert result.exit_code == 0, result.output
+    counts = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [(c["format"], c["inserted"]) for c in counts] == [
+        ("people", 4),
+        ("records", 6),
+        ("ratings", 3),
+    ]
+
+
+def test_a_refused_file_exits_1_and_names_the_line_field_and_reason() -> None:
+    runner.invoke(app, ["ingest", str(FIXTURES / "org" / "people.csv")])
+
+    result = runner.invoke(app, ["ingest", str(FIXTURES / "bad" / "records_bad_date.jsonl")])
+
+    assert result.exit_code == 1
+    assert "refused, 1 invalid row" in result.output
+    assert "occurred_at" in result.output and "'10/02/2026'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_missing_path_exits_2_with_a_message() -> None:
+    result = runner.invoke(app, ["ingest", "/nowhere/people.csv"])
+
+    assert result.exit_code == 2
+    assert "no such file or folder" in result.output
+
+
+def test_an_unreachable_database_is_a_message_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAIRDRAFT_DATABASE_URL", "postgresql+psycopg://x@127.0.0.1:1/none")
+    get_settings.cache_clear()
+
+    result = runner.invoke(app, ["db", "current"])
+
+    assert result.exit_code == 1
+    assert "cannot reach the database" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_db_current_names_both_revisions() -> None:
+    result = runner.invoke(app, ["db", "current"])
+
+    assert result.exit_code == 0
+    assert "database: 0001; code: 0001" in result.output
