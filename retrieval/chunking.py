@@ -11,6 +11,7 @@ closely enough to stay under MiniLM's 256-token window with the default of 200.
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
@@ -76,17 +77,26 @@ def _split_long_sentence(sentence: str, max_tokens: int) -> list[str]:
     return parts
 
 
-def _units(body: str, max_tokens: int) -> list[list[str]]:
+class _Unit(NamedTuple):
+    """A sentence (or a piece of one), counted once."""
+
+    text: str
+    tokens: int
+
+
+def _units(body: str, max_tokens: int) -> list[list[_Unit]]:
     """Paragraphs as lists of sentence-sized units, none longer than a chunk."""
     paragraphs = [p for p in _PARAGRAPH_BREAK.split(body.strip()) if p.strip()]
-    result: list[list[str]] = []
+    result: list[list[_Unit]] = []
     for paragraph in paragraphs:
-        units: list[str] = []
+        units: list[_Unit] = []
         for sentence in split_sentences(paragraph):
-            if count_tokens(sentence) > max_tokens:
-                units.extend(_split_long_sentence(sentence, max_tokens))
+            tokens = count_tokens(sentence)
+            if tokens <= max_tokens:
+                units.append(_Unit(sentence, tokens))
             else:
-                units.append(sentence)
+                pieces = _split_long_sentence(sentence, max_tokens)
+                units.extend(_Unit(piece, count_tokens(piece)) for piece in pieces)
         result.append(units)
     return result
 
@@ -97,20 +107,10 @@ class _Packer:
     def __init__(self, max_tokens: int, overlap_tokens: int) -> None:
         self.max_tokens = max_tokens
         self.overlap_tokens = overlap_tokens
-        self.chunks: list[list[str]] = []
-        self.current: list[str] = []
+        self.chunks: list[list[_Unit]] = []
+        self.current: list[_Unit] = []
         self.size = 0
         self.fresh = 0  # units in `current` not carried over from the previous chunk
-
-    def add(self, unit: str, *, paragraph_start: bool) -> None:
-        tokens = count_tokens(unit)
-        if self.fresh and self.size + tokens > self.max_tokens:
-            self._cut()
-        if paragraph_start and self.current:
-            unit = "\n\n" + unit
-        self.current.append(unit)
-        self.size += tokens
-        self.fresh += 1
 
     def start_paragraph(self, tokens: int) -> None:
         """Cut before a paragraph that would fit a chunk of its own but not the rest of
@@ -118,36 +118,44 @@ class _Packer:
         if self.fresh and self.size + tokens > self.max_tokens >= tokens:
             self._cut()
 
+    def add(self, unit: _Unit, *, paragraph_start: bool) -> None:
+        if self.fresh and self.size + unit.tokens > self.max_tokens:
+            self._cut()
+        if paragraph_start and self.current:
+            unit = _Unit("\n\n" + unit.text, unit.tokens)
+        self.current.append(unit)
+        self.size += unit.tokens
+        self.fresh += 1
+
     def _cut(self) -> None:
         self.chunks.append(self.current)
-        carried: list[str] = []
+        carried: list[_Unit] = []
         size = 0
         for unit in reversed(self.current):
-            tokens = count_tokens(unit)
-            if size + tokens > self.overlap_tokens:
+            if size + unit.tokens > self.overlap_tokens:
                 break
-            carried.insert(0, unit.lstrip("\n"))
-            size += tokens
+            carried.insert(0, _Unit(unit.text.lstrip("\n"), unit.tokens))
+            size += unit.tokens
         self.current, self.size, self.fresh = carried, size, 0
 
-    def finish(self) -> list[list[str]]:
+    def finish(self) -> list[list[_Unit]]:
         if self.fresh:
             self.chunks.append(self.current)
         return self.chunks
 
 
-def _join(units: list[str]) -> str:
+def _join(units: list[_Unit]) -> str:
     """Sentences joined by spaces, paragraphs by a blank line, bullets each on its line."""
     text = ""
     for unit in units:
         if not text:
-            text = unit.lstrip("\n")
-        elif unit.startswith("\n\n"):
-            text += unit
-        elif _BULLET.match(unit):
-            text += "\n" + unit
+            text = unit.text.lstrip("\n")
+        elif unit.text.startswith("\n\n"):
+            text += unit.text
+        elif _BULLET.match(unit.text):
+            text += "\n" + unit.text
         else:
-            text += " " + unit
+            text += " " + unit.text
     return text
 
 
@@ -155,16 +163,19 @@ def chunk_text(
     body: str, *, title: str | None = None, max_tokens: int = 200, overlap_tokens: int = 30
 ) -> list[ChunkText]:
     """Chunks of a record body; the title, when there is one, heads every chunk so a chunk
-    read alone still says what it is about."""
+    read alone still says what it is about. A body that fits is kept exactly as written."""
     header = f"{title.strip()}\n" if title and title.strip() else ""
-    budget = max(16, max_tokens - count_tokens(header))
+    header_tokens = count_tokens(header)
+    budget = max(16, max_tokens - header_tokens)
+    body_tokens = count_tokens(body)
+    if body_tokens <= budget:
+        return [ChunkText(0, header + body.strip(), header_tokens + body_tokens)]
     packer = _Packer(budget, min(overlap_tokens, budget // 2))
     for units in _units(body, budget):
-        packer.start_paragraph(sum(count_tokens(unit) for unit in units))
+        packer.start_paragraph(sum(unit.tokens for unit in units))
         for index, unit in enumerate(units):
             packer.add(unit, paragraph_start=index == 0)
-    chunks = []
-    for position, units in enumerate(packer.finish()):
-        text = header + _join(units)
-        chunks.append(ChunkText(position, text, count_tokens(text)))
-    return chunks
+    return [
+        ChunkText(position, header + _join(units), header_tokens + sum(u.tokens for u in units))
+        for position, units in enumerate(packer.finish())
+    ]

@@ -7,32 +7,27 @@ of 384-float vectors, and COPY is several times faster than batched INSERTs.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-import psycopg
 from pgvector.psycopg import register_vector
 from sqlalchemy import Connection, delete
 
+from retrieval.bulk import copy_rows, driver_connection
 from retrieval.embedding import Vectors
 from retrieval.schema import Chunk
 
-_COPY_CHUNKS = (
-    "COPY chunks (record_id, subject_id, kind, source, occurred_at, position, text, "
-    "token_count, embedding, embedding_model, embedding_dim) FROM STDIN WITH (FORMAT BINARY)"
+_CHUNK_COLUMNS = (
+    ("record_id", "int8"),
+    ("subject_id", "int4"),
+    ("kind", "varchar"),
+    ("source", "varchar"),
+    ("occurred_at", "timestamptz"),
+    ("position", "int4"),
+    ("text", "text"),
+    ("token_count", "int4"),
+    ("embedding", "vector"),
+    ("embedding_model", "varchar"),
+    ("embedding_dim", "int4"),
 )
-_COPY_TYPES = [
-    "int8",
-    "int4",
-    "varchar",
-    "varchar",
-    "timestamptz",
-    "int4",
-    "text",
-    "int4",
-    "vector",
-    "varchar",
-    "int4",
-]
 
 
 @dataclass(frozen=True)
@@ -49,12 +44,6 @@ class NewChunk:
     token_count: int
 
 
-def _driver_connection(connection: Connection) -> psycopg.Connection[Any]:
-    raw = connection.connection.driver_connection
-    assert isinstance(raw, psycopg.Connection), "fairdraft needs the psycopg 3 driver"
-    return raw
-
-
 def copy_chunks(
     connection: Connection, chunks: Sequence[NewChunk], vectors: Vectors, model: str
 ) -> int:
@@ -63,28 +52,26 @@ def copy_chunks(
         raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
     if not chunks:
         return 0
-    raw = _driver_connection(connection)
-    register_vector(raw)
+    register_vector(driver_connection(connection))
     dim = int(vectors.shape[1])
-    with raw.cursor() as cursor, cursor.copy(_COPY_CHUNKS) as copy:
-        copy.set_types(_COPY_TYPES)
-        for chunk, vector in zip(chunks, vectors, strict=True):
-            copy.write_row(
-                (
-                    chunk.record_id,
-                    chunk.subject_id,
-                    chunk.kind,
-                    chunk.source,
-                    chunk.occurred_at,
-                    chunk.position,
-                    chunk.text,
-                    chunk.token_count,
-                    vector,
-                    model,
-                    dim,
-                )
-            )
-    return len(chunks)
+    rows = (
+        (
+            chunk.record_id,
+            chunk.subject_id,
+            chunk.kind,
+            chunk.source,
+            chunk.occurred_at,
+            chunk.position,
+            chunk.text,
+            chunk.token_count,
+            vector,
+            model,
+            dim,
+        )
+        for chunk, vector in zip(chunks, vectors, strict=True)
+    )
+    names, types = zip(*_CHUNK_COLUMNS, strict=True)
+    return copy_rows(connection, Chunk.__tablename__, names, types, rows)
 
 
 def delete_chunks_of(connection: Connection, record_ids: Sequence[int]) -> None:

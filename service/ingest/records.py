@@ -14,9 +14,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ARRAY, Connection, Engine, String, bindparam, func, select
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Engine,
+    String,
+    bindparam,
+    column,
+    func,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from retrieval.bulk import copy_rows
 from retrieval.chunking import chunk_text
 from retrieval.embedding import Embedder, Vectors, embed_in_batches
 from retrieval.store import NewChunk, copy_chunks, delete_chunks_of
@@ -207,35 +219,69 @@ def plan_chunks(rows: Sequence[RecordRow], settings: ChunkSettings) -> list[tupl
     ]
 
 
+_COPY_COLUMNS = (
+    ("source", "varchar"),
+    ("external_id", "varchar"),
+    ("kind", "varchar"),
+    ("subject_id", "int4"),
+    ("author_id", "int4"),
+    ("author", "text"),
+    ("occurred_at", "timestamptz"),
+    ("title", "text"),
+    ("body", "text"),
+    ("metadata", "jsonb"),
+    ("content_hash", "varchar"),
+)
+_INCOMING = "incoming_records"
+
+
 def upsert_records(connection: Connection, rows: Sequence[RecordRow]) -> list[int]:
-    """Insert or update the rows; their ids, in the rows' order."""
-    values = [
-        {
-            "source": r.source,
-            "external_id": r.external_id,
-            "kind": r.kind,
-            "subject_id": r.subject_id,
-            "author_id": r.author_id,
-            "author": r.author,
-            "occurred_at": r.occurred_at,
-            "title": r.title,
-            "body": r.body,
-            "metadata": r.metadata,
-            "content_hash": r.content_hash,
-        }
-        for r in rows
-    ]
-    statement = pg_insert(Record)
+    """Insert or update the rows; their ids, in the rows' order.
+
+    The rows are COPYed into a temporary table and merged with one INSERT ... SELECT ...
+    ON CONFLICT: at 150,000 records this is several times faster than multi-row INSERTs.
+    """
+    names = [name for name, _ in _COPY_COLUMNS]
+    connection.execute(
+        text(
+            f"CREATE TEMPORARY TABLE {_INCOMING} (LIKE {Record.__tablename__} "
+            "INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+    )
+    copy_rows(
+        connection,
+        _INCOMING,
+        names,
+        [kind for _, kind in _COPY_COLUMNS],
+        (
+            (
+                r.source,
+                r.external_id,
+                r.kind,
+                r.subject_id,
+                r.author_id,
+                r.author,
+                r.occurred_at,
+                r.title,
+                r.body,
+                r.metadata,
+                r.content_hash,
+            )
+            for r in rows
+        ),
+    )
+    incoming = table(_INCOMING, *(column(name) for name in names))
+    statement = pg_insert(Record).from_select(names, select(*incoming.c))
     updates: dict[str, Any] = {
-        name: statement.excluded[name]
-        for name in values[0]
-        if name not in ("source", "external_id")
+        name: statement.excluded[name] for name in names if name not in ("source", "external_id")
     }
     updates["updated_at"] = func.now()
     upsert = statement.on_conflict_do_update(
         index_elements=["source", "external_id"], set_=updates
-    ).returning(Record.id, sort_by_parameter_order=True)
-    return list(connection.execute(upsert, values).scalars())
+    ).returning(Record.id, Record.source, Record.external_id)
+    ids = {(r.source, r.external_id): r.id for r in connection.execute(upsert)}
+    connection.execute(text(f"DROP TABLE {_INCOMING}"))
+    return [ids[(r.source, r.external_id)] for r in rows]
 
 
 def ingest_records(
