@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from sqlalchemy.exc import OperationalError
 
+from retrieval.reembed import reembed as reembed_chunks
+from retrieval.reembed import stale_chunk_count
 from service.cli_output import print_row_errors, summary_table
 from service.db.embedded import EmbeddedDatabaseError
 from service.db.engine import open_engine
@@ -105,6 +107,27 @@ def _show(summaries: list[IngestSummary], *, as_json: bool) -> None:
     for summary in summaries:
         if summary.refused:
             print_row_errors(console, f"{summary.path}: skipped invalid rows", summary.refused)
+
+
+@app.command()
+def reembed(
+    batch_size: Annotated[int, typer.Option(help="chunks per committed batch")] = 1000,
+) -> None:
+    """Embed every chunk not yet embedded with the configured model (after changing it)."""
+    settings = get_settings()
+    with _user_errors(), open_store(settings) as engine:
+        stale = stale_chunk_count(engine, settings.embedding_model)
+        if not stale:
+            console.print(f"every chunk is embedded with {settings.embedding_model}")
+            return
+        embedder = embedder_from(settings)
+        progress = RichProgress(min_total=0) if settings.progress else NoProgress()
+        with progress.task(f"embedding with {embedder.name}", stale) as advance:
+            result = reembed_chunks(engine, embedder, batch_size=batch_size, on_batch=advance)
+        console.print(
+            f"re-embedded {result.chunks} chunks with {embedder.name} "
+            f"({result.seconds_embedding:.1f} s in the model)"
+        )
 
 
 @app.command()

@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from retrieval.embedding import HashingEmbedder, load_embedder
+from retrieval.reembed import reembed, stale_chunk_count
 from retrieval.schema import Chunk
 from service.ingest.run import Ingestor, files_to_ingest
 from service.settings import DEFAULT_EMBEDDING_MODEL
@@ -73,3 +74,21 @@ def test_with_the_real_model_each_chunk_finds_its_own_record(
     pairs = nearest_records(engine)
 
     assert all(record == nearest for record, nearest in pairs)
+
+
+def test_reembedding_moves_every_chunk_to_the_new_model_and_keeps_search_working(
+    ingestor: Ingestor, engine: Engine
+) -> None:
+    for path, fmt in files_to_ingest(FIXTURES / "org"):
+        ingestor.ingest(path, fmt, skip_invalid=False)
+    total = stale_chunk_count(engine, "hashing-128")
+
+    first = reembed(engine, HashingEmbedder(128), batch_size=4)
+    again = reembed(engine, HashingEmbedder(128), batch_size=4)
+
+    assert first.chunks == total > 4, "several committed batches"
+    assert again.chunks == 0
+    with engine.connect() as conn:
+        models = conn.execute(select(Chunk.embedding_model, Chunk.embedding_dim).distinct()).all()
+    assert models == [("hashing-128", 128)]
+    assert all(record == nearest for record, nearest in nearest_records(engine))
