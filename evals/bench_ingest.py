@@ -51,7 +51,9 @@ def chunk_texts(records_path: Path, settings: Settings) -> list[str]:
     return texts
 
 
-def measure_model(settings: Settings, texts: list[str], sample: int, seed: int) -> dict[str, float]:
+def measure_model(
+    settings: Settings, texts: list[str], sample: int, seed: int
+) -> dict[str, float | str]:
     """Embedding throughput of the real model on a sample of the org's own chunk texts."""
     chosen = random.Random(seed).sample(texts, min(sample, len(texts)))
     started = time.perf_counter()
@@ -63,6 +65,7 @@ def measure_model(settings: Settings, texts: list[str], sample: int, seed: int) 
     seconds = time.perf_counter() - started
     words = sum(len(t.split()) for t in chosen) / max(1, len(chosen))
     return {
+        "embed_model": embedder.name,
         "model_load_s": round(load_s, 2),
         "embed_sample": len(chosen),
         "embed_sample_s": round(seconds, 2),
@@ -91,7 +94,10 @@ def ingest_org(
 
 
 def figures(
-    people: int, first: list[IngestSummary], again: list[IngestSummary], model: dict[str, float]
+    people: int,
+    first: list[IngestSummary],
+    again: list[IngestSummary],
+    model: dict[str, float | str],
 ) -> dict[str, float | str]:
     records = next(s for s in first if s.format == "records")
     chunks = records.chunks_written
@@ -148,7 +154,6 @@ def main(argv: list[str] | None = None) -> int:
         model_settings = Settings(_env_file=None, home=home, embedding_model=args.model)
         texts = chunk_texts(org_dir / "records.jsonl", model_settings)
         model = measure_model(model_settings, texts, args.embed_sample, args.seed)
-        model["embed_model"] = args.model  # type: ignore[assignment]
         result = figures(args.people, first, again, model)
         result["ingest_vectors"] = ingest_model
     finally:
