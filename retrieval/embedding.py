@@ -36,6 +36,9 @@ class SentenceTransformerEmbedder:
     def __init__(self, model: str, *, device: str = "cpu", batch_size: int = 32) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # our own progress bar is enough
 
         self._name = model
         self._model = SentenceTransformer(str(resolve_model_path(model)), device=device)
