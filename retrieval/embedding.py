@@ -38,7 +38,7 @@ class SentenceTransformerEmbedder:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 
-        transformers_logging.disable_progress_bar()  # our own progress bar is enough
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
         self._name = model
         self._model = SentenceTransformer(str(resolve_model_path(model)), device=device)
