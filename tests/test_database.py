@@ -10,7 +10,9 @@ from sqlalchemy import Engine, inspect, text
 from service.db.engine import database_url, make_engine
 from service.db.migrate import (
     SchemaOutOfDate,
+    check_models_match,
     current_revision,
+    downgrade,
     ensure_schema,
     head_revision,
     upgrade,
@@ -46,23 +48,12 @@ def test_an_empty_database_is_migrated_on_start(empty_engine: Engine) -> None:
 
 def test_migrations_go_down_and_up_again(empty_engine: Engine) -> None:
     upgrade(empty_engine)
-    upgrade_down(empty_engine)
+    downgrade(empty_engine, "base")
     assert not TABLES & set(inspect(empty_engine).get_table_names())
 
     upgrade(empty_engine)
     assert current_revision(empty_engine) == head_revision()
     empty_engine.dispose()
-
-
-def upgrade_down(engine: Engine) -> None:
-    from alembic import command
-
-    from service.db.migrate import _config
-
-    config = _config()
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "base")
 
 
 def test_an_older_schema_is_refused_with_the_command_to_run(empty_engine: Engine) -> None:
@@ -99,3 +90,10 @@ def test_without_a_url_an_embedded_server_starts_in_the_home_folder_and_stops(
     assert version.startswith("16")
     assert "/fairdraft?" in url
     assert not pid_file.exists(), "the server was stopped on exit"
+
+
+def test_the_models_and_the_migrations_describe_the_same_schema(empty_engine: Engine) -> None:
+    upgrade(empty_engine)
+
+    check_models_match(empty_engine)  # raises if autogenerate would emit any operation
+    empty_engine.dispose()

@@ -1,5 +1,6 @@
 """Schema migrations through Alembic, driven from code so no alembic.ini is needed."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -15,14 +16,14 @@ class SchemaOutOfDate(RuntimeError):
     """The database has an older schema than this code; upgrading is an explicit step."""
 
 
-def _config() -> Config:
+def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "no migrations found"
     return head
 
@@ -33,10 +34,26 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    config = _config()
+    _run(engine, command.upgrade, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    _run(engine, command.downgrade, revision)
+
+
+def check_models_match(engine: Engine) -> None:
+    """Raise if the models describe a schema the migrations do not create."""
+    config = alembic_config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, revision)
+        command.check(config)
+
+
+def _run(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        step(config, revision)
     engine.dispose()  # pooled connections may predate the types the migration created
 
 

@@ -23,9 +23,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from retrieval.schema import Base, Chunk
+from retrieval.schema import RECORD_KINDS, Base, Chunk, Record
 
 __all__ = [
+    "RECORD_KINDS",
     "AuditEvent",
     "Base",
     "Chunk",
@@ -36,7 +37,6 @@ __all__ = [
     "ReviewCycle",
 ]
 
-RECORD_KINDS = ("work_record", "one_on_one", "feedback", "recognition", "goal", "self_note")
 RESTRICTED_SCHEMA = "restricted"
 
 
@@ -80,32 +80,6 @@ class Demographic(Base):
     )
     attribute: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
-    updated_at: Mapped[datetime] = _updated_at()
-
-
-class Record(Base):
-    """A piece of evidence (work record, 1:1 note, feedback...) about one person."""
-
-    __tablename__ = "records"
-    __table_args__ = (
-        UniqueConstraint("source", "external_id"),
-        CheckConstraint(f"kind IN {RECORD_KINDS!r}", name="kind"),
-        Index("ix_records_subject_id_occurred_at", "subject_id", "occurred_at"),
-    )
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    source: Mapped[str] = mapped_column(String(128))
-    external_id: Mapped[str] = mapped_column(String(256))
-    kind: Mapped[str] = mapped_column(String(32))
-    subject_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
-    author_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
-    author: Mapped[str | None] = mapped_column(Text)
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    title: Mapped[str | None] = mapped_column(Text)
-    body: Mapped[str] = mapped_column(Text)
-    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, server_default="{}")
-    content_hash: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
 
 

@@ -1,0 +1,42 @@
+"""What each draft kind looks for, read from `data/draft_queries.json`."""
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+QUERIES_FILE = Path(__file__).parent / "data" / "draft_queries.json"
+
+
+@dataclass(frozen=True)
+class KindQueries:
+    kind: str
+    queries: tuple[str, ...]
+    terms: tuple[str, ...]
+
+
+class UnknownDraftKind(ValueError):
+    pass
+
+
+@cache
+def _all() -> dict[str, KindQueries]:
+    data = json.loads(QUERIES_FILE.read_text())
+    return {
+        kind: KindQueries(kind, tuple(spec["queries"]), tuple(spec["terms"]))
+        for kind, spec in data.items()
+        if not kind.startswith("_")
+    }
+
+
+def draft_kinds() -> tuple[str, ...]:
+    return tuple(_all())
+
+
+def queries_for(kind: str) -> KindQueries:
+    try:
+        return _all()[kind]
+    except KeyError:
+        raise UnknownDraftKind(
+            f"unknown draft kind {kind!r}; use one of {', '.join(draft_kinds())}"
+        ) from None
