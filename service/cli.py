@@ -13,12 +13,16 @@ import typer
 from rich.console import Console
 from sqlalchemy.exc import OperationalError
 
+from retrieval.periods import PeriodError, parse_period
+from retrieval.queries import UnknownDraftKind, draft_kinds
 from retrieval.reembed import reembed as reembed_chunks
 from retrieval.reembed import stale_chunk_count
-from service.cli_output import print_row_errors, summary_table
+from retrieval.search import retrieve_evidence
+from service.cli_output import evidence_table, print_row_errors, summary_table
 from service.db.embedded import EmbeddedDatabaseError
 from service.db.engine import open_engine
 from service.db.migrate import SchemaOutOfDate, current_revision, head_revision, upgrade
+from service.ingest.directory import UnknownPerson, find_person
 from service.ingest.errors import IngestError, IngestRefused
 from service.ingest.progress import NoProgress, RichProgress
 from service.ingest.run import FORMATS, Ingestor, files_to_ingest
@@ -110,6 +114,32 @@ def _show(summaries: list[IngestSummary], *, as_json: bool) -> None:
 
 
 @app.command()
+def evidence(
+    person: Annotated[str, typer.Option(help="employee_id or email")],
+    period: Annotated[str, typer.Option(help="2026-H1, 2026-Q3, 2026-05, 2026 or a..b")],
+    kind: Annotated[str, typer.Option(help=f"one of {', '.join(draft_kinds())}")],
+    budget: Annotated[int, typer.Option(help="token budget of the pack")] = 2000,
+    ranking: Annotated[str, typer.Option(help="hybrid, vector or text")] = "hybrid",
+) -> None:
+    """Show the evidence pack a draft of this kind would be written from."""
+    settings = get_settings()
+    with _user_errors(), open_store(settings) as engine, engine.connect() as conn:
+        subject = find_person(conn, person)
+        pack = retrieve_evidence(
+            conn,
+            embedder_from(settings),
+            subject_id=subject.id,
+            period=parse_period(period),
+            draft_kind=kind,
+            token_budget=budget,
+            ranking=ranking,
+        )
+    console.print(evidence_table(pack, title=f"{kind} evidence for {person}, {period}"))
+    if pack.message:
+        console.print(pack.message)
+
+
+@app.command()
 def reembed(
     batch_size: Annotated[int, typer.Option(help="chunks per committed batch")] = 1000,
 ) -> None:
@@ -151,7 +181,7 @@ def _user_errors() -> Iterator[None]:
         errors.print(f"[red]{exc}[/red]")
         print_row_errors(errors, "invalid rows", exc.errors)
         raise typer.Exit(1) from None
-    except IngestError as exc:
+    except (IngestError, PeriodError, UnknownDraftKind, UnknownPerson) as exc:
         errors.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     except (SchemaOutOfDate, EmbeddedDatabaseError) as exc:

@@ -6,6 +6,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from retrieval.evidence import EvidencePack
 from service.ingest.errors import RowError
 from service.ingest.summary import IngestSummary
 
@@ -44,3 +45,25 @@ def print_row_errors(console: Console, title: str, errors: Sequence[RowError]) -
     console.print(table)
     if len(errors) > MAX_ERRORS_SHOWN:
         console.print(f"... and {len(errors) - MAX_ERRORS_SHOWN} more")
+
+
+def evidence_table(pack: EvidencePack, *, title: str) -> Table:
+    table = Table(title=title, show_lines=True, expand=True)
+    for column in ("id", "date", "kind", "source", "vec / text / fused"):
+        table.add_column(column, no_wrap=column != "source", ratio=None)
+    table.add_column("text", ratio=1, min_width=50)
+    for item in pack.items:
+        scores = item.scores
+        table.add_row(
+            item.id,
+            item.occurred_at.date().isoformat(),
+            item.kind,
+            f"{item.source}/{item.external_id}",
+            f"{scores.vector:.2f} / {scores.text:.2f} / {scores.fused:.3f}",
+            item.text,
+        )
+    table.caption = (
+        f"{len(pack.items)} items, {pack.tokens}/{pack.token_budget} tokens, "
+        f"from {pack.candidates} candidate chunks ({pack.ranking} ranking)"
+    )
+    return table

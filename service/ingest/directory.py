@@ -29,3 +29,18 @@ class Directory:
 
     def find(self, reference: str) -> PersonRef | None:
         return self._by_employee_id.get(reference) or self._by_email.get(reference.lower())
+
+
+class UnknownPerson(LookupError):
+    pass
+
+
+def find_person(connection: Connection, reference: str) -> PersonRef:
+    """One person by employee_id or email, or a clear error."""
+    query = select(Person.id, Person.employee_id).where(
+        (Person.employee_id == reference) | (Person.email == reference.lower())
+    )
+    row = connection.execute(query).first()
+    if row is None:
+        raise UnknownPerson(f"no person with employee_id or email {reference!r}")
+    return PersonRef(row.id, row.employee_id)

@@ -1,0 +1,154 @@
+"""Evidence retrieval: scoped to the person and period, stable, within budget, diversified."""
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine, select
+
+from retrieval.periods import parse_period
+from retrieval.queries import UnknownDraftKind, draft_kinds
+from retrieval.ranking import diversify, fit_budget, reciprocal_rank_fusion
+from retrieval.schema import Record
+from retrieval.search import retrieve_evidence
+from service.db.models import Person
+from service.ingest.run import Ingestor, files_to_ingest
+from tests.conftest import FIXTURES, CountingEmbedder
+
+
+@pytest.fixture
+def people(ingestor: Ingestor, engine: Engine) -> dict[str, int]:
+    for path, fmt in files_to_ingest(FIXTURES / "org"):
+        ingestor.ingest(path, fmt, skip_invalid=False)
+    with engine.connect() as conn:
+        return {row.employee_id: row.id for row in conn.execute(select(Person))}
+
+
+def subjects_of(engine: Engine, record_ids: list[int]) -> set[int]:
+    with engine.connect() as conn:
+        query = select(Record.subject_id).where(Record.id.in_(record_ids))
+        return set(conn.execute(query).scalars())
+
+
+@pytest.mark.parametrize("kind", draft_kinds())
+def test_the_pack_holds_only_the_persons_records_inside_the_period(
+    kind: str, engine: Engine, embedder: CountingEmbedder, people: dict[str, int]
+) -> None:
+    february = parse_period("2026-02")
+    with engine.connect() as conn:
+        pack = retrieve_evidence(
+            conn, embedder, subject_id=people["E003"], period=february, draft_kind=kind
+        )
+
+    assert {item.external_id for item in pack.items} == {"PAY-101", "1on1-E003-2026-02-17"}
+    assert subjects_of(engine, [item.record_id for item in pack.items]) == {people["E003"]}
+    assert all(february.starts_at <= item.occurred_at < february.ends_before for item in pack.items)
+
+
+def test_without_a_period_the_whole_history_is_searched(
+    engine: Engine, embedder: CountingEmbedder, people: dict[str, int]
+) -> None:
+    with engine.connect() as conn:
+        pack = retrieve_evidence(
+            conn, embedder, subject_id=people["E003"], period=None, draft_kind="manager_feedback"
+        )
+
+    assert {item.external_id for item in pack.items} == {
+        "PAY-101",
+        "1on1-E003-2026-02-17",
+        "fb-7781",
+    }
+
+
+def test_ids_are_stable_and_numbered_in_pack_order(
+    engine: Engine, embedder: CountingEmbedder, people: dict[str, int]
+) -> None:
+    def pack_ids() -> list[tuple[str, int]]:
+        with engine.connect() as conn:
+            pack = retrieve_evidence(
+                conn,
+                embedder,
+                subject_id=people["E003"],
+                period=parse_period("2026"),
+                draft_kind="self_reflection",
+            )
+        return [(item.id, item.chunk_id) for item in pack.items]
+
+    first = pack_ids()
+
+    assert first == pack_ids()
+    assert [item_id for item_id, _ in first] == [f"E{n}" for n in range(1, len(first) + 1)]
+
+
+def test_the_pack_fits_the_token_budget(
+    engine: Engine, embedder: CountingEmbedder, people: dict[str, int]
+) -> None:
+    with engine.connect() as conn:
+        full = retrieve_evidence(
+            conn, embedder, subject_id=people["E003"], period=None, draft_kind="self_reflection"
+        )
+        budget = full.tokens - 1
+        small = retrieve_evidence(
+            conn,
+            embedder,
+            subject_id=people["E003"],
+            period=None,
+            draft_kind="self_reflection",
+            token_budget=budget,
+        )
+
+    assert 0 < small.tokens <= budget
+    assert len(small.items) < len(full.items)
+
+
+def test_an_empty_history_gives_an_empty_pack_with_a_message(
+    engine: Engine, embedder: CountingEmbedder, people: dict[str, int]
+) -> None:
+    with engine.connect() as conn:
+        pack = retrieve_evidence(
+            conn,
+            embedder,
+            subject_id=people["E001"],
+            period=parse_period("2026-H1"),
+            draft_kind="promotion_packet",
+        )
+
+    assert pack.items == []
+    assert pack.message == "no evidence recorded for this person in 2026-H1"
+
+
+def test_an_unknown_draft_kind_is_named_in_the_error(
+    engine: Engine, embedder: CountingEmbedder, people: dict[str, int]
+) -> None:
+    with engine.connect() as conn, pytest.raises(UnknownDraftKind, match="self_reflection"):
+        retrieve_evidence(conn, embedder, subject_id=1, period=None, draft_kind="haiku")
+
+
+def test_rank_fusion_rewards_agreement_between_lists() -> None:
+    scores = reciprocal_rank_fusion([[0, 1, 2], [1, 0, 2], [1]], size=3)
+
+    assert list(np.argsort(-scores)) == [1, 0, 2]
+
+
+def test_diversification_spreads_the_pick_over_months_and_drops_near_duplicates() -> None:
+    same = np.array([1.0, 0.0, 0.0])
+    other = np.array([0.0, 1.0, 0.0])
+    embeddings = np.array([same, same, same * 0.999 + other * 0.001, other])
+    embeddings = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    relevance = np.array([1.0, 0.99, 0.98, 0.5])
+    months = ["2026-06", "2026-06", "2026-06", "2026-01"]
+
+    order = diversify(relevance, embeddings, months, ["work_record"] * 4, limit=10)
+
+    assert order == [0, 3], "the duplicates of item 0 are dropped and January is reached"
+
+
+def test_the_budget_skips_what_does_not_fit_but_keeps_smaller_items() -> None:
+    assert fit_budget([0, 1, 2, 3], [50, 80, 30, 10], budget=100) == [0, 2, 3]
+
+
+def test_a_period_bound_is_a_half_open_range_in_utc() -> None:
+    period = parse_period("2026-H1")
+
+    assert period.starts_at == datetime(2026, 1, 1, tzinfo=UTC)
+    assert period.ends_before == datetime(2026, 7, 1, tzinfo=UTC)
