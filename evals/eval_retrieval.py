@@ -1,0 +1,152 @@
+"""Retrieval eval: does the evidence pack hold the records a good draft must draw on?
+
+    python -m evals.eval_retrieval --people 120
+
+Generates the synthetic org, ingests and embeds it with the configured model into a fresh
+embedded database, then for every person, period (2026-H1, 2026-H2) and draft kind builds
+the pack with the hybrid ranking, vector-only and text-only. The generator's labels name,
+per person and period, the key accomplishments, feedback themes and goals; we score the
+pack's first ten distinct records against them:
+
+- recall@10: labelled records among the first ten / labelled records (at most ten);
+- nDCG@10: binary relevance, log2 discount.
+
+Prints a table per kind and ranking and ends with one JSON line of the figures.
+"""
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine, select
+
+from evals.synthetic_org import generate_org
+from retrieval.evidence import EvidencePack
+from retrieval.periods import parse_period
+from retrieval.queries import draft_kinds
+from retrieval.search import RANKINGS, retrieve_evidence
+from service.db.engine import open_engine
+from service.db.migrate import ensure_schema
+from service.db.models import Person
+from service.ingest.progress import RichProgress
+from service.ingest.run import Ingestor, files_to_ingest
+from service.settings import DEFAULT_EMBEDDING_MODEL, Settings
+from service.store import embedder_from
+
+CUTOFF = 10
+PERIODS = ("2026-H1", "2026-H2")
+
+
+def first_records(pack: EvidencePack, cutoff: int = CUTOFF) -> list[tuple[str, str]]:
+    """The pack's distinct records in pick order (a record may own several chunks)."""
+    seen: list[tuple[str, str]] = []
+    for item in pack.items:
+        key = (item.source, item.external_id)
+        if key not in seen:
+            seen.append(key)
+    return seen[:cutoff]
+
+
+def recall_at(ranked: list[tuple[str, str]], relevant: set[tuple[str, str]]) -> float:
+    return len(set(ranked) & relevant) / min(len(relevant), CUTOFF)
+
+
+def ndcg_at(ranked: list[tuple[str, str]], relevant: set[tuple[str, str]]) -> float:
+    gains = sum(1 / math.log2(rank + 2) for rank, key in enumerate(ranked) if key in relevant)
+    ideal = sum(1 / math.log2(rank + 2) for rank in range(min(len(relevant), CUTOFF)))
+    return gains / ideal
+
+
+def evaluate(
+    engine: Engine, settings: Settings, labels: dict[str, Any]
+) -> dict[tuple[str, str], dict[str, float]]:
+    """Mean recall@10 and nDCG@10 per (draft kind, ranking)."""
+    key_evidence: dict[str, dict[str, list[dict[str, str]]]] = labels["key_evidence"]
+    embedder = embedder_from(settings)
+    scores: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    with engine.connect() as conn:
+        ids = {
+            row.employee_id: row.id for row in conn.execute(select(Person.employee_id, Person.id))
+        }
+        for employee_id, periods in sorted(key_evidence.items()):
+            for period_name in PERIODS:
+                relevant = {(r["source"], r["external_id"]) for r in periods.get(period_name, [])}
+                if not relevant:
+                    continue
+                for kind in draft_kinds():
+                    for ranking in RANKINGS:
+                        pack = retrieve_evidence(
+                            conn,
+                            embedder,
+                            subject_id=ids[employee_id],
+                            period=parse_period(period_name),
+                            draft_kind=kind,
+                            ranking=ranking,
+                        )
+                        ranked = first_records(pack)
+                        scores[(kind, ranking)]["recall@10"].append(recall_at(ranked, relevant))
+                        scores[(kind, ranking)]["ndcg@10"].append(ndcg_at(ranked, relevant))
+    return {
+        key: {metric: round(mean(values), 3) for metric, values in metrics.items()}
+        for key, metrics in scores.items()
+    }
+
+
+def print_results(console: Console, results: dict[tuple[str, str], dict[str, float]]) -> None:
+    table = Table(title="retrieval eval: first 10 distinct records of the pack vs labels")
+    for column in ("draft kind", "ranking", "recall@10", "nDCG@10"):
+        table.add_column(column, justify="right" if "@" in column else "left")
+    for (kind, ranking), metrics in sorted(results.items()):
+        table.add_row(kind, ranking, f"{metrics['recall@10']:.3f}", f"{metrics['ndcg@10']:.3f}")
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--people", type=int, default=120)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--model", default=DEFAULT_EMBEDDING_MODEL)
+    args = parser.parse_args(argv)
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    home = Path(tempfile.mkdtemp(prefix="fairdraft-eval-"))
+    try:
+        summary = generate_org(home / "org", people=args.people, seed=args.seed)
+        labels = json.loads(summary.labels_json.read_text())
+        settings = Settings(_env_file=None, home=home, embedding_model=args.model)
+        with open_engine(settings) as engine:
+            ensure_schema(engine)
+            ingestor = Ingestor(
+                engine,
+                settings,
+                lambda: embedder_from(settings),
+                actor="eval",
+                progress=RichProgress(),
+            )
+            for path, fmt in files_to_ingest(home / "org"):
+                ingestor.ingest(path, fmt, skip_invalid=False)
+            results = evaluate(engine, settings, labels)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    print_results(console, results)
+    figures: dict[str, float | str | int] = {"people": args.people, "model": args.model}
+    for (kind, ranking), metrics in sorted(results.items()):
+        for metric, value in metrics.items():
+            figures[f"{kind}.{ranking}.{metric}"] = value
+    figures["hybrid_recall@10_min"] = min(
+        m["recall@10"] for (_, ranking), m in results.items() if ranking == "hybrid"
+    )
+    console.print(json.dumps(figures), soft_wrap=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
