@@ -42,11 +42,13 @@ def retrieve_evidence(
     token_budget: int = DEFAULT_TOKEN_BUDGET,
     max_items: int = DEFAULT_MAX_ITEMS,
     ranking: str = "hybrid",
+    extra_queries: Sequence[str] = (),
 ) -> EvidencePack:
     """The evidence pack for a person: ranked, de-duplicated, diversified, within budget.
 
     `period=None` asks for the person's whole history. `ranking` is "hybrid" (vector and
-    full-text fused) or, for evaluation, "vector" or "text" alone.
+    full-text fused) or, for evaluation, "vector" or "text" alone. `extra_queries` (say, a
+    question from a chain) are matched by meaning beside the draft kind's own queries.
     """
     if ranking not in RANKINGS:
         raise ValueError(f"unknown ranking {ranking!r}; use one of {', '.join(RANKINGS)}")
@@ -55,7 +57,10 @@ def retrieve_evidence(
     pack = EvidencePack(subject_id, period, draft_kind, ranking, token_budget, len(candidates.rows))
     if not candidates.rows:
         return pack
-    similarity = candidates.embeddings @ _query_vectors(embedder, spec.queries).T
+    queries = _query_vectors(embedder, spec.queries)
+    if extra_queries:
+        queries = np.vstack([queries, embedder.embed(list(extra_queries))])
+    similarity = candidates.embeddings @ queries.T
     fused = reciprocal_rank_fusion(
         rankings(similarity, candidates.text_score, ranking), len(candidates.rows)
     )

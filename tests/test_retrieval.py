@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, select
 
+from retrieval.langchain_retriever import EvidenceRetriever
 from retrieval.periods import parse_period
 from retrieval.queries import UnknownDraftKind, draft_kinds
 from retrieval.ranking import diversify, fit_budget, reciprocal_rank_fusion
@@ -152,3 +153,34 @@ def test_a_period_bound_is_a_half_open_range_in_utc() -> None:
 
     assert period.starts_at == datetime(2026, 1, 1, tzinfo=UTC)
     assert period.ends_before == datetime(2026, 7, 1, tzinfo=UTC)
+
+
+def test_the_langchain_retriever_returns_the_pack_as_documents_in_order(
+    engine: Engine, embedder: CountingEmbedder, people: dict[str, int]
+) -> None:
+    retriever = EvidenceRetriever(
+        engine=engine,
+        embedder=embedder,
+        subject_id=people["E003"],
+        period=parse_period("2026"),
+        draft_kind="manager_feedback",
+    )
+
+    documents = retriever.invoke("settlement alerts")
+    with engine.connect() as conn:
+        pack = retrieve_evidence(
+            conn,
+            embedder,
+            subject_id=people["E003"],
+            period=parse_period("2026"),
+            draft_kind="manager_feedback",
+            extra_queries=["settlement alerts"],
+        )
+
+    assert [(d.id, d.page_content) for d in documents] == [(i.id, i.text) for i in pack.items]
+    assert {d.metadata["external_id"] for d in documents} == {
+        "PAY-101",
+        "1on1-E003-2026-02-17",
+        "fb-7781",
+    }
+    assert documents[0].metadata["occurred_at"].startswith("2026-")
