@@ -30,7 +30,7 @@ from retrieval.embedding import embed_in_batches
 from service.db.engine import open_engine
 from service.db.migrate import ensure_schema
 from service.ingest.progress import RichProgress
-from service.ingest.run import Ingestor, files_to_ingest
+from service.ingest.run import Ingestor, ingest_path
 from service.ingest.summary import IngestSummary
 from service.settings import DEFAULT_EMBEDDING_MODEL, Settings
 from service.store import embedder_from
@@ -87,9 +87,8 @@ def ingest_org(
             actor="bench",
             progress=RichProgress(),
         )
-        files = files_to_ingest(org_dir)
-        first = [ingestor.ingest(path, fmt, skip_invalid=False) for path, fmt in files]
-        again = [ingestor.ingest(path, fmt, skip_invalid=False) for path, fmt in files]
+        first = ingest_path(ingestor, org_dir)
+        again = ingest_path(ingestor, org_dir)
     return first, again
 
 

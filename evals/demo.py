@@ -18,7 +18,7 @@ from service.db.engine import open_engine
 from service.db.migrate import ensure_schema
 from service.db.models import Chunk, Demographic, Person, Rating, Record, ReviewCycle
 from service.ingest.progress import NoProgress, RichProgress
-from service.ingest.run import Ingestor, files_to_ingest
+from service.ingest.run import Ingestor, ingest_path
 from service.ingest.summary import IngestSummary
 from service.settings import Settings
 from service.store import embedder_from
@@ -42,10 +42,8 @@ def run_demo(settings: Settings, console: Console, *, people: int, seed: int) ->
             embedder = embedder_from(settings)
         progress = RichProgress() if settings.progress else NoProgress()
         ingestor = Ingestor(engine, settings, lambda: embedder, actor="demo", progress=progress)
-        summaries = []
-        for path, fmt in files_to_ingest(org_dir):
-            with timer.step(f"ingest {fmt}"):
-                summaries.append(ingestor.ingest(path, fmt, skip_invalid=False))
+        summaries = ingest_path(ingestor, org_dir)
+        timer.steps.update({f"ingest {s.format}": s.seconds for s in summaries})
         console.print(summary_table(summaries))
         console.print(_stored_table(engine))
     console.print(_timing_table(timer))

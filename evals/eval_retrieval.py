@@ -38,7 +38,7 @@ from service.db.engine import open_engine
 from service.db.migrate import ensure_schema
 from service.db.models import Person
 from service.ingest.progress import RichProgress
-from service.ingest.run import Ingestor, files_to_ingest
+from service.ingest.run import Ingestor, ingest_path
 from service.settings import DEFAULT_EMBEDDING_MODEL, Settings
 from service.store import embedder_from
 
@@ -131,8 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 actor="eval",
                 progress=RichProgress(),
             )
-            for path, fmt in files_to_ingest(home / "org"):
-                ingestor.ingest(path, fmt, skip_invalid=False)
+            ingest_path(ingestor, home / "org")
             results = evaluate(engine, settings, labels)
     finally:
         shutil.rmtree(home, ignore_errors=True)

@@ -25,7 +25,7 @@ from service.db.migrate import SchemaOutOfDate, current_revision, head_revision,
 from service.ingest.directory import UnknownPerson, find_person
 from service.ingest.errors import IngestError, IngestRefused
 from service.ingest.progress import NoProgress, RichProgress
-from service.ingest.run import FORMATS, Ingestor, files_to_ingest
+from service.ingest.run import FORMATS, Ingestor, files_to_ingest, ingest_path
 from service.ingest.summary import IngestSummary
 from service.settings import Settings, get_settings
 from service.store import embedder_from, open_store
@@ -86,20 +86,13 @@ def ingest(
 def run_ingest(
     settings: Settings, path: Path, *, fmt: str | None, skip_invalid: bool
 ) -> list[IngestSummary]:
-    files = files_to_ingest(path)
-    if fmt:
-        if fmt not in FORMATS:
-            raise IngestError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-        files = [(file, fmt) for file, _ in files]
+    files_to_ingest(path)  # a missing path is reported before any server is started
     progress = RichProgress() if settings.progress else NoProgress()
-    summaries = []
     with open_store(settings) as engine:
         ingestor = Ingestor(
             engine, settings, lambda: embedder_from(settings), actor=cli_actor(), progress=progress
         )
-        for file, file_format in files:
-            summaries.append(ingestor.ingest(file, file_format, skip_invalid=skip_invalid))
-    return summaries
+        return ingest_path(ingestor, path, fmt=fmt, skip_invalid=skip_invalid)
 
 
 def _show(summaries: list[IngestSummary], *, as_json: bool) -> None:

@@ -9,22 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from evals.synthetic_org.model import Person, Rating, Record
+from service.ingest.people import PEOPLE_COLUMNS
+from service.ingest.ratings import RATING_COLUMNS
 
-PEOPLE_HEADER = (
-    "employee_id",
-    "name",
-    "email",
-    "manager_id",
-    "level",
-    "job_family",
-    "department",
-    "location",
-    "hire_date",
-    "gender",
-    "ethnicity",
-    "age_band",
-)
-RATINGS_HEADER = ("cycle", "employee_id", "rater_id", "rating", "calibrated_rating")
+# The ingest formats are defined once, by the importers; the generator writes them.
+PEOPLE_HEADER = (*PEOPLE_COLUMNS, "gender", "ethnicity", "age_band")
+RATINGS_HEADER = (*RATING_COLUMNS, "calibrated_rating")
 
 
 def write_people(path: Path, people: Sequence[Person]) -> None:

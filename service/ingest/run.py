@@ -107,3 +107,18 @@ class Ingestor:
                 progress=self.progress,
             )
         raise IngestError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def ingest_path(
+    ingestor: Ingestor, path: Path, *, fmt: str | None = None, skip_invalid: bool = False
+) -> list[IngestSummary]:
+    """Ingest a file or a folder (people, records, ratings in that order); `fmt` forces
+    the format of every file."""
+    files = files_to_ingest(path)
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise IngestError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+        files = [(file, fmt) for file, _ in files]
+    return [
+        ingestor.ingest(file, file_format, skip_invalid=skip_invalid) for file, file_format in files
+    ]
