@@ -1,0 +1,101 @@
+"""Org-wide similarity: "who else has evidence like this?", for calibration panels.
+
+Unlike per-person retrieval, these queries scan every chunk in the company, so they use an
+approximate HNSW index. The embedding column has no fixed dimension (several models can
+coexist), so the index is a partial expression index per model:
+
+    CREATE INDEX ... ON chunks USING hnsw ((embedding::vector(384)) vector_cosine_ops)
+        WITH (m = 16, ef_construction = 64) WHERE embedding_model = 'all-MiniLM-L6-v2'
+
+and queries repeat the same cast and predicate so the planner can use it.
+
+Settings: m = 16 and ef_construction = 64 are pgvector's defaults, a good recall/size
+trade-off for 384 dimensions; `hnsw.ef_search` (default here 80, pgvector's is 40) is set
+per query: higher means better recall and slower queries. Filtered queries (one cohort)
+search exactly instead: a cohort is small, and pgvector 0.6 filters HNSW results after the
+search, which can return fewer than k rows.
+"""
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import Connection, Engine, Select, bindparam, cast, select, text
+
+from retrieval.embedding import Vectors
+from retrieval.schema import Chunk
+
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 64
+DEFAULT_EF_SEARCH = 80
+
+
+@dataclass(frozen=True)
+class SimilarChunk:
+    chunk_id: int
+    subject_id: int
+    record_id: int
+    similarity: float
+
+
+def index_name(model: str, dim: int) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", model.lower()).strip("_")[:40]
+    return f"ix_chunks_hnsw_{slug}_{dim}"
+
+
+def create_hnsw_index(engine: Engine, model: str, dim: int) -> str:
+    """Build (or keep) the HNSW index for one model's vectors; returns its name."""
+    name = index_name(model, dim)
+    quoted_model = model.replace("'", "''")
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
+        conn.execute(
+            text(
+                f"CREATE INDEX IF NOT EXISTS {name} ON chunks USING hnsw "
+                f"((embedding::vector({int(dim)})) vector_cosine_ops) "
+                f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) "
+                f"WHERE embedding_model = '{quoted_model}'"
+            )
+        )
+    return name
+
+
+def similar_chunks(
+    connection: Connection,
+    vector: Vectors,
+    *,
+    model: str,
+    k: int = 10,
+    subject_ids: Sequence[int] | None = None,
+    ef_search: int = DEFAULT_EF_SEARCH,
+    exact: bool = False,
+) -> list[SimilarChunk]:
+    """The k chunks most similar to `vector` among one model's chunks, org-wide through
+    the HNSW index, or exactly within `subject_ids` (or everywhere with `exact=True`)."""
+    approximate = subject_ids is None and not exact
+    if approximate:
+        connection.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search)}"))
+    rows = connection.execute(similarity_query(vector, model, k, subject_ids, approximate)).all()
+    return [SimilarChunk(r.id, r.subject_id, r.record_id, float(r.similarity)) for r in rows]
+
+
+def similarity_query(
+    vector: Vectors, model: str, k: int, subject_ids: Sequence[int] | None, approximate: bool
+) -> Select[Any]:
+    dim = int(vector.shape[-1])
+    query = bindparam("query", vector, type_=Vector(dim))
+    # Only the cast expression matches the index; the plain column is always scanned exactly.
+    column = cast(Chunk.embedding, Vector(dim)) if approximate else Chunk.embedding
+    distance = column.cosine_distance(query)
+    statement = (
+        select(Chunk.id, Chunk.subject_id, Chunk.record_id, (1 - distance).label("similarity"))
+        .where(Chunk.embedding_model == bindparam("model", model, literal_execute=True))
+        # HNSW can only serve ORDER BY distance alone; exact search breaks ties by id.
+        .order_by(*([distance] if approximate else [distance, Chunk.id]))
+        .limit(k)
+    )
+    if subject_ids is not None:
+        statement = statement.where(Chunk.subject_id.in_(subject_ids))
+    return statement
