@@ -13,6 +13,10 @@ class KindQueries:
     kind: str
     queries: tuple[str, ...]
     terms: tuple[str, ...]
+    record_kinds: dict[str, float]
+
+    def weight(self, record_kind: str) -> float:
+        return self.record_kinds.get(record_kind, 1.0)
 
 
 class UnknownDraftKind(ValueError):
@@ -23,7 +27,9 @@ class UnknownDraftKind(ValueError):
 def _all() -> dict[str, KindQueries]:
     data = json.loads(QUERIES_FILE.read_text())
     return {
-        kind: KindQueries(kind, tuple(spec["queries"]), tuple(spec["terms"]))
+        kind: KindQueries(
+            kind, tuple(spec["queries"]), tuple(spec["terms"]), dict(spec.get("record_kinds", {}))
+        )
         for kind, spec in data.items()
         if not kind.startswith("_")
     }

@@ -63,7 +63,7 @@ def retrieve_evidence(
     similarity = candidates.embeddings @ queries.T
     fused = reciprocal_rank_fusion(
         rankings(similarity, candidates.text_score, ranking), len(candidates.rows)
-    )
+    ) * np.array([spec.weight(row.kind) for row in candidates.rows])
     order = diversify(
         fused,
         candidates.embeddings,
