@@ -44,6 +44,7 @@ from service.store import embedder_from
 
 CUTOFF = 10
 PERIODS = ("2026-H1", "2026-H2")
+BASELINE = Path(__file__).parent / "baselines" / "retrieval.json"
 
 
 def first_records(pack: EvidencePack, cutoff: int = CUTOFF) -> list[tuple[str, str]]:
@@ -101,12 +102,22 @@ def evaluate(
     }
 
 
-def print_results(console: Console, results: dict[tuple[str, str], dict[str, float]]) -> None:
+def print_results(
+    console: Console,
+    results: dict[tuple[str, str], dict[str, float]],
+    baseline: dict[str, float],
+) -> None:
+    """The figures, and how far each moved from the stored baseline."""
     table = Table(title="retrieval eval: first 10 distinct records of the pack vs labels")
-    for column in ("draft kind", "ranking", "recall@10", "nDCG@10"):
-        table.add_column(column, justify="right" if "@" in column else "left")
+    for column in ("draft kind", "ranking", "recall@10", "vs baseline", "nDCG@10", "vs baseline"):
+        table.add_column(column, justify="left" if column in ("draft kind", "ranking") else "right")
     for (kind, ranking), metrics in sorted(results.items()):
-        table.add_row(kind, ranking, f"{metrics['recall@10']:.3f}", f"{metrics['ndcg@10']:.3f}")
+        cells = [kind, ranking]
+        for metric in ("recall@10", "ndcg@10"):
+            value = metrics[metric]
+            before = baseline.get(f"{kind}.{ranking}.{metric}")
+            cells += [f"{value:.3f}", "" if before is None else f"{value - before:+.3f}"]
+        table.add_row(*cells)
     console.print(table)
 
 
@@ -115,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--people", type=int, default=120)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--model", default=DEFAULT_EMBEDDING_MODEL)
+    parser.add_argument("--write-baseline", action="store_true", help=f"store as {BASELINE.name}")
     args = parser.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 120)
     home = Path(tempfile.mkdtemp(prefix="fairdraft-eval-"))
@@ -135,7 +147,14 @@ def main(argv: list[str] | None = None) -> int:
             results = evaluate(engine, settings, labels)
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    print_results(console, results)
+    stored = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
+    if stored and (stored.get("people"), stored.get("model")) != (args.people, args.model):
+        console.print(
+            f"note: the baseline was measured on {stored.get('people')} people with "
+            f"{stored.get('model')}; differences below compare unlike runs"
+        )
+    baseline = {k: v for k, v in stored.items() if isinstance(v, float)}
+    print_results(console, results, baseline)
     figures: dict[str, float | str | int] = {"people": args.people, "model": args.model}
     for (kind, ranking), metrics in sorted(results.items()):
         for metric, value in metrics.items():
@@ -143,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     figures["hybrid_recall@10_min"] = min(
         m["recall@10"] for (_, ranking), m in results.items() if ranking == "hybrid"
     )
+    if args.write_baseline:
+        BASELINE.parent.mkdir(exist_ok=True)
+        stamped = {"_source": f"python -m evals.eval_retrieval --people {args.people}", **figures}
+        BASELINE.write_text(json.dumps(stamped, indent=2, sort_keys=True) + "\n")
     console.print(json.dumps(figures), soft_wrap=True)
     return 0
 
