@@ -27,13 +27,11 @@ from rich.table import Table
 from evals.synthetic_org import generate_org
 from retrieval.chunking import chunk_text
 from retrieval.embedding import embed_in_batches
-from service.db.engine import open_engine
-from service.db.migrate import ensure_schema
 from service.ingest.progress import RichProgress
 from service.ingest.run import Ingestor, ingest_path
 from service.ingest.summary import IngestSummary
 from service.settings import DEFAULT_EMBEDDING_MODEL, Settings
-from service.store import embedder_from
+from service.store import embedder_from, open_store
 
 
 def chunk_texts(records_path: Path, settings: Settings) -> list[str]:
@@ -78,15 +76,8 @@ def ingest_org(
     settings: Settings, org_dir: Path
 ) -> tuple[list[IngestSummary], list[IngestSummary]]:
     """Ingest once into an empty database, then again (nothing should change)."""
-    with open_engine(settings) as engine:
-        ensure_schema(engine)
-        ingestor = Ingestor(
-            engine,
-            settings,
-            lambda: embedder_from(settings),
-            actor="bench",
-            progress=RichProgress(),
-        )
+    with open_store(settings) as engine:
+        ingestor = Ingestor(engine, settings, actor="bench", progress=RichProgress())
         first = ingest_path(ingestor, org_dir)
         again = ingest_path(ingestor, org_dir)
     return first, again

@@ -41,7 +41,9 @@ def run_demo(settings: Settings, console: Console, *, people: int, seed: int) ->
         with timer.step("load embedding model"):
             embedder = embedder_from(settings)
         progress = RichProgress() if settings.progress else NoProgress()
-        ingestor = Ingestor(engine, settings, lambda: embedder, actor="demo", progress=progress)
+        ingestor = Ingestor(
+            engine, settings, actor="demo", progress=progress, embedder_factory=lambda: embedder
+        )
         summaries = ingest_path(ingestor, org_dir)
         timer.steps.update({f"ingest {s.format}": s.seconds for s in summaries})
         console.print(summary_table(summaries))

@@ -34,13 +34,11 @@ from retrieval.evidence import EvidencePack
 from retrieval.periods import parse_period
 from retrieval.queries import draft_kinds
 from retrieval.search import RANKINGS, retrieve_evidence
-from service.db.engine import open_engine
-from service.db.migrate import ensure_schema
 from service.db.models import Person
 from service.ingest.progress import RichProgress
 from service.ingest.run import Ingestor, ingest_path
 from service.settings import DEFAULT_EMBEDDING_MODEL, Settings
-from service.store import embedder_from
+from service.store import embedder_from, open_store
 
 CUTOFF = 10
 PERIODS = ("2026-H1", "2026-H2")
@@ -134,15 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         summary = generate_org(home / "org", people=args.people, seed=args.seed)
         labels = json.loads(summary.labels_json.read_text())
         settings = Settings(_env_file=None, home=home, embedding_model=args.model)
-        with open_engine(settings) as engine:
-            ensure_schema(engine)
-            ingestor = Ingestor(
-                engine,
-                settings,
-                lambda: embedder_from(settings),
-                actor="eval",
-                progress=RichProgress(),
-            )
+        with open_store(settings) as engine:
+            ingestor = Ingestor(engine, settings, actor="eval", progress=RichProgress())
             ingest_path(ingestor, home / "org")
             results = evaluate(engine, settings, labels)
     finally:

@@ -89,9 +89,7 @@ def run_ingest(
     files_to_ingest(path)  # a missing path is reported before any server is started
     progress = RichProgress() if settings.progress else NoProgress()
     with open_store(settings) as engine:
-        ingestor = Ingestor(
-            engine, settings, lambda: embedder_from(settings), actor=cli_actor(), progress=progress
-        )
+        ingestor = Ingestor(engine, settings, actor=cli_actor(), progress=progress)
         return ingest_path(ingestor, path, fmt=fmt, skip_invalid=skip_invalid)
 
 

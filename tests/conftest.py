@@ -112,7 +112,9 @@ def embedder() -> CountingEmbedder:
 
 @pytest.fixture
 def ingestor(engine: Engine, settings: Settings, embedder: CountingEmbedder) -> Ingestor:
-    return Ingestor(engine, settings, lambda: embedder, actor="test", progress=NoProgress())
+    return Ingestor(
+        engine, settings, actor="test", progress=NoProgress(), embedder_factory=lambda: embedder
+    )
 
 
 @pytest.fixture
@@ -132,4 +134,6 @@ def minilm() -> Embedder:
 @pytest.fixture
 def settings_minilm(engine: Engine, settings: Settings, minilm: Embedder) -> Ingestor:
     """An ingestor that embeds with the real default model."""
-    return Ingestor(engine, settings, lambda: minilm, actor="test", progress=NoProgress())
+    return Ingestor(
+        engine, settings, actor="test", progress=NoProgress(), embedder_factory=lambda: minilm
+    )

@@ -15,6 +15,7 @@ from service.ingest.ratings import ingest_ratings
 from service.ingest.records import ChunkSettings, ingest_records
 from service.ingest.summary import IngestSummary
 from service.settings import Settings
+from service.store import embedder_from
 
 FORMATS = ("people", "records", "ratings")
 _HEADER_HINTS = {"people": "employee_id,name,email", "ratings": "cycle,employee_id,rater_id"}
@@ -63,14 +64,14 @@ class Ingestor:
         self,
         engine: Engine,
         settings: Settings,
-        embedder_factory: Callable[[], Embedder],
         *,
         actor: str,
         progress: ProgressReporter,
+        embedder_factory: Callable[[], Embedder] | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
-        self.embedder = cache(embedder_factory)
+        self.embedder = cache(embedder_factory or (lambda: embedder_from(settings)))
         self.actor = actor
         self.progress = progress
 
