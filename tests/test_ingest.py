@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from service.db.models import AuditEvent, Chunk, Demographic, Person, Rating, Record, ReviewCycle
 from service.ingest.errors import IngestRefused
+from service.ingest.progress import NoProgress
 from service.ingest.run import Ingestor, files_to_ingest
 from tests.conftest import FIXTURES, CountingEmbedder
 
@@ -291,3 +292,40 @@ def test_a_folder_is_ingested_people_first_whatever_the_file_order(
 
     assert formats == ["people", "records", "ratings"]
     assert count(engine, Record) == 6 and count(engine, Rating) == 3
+
+
+def test_reingesting_unchanged_records_never_loads_the_model(
+    engine: Engine, settings: Any, org_dir: Path, embedder: CountingEmbedder
+) -> None:
+    loads: list[int] = []
+
+    def factory() -> CountingEmbedder:
+        loads.append(1)
+        return embedder
+
+    ingestor = Ingestor(
+        engine, settings, actor="test", progress=NoProgress(), embedder_factory=factory
+    )
+    ingest_dir(ingestor, org_dir)
+    fresh = Ingestor(
+        engine, settings, actor="test", progress=NoProgress(), embedder_factory=factory
+    )
+
+    ingest_dir(fresh, org_dir)
+
+    assert loads == [1]
+
+
+def test_a_blank_body_is_refused(ingestor: Ingestor, org_dir: Path, tmp_path: Path) -> None:
+    ingestor.ingest(org_dir / "people.csv", "people", skip_invalid=False)
+    record = json.loads((org_dir / "records.jsonl").read_text().splitlines()[0])
+    record["body"] = "   \n "
+    path = tmp_path / "records.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+
+    with pytest.raises(IngestRefused) as refused:
+        ingestor.ingest(path, "records", skip_invalid=False)
+
+    assert [(e.line, e.field, e.reason) for e in refused.value.errors] == [
+        (1, "body", "is required")
+    ]

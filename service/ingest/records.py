@@ -8,12 +8,13 @@ transaction itself is short and either writes everything or nothing.
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
     ARRAY,
     Connection,
@@ -128,7 +129,7 @@ def _field_errors(line: int, data: dict[str, Any]) -> list[RowError]:
     errors = [
         RowError(line, name, "is required")
         for name in REQUIRED_FIELDS
-        if data.get(name) in (None, "")
+        if data.get(name) is None or (isinstance(data[name], str) and not data[name].strip())
     ]
     errors.extend(
         RowError(line, name, "unknown field (put extra data under metadata)")
@@ -290,12 +291,14 @@ def ingest_records(
     path: Path,
     *,
     actor: str,
-    embedder: Embedder,
+    embedder: Callable[[], Embedder],
     chunking: ChunkSettings,
     skip_invalid: bool,
     embed_batch_size: int,
     progress: ProgressReporter | None = None,
 ) -> IngestSummary:
+    """`embedder` is called only when something needs embedding, so re-ingesting an
+    unchanged file never loads the model."""
     progress = progress or NoProgress()
     started = time.perf_counter()
     summary = IngestSummary(path=str(path), format="records")
@@ -312,12 +315,18 @@ def ingest_records(
     planned = plan_chunks(todo, chunking)
     texts = [chunk.text for _, chunks in planned for chunk in chunks]
     embed_started = time.perf_counter()
+    model = embedder() if todo else None
     with progress.task("embedding chunks", len(texts)) as advance:
-        vectors = embed_in_batches(embedder, texts, batch_size=embed_batch_size, on_batch=advance)
+        vectors = (
+            embed_in_batches(model, texts, batch_size=embed_batch_size, on_batch=advance)
+            if model
+            else np.zeros((0, 1), dtype=np.float32)
+        )
     summary.embed_seconds = time.perf_counter() - embed_started
     write_started = time.perf_counter()
     with engine.begin() as connection:
-        summary.chunks_written = _write(connection, todo, planned, vectors, embedder.name, stored)
+        if model:
+            summary.chunks_written = _write(connection, todo, planned, vectors, model.name, stored)
         summary.db_seconds = time.perf_counter() - write_started + (embed_started - started)
         audit_ingest(connection, summary, actor)
     return summary

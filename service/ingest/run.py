@@ -99,7 +99,7 @@ class Ingestor:
                 self.engine,
                 path,
                 actor=self.actor,
-                embedder=self.embedder(),
+                embedder=self.embedder,
                 chunking=ChunkSettings(
                     self.settings.chunk_max_tokens, self.settings.chunk_overlap_tokens
                 ),
