@@ -45,6 +45,14 @@ def index_name(model: str, dim: int) -> str:
     return f"ix_chunks_hnsw_{slug}_{dim}"
 
 
+def stored_dimension(engine: Engine, model: str) -> int | None:
+    """The dimension of one model's stored vectors, or None when it has none."""
+    with engine.connect() as conn:
+        query = select(Chunk.embedding_dim).where(Chunk.embedding_model == model).limit(1)
+        dim = conn.execute(query).scalar_one_or_none()
+    return None if dim is None else int(dim)
+
+
 def create_hnsw_index(engine: Engine, model: str, dim: int) -> str:
     """Build (or keep) the HNSW index for one model's vectors; returns its name."""
     name = index_name(model, dim)

@@ -18,6 +18,7 @@ from retrieval.queries import UnknownDraftKind, draft_kinds
 from retrieval.reembed import reembed as reembed_chunks
 from retrieval.reembed import stale_chunk_count
 from retrieval.search import retrieve_evidence
+from retrieval.similar import create_hnsw_index, stored_dimension
 from service.cli_output import evidence_table, print_row_errors, summary_table
 from service.db.embedded import EmbeddedDatabaseError
 from service.db.engine import open_engine
@@ -61,6 +62,21 @@ def db_current() -> None:
     """Show the schema revision of the database and the one this code needs."""
     with _user_errors(), open_engine(get_settings()) as engine:
         console.print(f"database: {current_revision(engine) or 'empty'}; code: {head_revision()}")
+
+
+@db_app.command("index")
+def db_index() -> None:
+    """Build the HNSW index for org-wide similarity over the configured model's vectors."""
+    settings = get_settings()
+    with _user_errors(), open_store(settings) as engine:
+        dim = stored_dimension(engine, settings.embedding_model)
+        if dim is None:
+            console.print(
+                f"no chunks embedded with {settings.embedding_model} yet; nothing to index"
+            )
+            return
+        name = create_hnsw_index(engine, settings.embedding_model, dim)
+        console.print(f"index {name} is ready ({settings.embedding_model}, {dim} dimensions)")
 
 
 @app.command()

@@ -69,3 +69,12 @@ def test_db_current_names_both_revisions() -> None:
 
     assert result.exit_code == 0
     assert "database: 0001; code: 0001" in result.output
+
+
+def test_db_index_builds_the_hnsw_index_for_the_configured_model() -> None:
+    runner.invoke(app, ["ingest", str(FIXTURES / "org")])
+
+    result = runner.invoke(app, ["db", "index"])
+
+    assert result.exit_code == 0, result.output
+    assert "ix_chunks_hnsw_hashing_384_384 is ready" in result.output
