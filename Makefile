@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint bench-ingest eval-retrieval org clean
+.PHONY: demo test lint bench-ingest bench-retrieval eval-retrieval org clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ test: lint
 
 bench-ingest: $(VENV)/.installed
 	$(BIN)/python -m evals.bench_ingest --people 2400
+
+bench-retrieval: $(VENV)/.installed
+	$(BIN)/python -m evals.bench_retrieval --people 2400 --chunks 1000000
 
 eval-retrieval: $(VENV)/.installed
 	$(BIN)/python -m evals.eval_retrieval --people 120
