@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
+from evals.report import print_figures
 from evals.synthetic_org import generate_org
 from retrieval.chunking import chunk_text
 from retrieval.embedding import embed_in_batches
@@ -113,15 +113,6 @@ def figures(
     return result
 
 
-def print_table(console: Console, result: dict[str, float | str]) -> None:
-    table = Table(title="ingest benchmark")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for name, value in result.items():
-        table.add_row(name, str(value))
-    console.print(table)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=2400)
@@ -149,8 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
-    print_table(console, result)
-    console.print(json.dumps(result), soft_wrap=True)
+    print_figures(console, "ingest benchmark", result)
     return 0
 
 

@@ -16,7 +16,6 @@ Prints a table and ends with one JSON line of the figures.
 """
 
 import argparse
-import json
 import random
 import shutil
 import sys
@@ -30,9 +29,9 @@ from statistics import quantiles
 import numpy as np
 from langchain_core.embeddings import Embeddings
 from rich.console import Console
-from rich.table import Table
 from sqlalchemy import Engine, func, select, text
 
+from evals.report import print_figures
 from evals.synthetic_org import generate_org
 from retrieval.embedding import Embedder, HashingEmbedder
 from retrieval.periods import parse_period
@@ -248,13 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    table = Table(title="retrieval benchmark")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for name, value in figures.items():
-        table.add_row(name, str(value))
-    console.print(table)
-    console.print(json.dumps(figures), soft_wrap=True)
+    print_figures(console, "retrieval benchmark", figures)
     return 0
 
 
