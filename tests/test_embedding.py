@@ -7,7 +7,7 @@ from sqlalchemy import Engine, select
 from retrieval.embedding import HashingEmbedder, load_embedder
 from retrieval.reembed import reembed, stale_chunk_count
 from retrieval.schema import Chunk
-from service.ingest.run import Ingestor, files_to_ingest
+from service.ingest.run import Ingestor, ingest_path
 from service.settings import DEFAULT_EMBEDDING_MODEL
 from tests.conftest import FIXTURES
 
@@ -39,8 +39,7 @@ def test_hashing_vectors_are_deterministic_unit_length_and_lexical() -> None:
 def test_each_chunk_finds_its_own_record_by_cosine_distance(
     ingestor: Ingestor, engine: Engine
 ) -> None:
-    for path, fmt in files_to_ingest(FIXTURES / "org"):
-        ingestor.ingest(path, fmt, skip_invalid=False)
+    ingest_path(ingestor, FIXTURES / "org")
 
     pairs = nearest_records(engine)
 
@@ -68,8 +67,7 @@ def test_the_packaged_minilm_loads_offline_and_ranks_by_meaning() -> None:
 def test_with_the_real_model_each_chunk_finds_its_own_record(
     engine: Engine, settings_minilm: Ingestor
 ) -> None:
-    for path, fmt in files_to_ingest(FIXTURES / "org"):
-        settings_minilm.ingest(path, fmt, skip_invalid=False)
+    ingest_path(settings_minilm, FIXTURES / "org")
 
     pairs = nearest_records(engine)
 
@@ -79,8 +77,7 @@ def test_with_the_real_model_each_chunk_finds_its_own_record(
 def test_reembedding_moves_every_chunk_to_the_new_model_and_keeps_search_working(
     ingestor: Ingestor, engine: Engine
 ) -> None:
-    for path, fmt in files_to_ingest(FIXTURES / "org"):
-        ingestor.ingest(path, fmt, skip_invalid=False)
+    ingest_path(ingestor, FIXTURES / "org")
     total = stale_chunk_count(engine, "hashing-128")
 
     first = reembed(engine, HashingEmbedder(128), batch_size=4)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from service.db.models import AuditEvent, Chunk, Demographic, Person, Rating, Record, ReviewCycle
 from service.ingest.errors import IngestRefused
 from service.ingest.progress import NoProgress
-from service.ingest.run import Ingestor, files_to_ingest
+from service.ingest.run import Ingestor, files_to_ingest, ingest_path
 from tests.conftest import FIXTURES, CountingEmbedder
 
 BAD = FIXTURES / "bad"
@@ -21,13 +21,6 @@ EXPECTED_ERRORS: dict[str, dict[str, Any]] = {
     for name, value in json.loads((BAD / "expected.json").read_text()).items()
     if not name.startswith("_")
 }
-
-
-def ingest_dir(ingestor: Ingestor, folder: Path, *, skip_invalid: bool = False) -> list[Any]:
-    return [
-        ingestor.ingest(path, fmt, skip_invalid=skip_invalid)
-        for path, fmt in files_to_ingest(folder)
-    ]
 
 
 def snapshot(engine: Engine) -> dict[str, Any]:
@@ -128,11 +121,11 @@ def test_ratings_create_the_cycle_from_its_name_and_audit_each_rating(
 def test_reingesting_the_same_files_changes_nothing_and_embeds_nothing(
     ingestor: Ingestor, engine: Engine, org_dir: Path, embedder: CountingEmbedder
 ) -> None:
-    ingest_dir(ingestor, org_dir)
+    ingest_path(ingestor, org_dir)
     before = snapshot(engine)
     embedded_before = len(embedder.texts)
 
-    summaries = ingest_dir(ingestor, org_dir)
+    summaries = ingest_path(ingestor, org_dir)
 
     assert [(s.inserted, s.updated) for s in summaries] == [(0, 0)] * 3
     assert [s.unchanged for s in summaries] == [4, 6, 3]
@@ -146,7 +139,7 @@ def test_reingesting_the_same_files_changes_nothing_and_embeds_nothing(
 def test_an_edited_record_is_updated_and_only_it_is_reembedded(
     ingestor: Ingestor, engine: Engine, org_dir: Path, embedder: CountingEmbedder
 ) -> None:
-    ingest_dir(ingestor, org_dir)
+    ingest_path(ingestor, org_dir)
     lines = (org_dir / "records.jsonl").read_text().splitlines()
     edited = json.loads(lines[2])
     edited["body"] = "Cy rewrote the settlement alert thresholds and halved false pages."
@@ -288,7 +281,7 @@ def test_a_folder_is_ingested_people_first_whatever_the_file_order(
     shutil.copy(org_dir / "people.csv", folder / "z_people.csv")
 
     formats = [fmt for _, fmt in files_to_ingest(folder)]
-    ingest_dir(ingestor, folder)
+    ingest_path(ingestor, folder)
 
     assert formats == ["people", "records", "ratings"]
     assert count(engine, Record) == 6 and count(engine, Rating) == 3
@@ -306,12 +299,12 @@ def test_reingesting_unchanged_records_never_loads_the_model(
     ingestor = Ingestor(
         engine, settings, actor="test", progress=NoProgress(), embedder_factory=factory
     )
-    ingest_dir(ingestor, org_dir)
+    ingest_path(ingestor, org_dir)
     fresh = Ingestor(
         engine, settings, actor="test", progress=NoProgress(), embedder_factory=factory
     )
 
-    ingest_dir(fresh, org_dir)
+    ingest_path(fresh, org_dir)
 
     assert loads == [1]
 

@@ -13,14 +13,13 @@ from retrieval.ranking import diversify, fit_budget, reciprocal_rank_fusion
 from retrieval.schema import Record
 from retrieval.search import retrieve_evidence
 from service.db.models import Person
-from service.ingest.run import Ingestor, files_to_ingest
+from service.ingest.run import Ingestor, ingest_path
 from tests.conftest import FIXTURES, CountingEmbedder
 
 
 @pytest.fixture
 def people(ingestor: Ingestor, engine: Engine) -> dict[str, int]:
-    for path, fmt in files_to_ingest(FIXTURES / "org"):
-        ingestor.ingest(path, fmt, skip_invalid=False)
+    ingest_path(ingestor, FIXTURES / "org")
     with engine.connect() as conn:
         return {row.employee_id: row.id for row in conn.execute(select(Person))}
 

@@ -207,11 +207,8 @@ def _drop_unknown_managers(
     errors: list[RowError] = []
     while True:
         known = set(existing) | {row.employee_id for row in rows}
-        bad = {
-            row.employee_id: _manager_problem(row, known)
-            for row in rows
-            if _manager_problem(row, known)
-        }
+        problems = {row.employee_id: _manager_problem(row, known) for row in rows}
+        bad = {employee_id: problem for employee_id, problem in problems.items() if problem}
         if not bad:
             return rows, errors
         errors.extend(

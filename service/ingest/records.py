@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from retrieval.bulk import copy_rows
-from retrieval.chunking import chunk_text
+from retrieval.chunking import ChunkText, chunk_text
 from retrieval.embedding import Embedder, Vectors, embed_in_batches
 from retrieval.store import NewChunk, copy_chunks, delete_chunks_of
 from service.audit import audit_ingest
@@ -204,19 +204,16 @@ def stored_hashes(connection: Connection, rows: Sequence[RecordRow]) -> dict[tup
     return {(r.source, r.external_id): r.content_hash for r in connection.execute(query)}
 
 
-def plan_chunks(rows: Sequence[RecordRow], settings: ChunkSettings) -> list[tuple[int, list[Any]]]:
+def plan_chunks(rows: Sequence[RecordRow], settings: ChunkSettings) -> list[list[ChunkText]]:
     """For each row to write, its chunks (record ids are not known yet)."""
     return [
-        (
-            index,
-            chunk_text(
-                row.body,
-                title=row.title,
-                max_tokens=settings.max_tokens,
-                overlap_tokens=settings.overlap_tokens,
-            ),
+        chunk_text(
+            row.body,
+            title=row.title,
+            max_tokens=settings.max_tokens,
+            overlap_tokens=settings.overlap_tokens,
         )
-        for index, row in enumerate(rows)
+        for row in rows
     ]
 
 
@@ -313,7 +310,7 @@ def ingest_records(
     summary.inserted = sum((r.source, r.external_id) not in stored for r in todo)
     summary.updated = len(todo) - summary.inserted
     planned = plan_chunks(todo, chunking)
-    texts = [chunk.text for _, chunks in planned for chunk in chunks]
+    texts = [chunk.text for chunks in planned for chunk in chunks]
     embed_started = time.perf_counter()
     model = embedder() if todo else None
     with progress.task("embedding chunks", len(texts)) as advance:
@@ -335,7 +332,7 @@ def ingest_records(
 def _write(
     connection: Connection,
     rows: list[RecordRow],
-    planned: list[tuple[int, list[Any]]],
+    planned: list[list[ChunkText]],
     vectors: Vectors,
     model: str,
     stored: dict[tuple[str, str], str],
@@ -347,16 +344,16 @@ def _write(
     delete_chunks_of(connection, updated)
     chunks = [
         NewChunk(
-            record_id=ids[index],
-            subject_id=rows[index].subject_id,
-            kind=rows[index].kind,
-            source=rows[index].source,
-            occurred_at=rows[index].occurred_at,
+            record_id=record_id,
+            subject_id=row.subject_id,
+            kind=row.kind,
+            source=row.source,
+            occurred_at=row.occurred_at,
             position=chunk.position,
             text=chunk.text,
             token_count=chunk.token_count,
         )
-        for index, chunks in planned
-        for chunk in chunks
+        for record_id, row, record_chunks in zip(ids, rows, planned, strict=True)
+        for chunk in record_chunks
     ]
     return copy_chunks(connection, chunks, vectors, model)
