@@ -20,7 +20,7 @@ import math
 import shutil
 import sys
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -65,13 +65,18 @@ def ndcg_at(ranked: list[tuple[str, str]], relevant: set[tuple[str, str]]) -> fl
     return gains / ideal
 
 
+Results = dict[tuple[str, str], dict[str, float]]
+
+
 def evaluate(
     engine: Engine, settings: Settings, labels: dict[str, Any]
-) -> dict[tuple[str, str], dict[str, float]]:
-    """Mean recall@10 and nDCG@10 per (draft kind, ranking)."""
+) -> tuple[Results, Counter[tuple[str, str]]]:
+    """Mean recall@10 and nDCG@10 per (draft kind, ranking), and the hybrid's misses: how
+    many labelled records of each role were left out, and which kinds took the slots."""
     key_evidence: dict[str, dict[str, list[dict[str, str]]]] = labels["key_evidence"]
     embedder = embedder_from(settings)
     scores: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    misses: Counter[tuple[str, str]] = Counter()
     with engine.connect() as conn:
         ids = {
             row.employee_id: row.id for row in conn.execute(select(Person.employee_id, Person.id))
@@ -94,17 +99,39 @@ def evaluate(
                         ranked = first_records(pack)
                         scores[(kind, ranking)]["recall@10"].append(recall_at(ranked, relevant))
                         scores[(kind, ranking)]["ndcg@10"].append(ndcg_at(ranked, relevant))
-    return {
+                        if ranking == "hybrid":
+                            misses.update(_misses(pack, ranked, periods[period_name]))
+    results = {
         key: {metric: round(mean(values), 3) for metric, values in metrics.items()}
         for key, metrics in scores.items()
     }
+    return results, misses
 
 
-def print_results(
-    console: Console,
-    results: dict[tuple[str, str], dict[str, float]],
-    baseline: dict[str, float],
-) -> None:
+def _misses(
+    pack: EvidencePack, ranked: list[tuple[str, str]], labelled: list[dict[str, str]]
+) -> Counter[tuple[str, str]]:
+    """("missed", role) per labelled record outside the first ten; ("took", kind) per
+    unlabelled record inside them."""
+    keys = {(r["source"], r["external_id"]) for r in labelled}
+    counts: Counter[tuple[str, str]] = Counter(
+        ("missed", r["why"]) for r in labelled if (r["source"], r["external_id"]) not in ranked
+    )
+    kinds = {(item.source, item.external_id): item.kind for item in pack.items}
+    counts.update(("took", kinds[key]) for key in ranked if key not in keys)
+    return counts
+
+
+def print_misses(console: Console, misses: Counter[tuple[str, str]]) -> None:
+    table = Table(title="hybrid, all kinds: labelled records missed, and who took the slots")
+    for column in ("", "role or kind", "count"):
+        table.add_column(column, justify="right" if column == "count" else "left")
+    for (what, name), count in sorted(misses.items(), key=lambda m: (m[0][0], -m[1])):
+        table.add_row(what, name, str(count))
+    console.print(table)
+
+
+def print_results(console: Console, results: Results, baseline: dict[str, float]) -> None:
     """The figures, and how far each moved from the stored baseline."""
     table = Table(title="retrieval eval: first 10 distinct records of the pack vs labels")
     for column in ("draft kind", "ranking", "recall@10", "vs baseline", "nDCG@10", "vs baseline"):
@@ -124,10 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--people", type=int, default=120)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--model", default=DEFAULT_EMBEDDING_MODEL)
+    parser.add_argument(
+        "--home", type=Path, help="keep the store here: a rerun re-ingests nothing unchanged"
+    )
     parser.add_argument("--write-baseline", action="store_true", help=f"store as {BASELINE.name}")
     args = parser.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 120)
-    home = Path(tempfile.mkdtemp(prefix="fairdraft-eval-"))
+    home = args.home or Path(tempfile.mkdtemp(prefix="fairdraft-eval-"))
     try:
         summary = generate_org(home / "org", people=args.people, seed=args.seed)
         labels = json.loads(summary.labels_json.read_text())
@@ -135,9 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         with open_store(settings) as engine:
             ingestor = Ingestor(engine, settings, actor="eval", progress=RichProgress())
             ingest_path(ingestor, home / "org")
-            results = evaluate(engine, settings, labels)
+            results, misses = evaluate(engine, settings, labels)
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        if args.home is None:
+            shutil.rmtree(home, ignore_errors=True)
     stored = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
     if stored and (stored.get("people"), stored.get("model")) != (args.people, args.model):
         console.print(
@@ -146,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     baseline = {k: v for k, v in stored.items() if isinstance(v, float)}
     print_results(console, results, baseline)
+    print_misses(console, misses)
     figures: dict[str, float | str | int] = {"people": args.people, "model": args.model}
     for (kind, ranking), metrics in sorted(results.items()):
         for metric, value in metrics.items():

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, func, select
 
 from retrieval.embedding import Embedder, Vectors
 from retrieval.evidence import EvidenceItem, EvidencePack, Scores
+from retrieval.outcomes import outcome_scores
 from retrieval.periods import Period
 from retrieval.queries import KindQueries, queries_for
 from retrieval.ranking import diversify, fit_budget, rankings, reciprocal_rank_fusion
@@ -61,15 +62,18 @@ def retrieve_evidence(
     if extra_queries:
         queries = np.vstack([queries, embedder.embed(list(extra_queries))])
     similarity = candidates.embeddings @ queries.T
-    fused = reciprocal_rank_fusion(
-        rankings(similarity, candidates.text_score, ranking), len(candidates.rows)
-    ) * np.array([spec.weight(row.kind) for row in candidates.rows])
+    rows = candidates.rows
+    lists = rankings(
+        similarity, candidates.text_score, outcome_scores([row.text for row in rows]), ranking
+    )
+    fused = reciprocal_rank_fusion(lists, len(rows)) * np.array([spec.weight(r.kind) for r in rows])
+    facets = [
+        [row.occurred_at.strftime("%Y-%m") for row in rows],
+        [row.kind for row in rows],
+        [row.topic for row in rows],
+    ]
     order = diversify(
-        fused,
-        candidates.embeddings,
-        [row.occurred_at.strftime("%Y-%m") for row in candidates.rows],
-        [row.kind for row in candidates.rows],
-        limit=max_items,
+        fused, candidates.embeddings, facets, [row.record_id for row in rows], limit=max_items
     )
     kept = set(fit_budget(order, [row.token_count for row in candidates.rows], token_budget))
     chosen = [(pick, i) for pick, i in enumerate(order) if i in kept]
@@ -104,6 +108,11 @@ def _candidates(
             Record.external_id,
             Record.title,
             Record.author,
+            # What the evidence is about, where the source system says: a feedback tool's
+            # competency or theme tag, else the project.
+            func.coalesce(Record.meta["theme"].astext, Record.meta["project"].astext).label(
+                "topic"
+            ),
             text_rank.label("text_score"),
         )
         .join(Record, Record.id == Chunk.record_id)

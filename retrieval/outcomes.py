@@ -1,0 +1,33 @@
+"""Measured outcomes in evidence text: "failed retries dropped from 4.1% to 1.3%".
+
+A review stands on results, and results are stated with measures. The queries of a draft
+kind find text *about* accomplishments by meaning; this signal finds text that *states* one,
+so a routine status update that talks about shipping does not outrank the launch readout
+with its numbers. The patterns are data (`data/outcome_patterns.json`), with their source.
+"""
+
+import json
+import re
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+PATTERNS_FILE = Path(__file__).parent / "data" / "outcome_patterns.json"
+
+
+@cache
+def _patterns() -> tuple[re.Pattern[str], ...]:
+    data = json.loads(PATTERNS_FILE.read_text())
+    return tuple(re.compile(p, re.IGNORECASE) for p in data["patterns"])
+
+
+def outcome_count(text: str) -> int:
+    """How many measured outcomes the text states (matches of all patterns)."""
+    return sum(len(pattern.findall(text)) for pattern in _patterns())
+
+
+def outcome_scores(texts: Sequence[str]) -> npt.NDArray[np.float64]:
+    return np.array([outcome_count(t) for t in texts], dtype=np.float64)
