@@ -1,11 +1,13 @@
-"""`fairdraft demo`: a synthetic org, generated, ingested and embedded on this machine.
+"""`fairdraft demo`: a synthetic org, generated, ingested, embedded and drafted from.
 
 It drives the same public pieces a user would (settings, the store, the ingestor), so a
 fresh clone shows the whole path working with nothing configured.
 """
 
+import asyncio
 import json
 from contextlib import ExitStack
+from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.table import Table
@@ -17,16 +19,20 @@ from service.cli_output import summary_table
 from service.db.engine import open_engine
 from service.db.migrate import ensure_schema
 from service.db.models import Chunk, Demographic, Person, Rating, Record, ReviewCycle
+from service.drafting.display import print_draft
+from service.drafting.run import Drafting, DraftOutcome, draft_person, drafter_from, load_person
 from service.ingest.progress import NoProgress, RichProgress
 from service.ingest.run import Ingestor, ingest_path
 from service.ingest.summary import IngestSummary
 from service.settings import Settings
 from service.store import embedder_from
 
+DEMO_PERIOD = "2026-H1"
+
 
 def run_demo(settings: Settings, console: Console, *, people: int, seed: int) -> dict[str, float]:
-    """Generate, ingest and embed the org; print what was stored and how long each step
-    took, ending with one JSON line of the figures."""
+    """Generate, ingest and embed the org, draft three reviews for one person; print what
+    was stored, the drafts and how long each step took, ending with one JSON line."""
     timer = StepTimer()
     org_dir = settings.data_dir / f"demo-org-{people}-{seed}"
     where = "the configured database" if settings.database_url else str(settings.data_dir)
@@ -48,10 +54,41 @@ def run_demo(settings: Settings, console: Console, *, people: int, seed: int) ->
         timer.steps.update({f"ingest {s.format}": s.seconds for s in summaries})
         console.print(summary_table(summaries))
         console.print(_stored_table(engine))
+        run = Drafting(engine, settings, embedder, drafter_from(settings), actor="demo")
+        with timer.step("draft 3 kinds"):
+            outcomes = _draft_one_person(run)
+        for outcome in outcomes:
+            print_draft(console, outcome, run.drafter.label)
     console.print(_timing_table(timer))
     figures = _figures(timer, summaries)
+    shares = [o.citations.supported_share for o in outcomes if o.citations]
+    figures["drafts"] = len(shares)
+    figures["draft_supported_share_min"] = round(min(shares, default=0.0), 3)
     console.print(json.dumps(figures), soft_wrap=True)
     return figures
+
+
+def _draft_one_person(run: Drafting) -> list[DraftOutcome]:
+    """A self-reflection, manager feedback and a promotion packet for the person with the
+    most evidence in the first half of 2026 (ties: the lowest employee id)."""
+    with run.engine.connect() as conn:
+        employee_id = conn.execute(
+            select(Person.employee_id)
+            .join(Record, Record.subject_id == Person.id)
+            .where(Record.occurred_at >= datetime(2026, 1, 1, tzinfo=UTC))
+            .where(Record.occurred_at < datetime(2026, 7, 1, tzinfo=UTC))
+            .group_by(Person.employee_id)
+            .order_by(func.count().desc(), Person.employee_id)
+            .limit(1)
+        ).scalar_one()
+    person = load_person(run.engine, employee_id)
+    kinds = ("self_reflection", "manager_feedback", "promotion_packet")
+
+    async def draft_all() -> list[DraftOutcome]:
+        # One event loop for all three: the chat client's connections belong to it.
+        return [await draft_person(run, person, kind, DEMO_PERIOD) for kind in kinds]
+
+    return asyncio.run(draft_all())
 
 
 def _stored_table(engine: Engine) -> Table:

@@ -1,5 +1,6 @@
 """The `fairdraft` command line."""
 
+import asyncio
 import getpass
 import json
 import logging
@@ -23,6 +24,10 @@ from service.cli_output import evidence_table, print_row_errors, summary_table
 from service.db.embedded import EmbeddedDatabaseError
 from service.db.engine import open_engine
 from service.db.migrate import SchemaOutOfDate, current_revision, head_revision, upgrade
+from service.drafting.display import cycle_table, print_draft
+from service.drafting.llm import DraftingFailed
+from service.drafting.run import Drafting, draft_cycle, draft_person, drafter_from, load_person
+from service.drafting.structure import DRAFT_KINDS
 from service.ingest.directory import UnknownPerson, find_person
 from service.ingest.errors import IngestError, IngestRefused
 from service.ingest.progress import NoProgress, RichProgress
@@ -75,7 +80,9 @@ def db_index() -> None:
                 f"no chunks embedded with {settings.embedding_model} yet; nothing to index"
             )
             return
-        name = create_hnsw_index(engine, settings.embedding_model, dim)
+        name = create_hnsw_index(
+            engine, settings.embedding_model, dim, build_memory=settings.index_build_memory
+        )
         console.print(f"index {name} is ready ({settings.embedding_model}, {dim} dimensions)")
 
 
@@ -147,6 +154,67 @@ def evidence(
 
 
 @app.command()
+def draft(
+    person: Annotated[str, typer.Option(help="employee_id or email")],
+    kind: Annotated[str, typer.Option(help=f"one of {', '.join(DRAFT_KINDS)}")],
+    period: Annotated[str, typer.Option(help="2026-H1, 2026-Q3, 2026-05, 2026 or a..b")],
+) -> None:
+    """Draft a review text from the person's evidence (a new version if one exists)."""
+    settings = get_settings()
+    with _user_errors(), open_store(settings) as engine:
+        run = Drafting(
+            engine, settings, embedder_from(settings), drafter_from(settings), cli_actor()
+        )
+        subject = load_person(engine, person)
+        outcome = asyncio.run(draft_person(run, subject, _draft_kind(kind), period))
+    print_draft(console, outcome, run.drafter.label)
+
+
+@app.command("draft-cycle")
+def draft_cycle_command(
+    period: Annotated[str, typer.Option(help="the cycle's period, e.g. 2026-H1")],
+    kind: Annotated[
+        list[str] | None, typer.Option(help="draft kinds (repeat); default: the three reviews")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="model calls at once (default FAIRDRAFT_LLM_CONCURRENCY)")
+    ] = None,
+) -> None:
+    """Draft for everyone with evidence in the period; run again to resume after a failure."""
+    settings = get_settings()
+    kinds = [
+        _draft_kind(k)
+        for k in (kind or ["self_reflection", "manager_feedback", "promotion_packet"])
+    ]
+    with _user_errors(), open_store(settings) as engine:
+        run = Drafting(
+            engine, settings, embedder_from(settings), drafter_from(settings), cli_actor()
+        )
+        parse_period(period)
+        summary = asyncio.run(
+            draft_cycle(
+                run,
+                period,
+                kinds,
+                concurrency=concurrency or settings.llm_concurrency,
+                progress=RichProgress(errors, min_total=0),
+            )
+        )
+    console.print(cycle_table(summary))
+    for email, failed_kind, reason in summary.failed:
+        errors.print(f"[red]failed[/red] {failed_kind} for {email}: {reason}")
+    if summary.failed:
+        errors.print("run the same command again to retry them; finished drafts are kept")
+        raise typer.Exit(1)
+
+
+def _draft_kind(kind: str) -> str:
+    if kind not in DRAFT_KINDS:
+        raise UnknownDraftKind(f"unknown draft kind {kind!r}; use one of {', '.join(DRAFT_KINDS)}")
+    return kind
+
+
+@app.command()
 def reembed(
     batch_size: Annotated[int, typer.Option(help="chunks per committed batch")] = 1000,
 ) -> None:
@@ -191,6 +259,11 @@ def _user_errors() -> Iterator[None]:
     except (IngestError, PeriodError, UnknownDraftKind, UnknownPerson) as exc:
         errors.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    except DraftingFailed as exc:
+        errors.print(
+            f"[red]drafting failed:[/red] {exc}. Nothing was stored; earlier drafts are kept."
+        )
+        raise typer.Exit(1) from None
     except (SchemaOutOfDate, EmbeddedDatabaseError) as exc:
         errors.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None

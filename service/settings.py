@@ -3,7 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -43,7 +43,49 @@ class Settings(BaseSettings):
     ingest_batch_rows: int = Field(
         default=5000, ge=100, description="Rows per bulk statement while writing an ingest."
     )
+    index_build_memory: str = Field(
+        default="1GB",
+        pattern=r"^\d+[kMG]B$",
+        description="maintenance_work_mem for building the HNSW index: about 2GB per million "
+        "384-dim vectors keeps the build in memory, several times faster.",
+    )
+    llm_model: str | None = Field(
+        default=None,
+        description="Chat model name (e.g. gpt-4o-mini, or the name a vLLM/Ollama server "
+        "serves). Unset: drafts are written by the offline drafter.",
+    )
+    llm_base_url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible server, e.g. http://localhost:11434/v1. "
+        "Unset: OpenAI's own.",
+    )
+    llm_api_key: SecretStr | None = Field(default=None, description="API key for the server.")
+    llm_timeout_s: float = Field(default=120.0, gt=0, description="Per model call.")
+    llm_max_retries: int = Field(
+        default=4,
+        ge=0,
+        le=10,
+        description="Retries, with exponential back-off, after a time-out, a rate limit (429) "
+        "or a server error (5xx).",
+    )
+    llm_format_retries: int = Field(
+        default=2,
+        ge=0,
+        le=5,
+        description="Retries, quoting the validation error, when the answer is not a valid draft.",
+    )
+    llm_temperature: float = Field(default=0.2, ge=0, le=2)
+    llm_concurrency: int = Field(
+        default=8, ge=1, le=256, description="Concurrent model calls when drafting a cycle."
+    )
+    draft_token_budget: int = Field(
+        default=2000, ge=200, le=32000, description="Evidence tokens in a draft's prompt."
+    )
     progress: bool = Field(default=True, description="Show progress bars on long operations.")
+
+    @property
+    def llm_configured(self) -> bool:
+        return self.llm_model is not None
 
     @property
     def data_dir(self) -> Path:

@@ -32,6 +32,18 @@ def test_the_demo_stores_the_org_and_prints_counts_timings_and_a_json_line(
     assert json.loads(output.strip().splitlines()[-1]) == figures
 
 
+def test_the_demo_ends_with_three_offline_drafts_whose_every_sentence_cites_evidence(
+    settings: Settings,
+) -> None:
+    figures, output = run(settings)
+
+    for kind in ("self_reflection", "manager_feedback", "promotion_packet"):
+        assert f"{kind} for " in output
+    assert "Offline draft" in output and "supported sentences" in output
+    assert figures["drafts"] == 3
+    assert figures["draft_supported_share_min"] == 1.0
+
+
 def test_running_the_demo_again_ingests_nothing_new(settings: Settings) -> None:
     run(settings)
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -31,6 +32,8 @@ __all__ = [
     "Base",
     "Chunk",
     "Demographic",
+    "Draft",
+    "DraftVersion",
     "Person",
     "Rating",
     "Record",
@@ -129,3 +132,45 @@ class AuditEvent(Base):
     entity_id: Mapped[str | None] = mapped_column(Text)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class Draft(Base):
+    """One draft of one kind for one person and period. Its text lives in its versions;
+    `status` moves draft -> checked -> approved (the bias check and the approval gate)."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (
+        UniqueConstraint("subject_id", "kind", "period"),
+        CheckConstraint("status IN ('draft', 'checked', 'approved')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    period: Mapped[str] = mapped_column(String(64))
+    cycle_id: Mapped[int | None] = mapped_column(
+        ForeignKey("review_cycles.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), server_default="draft")
+    current_version: Mapped[int] = mapped_column(Integer, server_default="1")
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class DraftVersion(Base):
+    """A version of a draft, never changed once written: version 1 as generated (with its
+    full provenance), later ones as edited or regenerated, each with its author and time."""
+
+    __tablename__ = "draft_versions"
+    __table_args__ = (UniqueConstraint("draft_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    author: Mapped[str] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(String(16))  # "llm", "offline" or "edit"
+    body: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    citations: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    supported_share: Mapped[float] = mapped_column(Float)
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _created_at()

@@ -1,0 +1,71 @@
+"""How a draft is shown in a terminal: its sections with citations, then what it rests on."""
+
+from rich.console import Console
+from rich.table import Table
+
+from service.drafting.run import CycleSummary, DraftOutcome
+
+_PROBLEMS = {"unknown_citation": "cited an id not in the evidence (removed)", "unsupported": ""}
+
+
+def print_draft(console: Console, outcome: DraftOutcome, label: str | None) -> None:
+    title = f"{outcome.kind} for {outcome.person}, {outcome.period}"
+    if outcome.body is None or outcome.citations is None:
+        console.print(f"{title}: nothing drafted: {outcome.message}")
+        return
+    console.rule(f"{title} (draft {outcome.draft_id}, version {outcome.version})")
+    if label:
+        console.print(f"[italic]{label}[/italic]")
+    unsupported = {
+        (f.section, f.sentence) for f in outcome.citations.flags if f.problem == "unsupported"
+    }
+    for s_index, section in enumerate(outcome.body.sections):
+        console.print(f"\n[bold]{section.heading}[/bold]")
+        for t_index, sentence in enumerate(section.sentences):
+            cited = f" [cyan][{', '.join(sentence.evidence)}][/cyan]" if sentence.evidence else ""
+            mark = " [red](unsupported)[/red]" if (s_index, t_index) in unsupported else ""
+            console.print(f"- {sentence.text}{cited}{mark}", highlight=False)
+    report = outcome.citations
+    console.print(
+        f"\nsupported sentences: {report.supported}/{report.sentences} "
+        f"({report.supported_share:.0%})"
+    )
+    for flag in report.flags:
+        if flag.problem == "unknown_citation":
+            console.print(
+                f"[yellow]flag[/yellow] section {flag.section + 1}, sentence {flag.sentence + 1}: "
+                f"{flag.citation} {_PROBLEMS[flag.problem]}"
+            )
+    if outcome.evidence:
+        console.print(_evidence_legend(outcome))
+
+
+def _evidence_legend(outcome: DraftOutcome) -> Table:
+    cited = {c for s in (outcome.body.sentences() if outcome.body else []) for c in s.evidence}
+    table = Table(title="evidence cited")
+    for column in ("id", "date", "kind", "source", "title or start"):
+        table.add_column(column)
+    for item in outcome.evidence.items if outcome.evidence else []:
+        if item.id in cited:
+            table.add_row(
+                item.id,
+                item.occurred_at.date().isoformat(),
+                item.kind,
+                f"{item.source}:{item.external_id}",
+                (item.title or item.text)[:60],
+            )
+    return table
+
+
+def cycle_table(summary: CycleSummary) -> Table:
+    table = Table(title="cycle drafting")
+    for column in ("drafted", "already there", "no evidence", "failed", "seconds"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        str(len(summary.drafted)),
+        str(summary.skipped),
+        str(len(summary.empty)),
+        str(len(summary.failed)),
+        f"{summary.seconds:.1f}",
+    )
+    return table

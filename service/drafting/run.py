@@ -1,0 +1,304 @@
+"""Drafting for one person, or for everyone in a cycle: retrieve, render, write, check, store.
+
+The model call is the only slow step, so drafting is async around it: the database work
+(retrieval before, the citation check and storing after) runs in worker threads, and a
+cycle keeps a bounded number of model calls in flight. A cycle is resumable: drafts already
+stored for the period are skipped, and a failure is recorded and left for the next run
+without touching any other draft.
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from retrieval.embedding import Embedder
+from retrieval.evidence import EvidencePack
+from retrieval.periods import parse_period
+from retrieval.schema import Chunk
+from retrieval.search import retrieve_evidence
+from service.db.models import Draft, Person, ReviewCycle
+from service.drafting.citations import CitationReport, check_citations
+from service.drafting.llm import ChatRunnable, DraftingFailed, chat_model, draft_with_model
+from service.drafting.offline import OFFLINE_LABEL, draft_offline
+from service.drafting.prompting import RenderedPrompt, context_for, render
+from service.drafting.store import save_generated
+from service.drafting.structure import DraftBody
+from service.drafting.subject import DraftSubject
+from service.ingest.directory import find_person
+from service.ingest.progress import Advance, NoProgress, ProgressReporter
+from service.settings import Settings
+
+Write = Callable[[EvidencePack, DraftSubject, RenderedPrompt], Awaitable[DraftBody]]
+
+
+@dataclass(frozen=True)
+class Drafter:
+    """Who writes: a chat model, or the offline drafter when none is configured."""
+
+    origin: str  # "llm" or "offline"
+    model: str
+    write: Write
+    label: str | None = None  # shown with every draft it writes
+
+
+def offline_drafter() -> Drafter:
+    async def write(pack: EvidencePack, subject: DraftSubject, _: RenderedPrompt) -> DraftBody:
+        return draft_offline(pack, subject)
+
+    return Drafter(origin="offline", model="offline", write=write, label=OFFLINE_LABEL)
+
+
+def model_drafter(model: ChatRunnable, name: str, *, format_retries: int) -> Drafter:
+    async def write(_: EvidencePack, __: DraftSubject, prompt: RenderedPrompt) -> DraftBody:
+        return await draft_with_model(model, prompt, format_retries=format_retries)
+
+    return Drafter(origin="llm", model=name, write=write)
+
+
+def drafter_from(settings: Settings) -> Drafter:
+    if settings.llm_model is None:
+        return offline_drafter()
+    return model_drafter(
+        chat_model(settings), settings.llm_model, format_retries=settings.llm_format_retries
+    )
+
+
+@dataclass(frozen=True)
+class Drafting:
+    """What every draft of a run shares: where to store, how to retrieve, who writes."""
+
+    engine: Engine
+    settings: Settings
+    embedder: Embedder
+    drafter: Drafter
+    actor: str
+
+
+@dataclass(frozen=True)
+class DraftOutcome:
+    person: str
+    kind: str
+    period: str
+    draft_id: int | None = None
+    version: int | None = None
+    body: DraftBody | None = None
+    citations: CitationReport | None = None
+    evidence: EvidencePack | None = None
+    message: str | None = None  # why nothing was drafted
+    outside_model_s: float = 0.0
+    model_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    person: Person
+    subject: DraftSubject
+    pack: EvidencePack
+    prompt: RenderedPrompt
+    cycle_id: int | None
+
+
+def subject_of(person: Person, kind: str) -> DraftSubject:
+    """Name, level and job family: all that drafting knows of a person."""
+    return DraftSubject(
+        name=person.name,
+        first_name=person.name.split()[0] if person.name.split() else person.name,
+        level=person.level,
+        job_family=person.job_family,
+        kind=kind,
+    )
+
+
+def _prepare(run: Drafting, person: Person, kind: str, period: str) -> _Prepared:
+    with run.engine.connect() as conn:
+        pack = retrieve_evidence(
+            conn,
+            run.embedder,
+            subject_id=person.id,
+            period=parse_period(period),
+            draft_kind=kind,
+            token_budget=run.settings.draft_token_budget,
+        )
+        cycle_id = conn.execute(
+            select(ReviewCycle.id).where(ReviewCycle.name == period)
+        ).scalar_one_or_none()
+    subject = subject_of(person, kind)
+    return _Prepared(person, subject, pack, render(context_for(pack, subject, period)), cycle_id)
+
+
+def provenance(run: Drafting, prepared: _Prepared, period: str) -> dict[str, Any]:
+    """Everything needed to answer "why does it say this?" later."""
+    pack = prepared.pack
+    return {
+        "drafter": run.drafter.origin,
+        "model": run.drafter.model,
+        "label": run.drafter.label,
+        "template": prepared.prompt.template,
+        "template_hash": prepared.prompt.template_hash,
+        "period": period,
+        "settings": {
+            "embedding_model": run.settings.embedding_model,
+            "token_budget": pack.token_budget,
+            "ranking": pack.ranking,
+            "llm_base_url": run.settings.llm_base_url if run.drafter.origin == "llm" else None,
+            "llm_temperature": run.settings.llm_temperature
+            if run.drafter.origin == "llm"
+            else None,
+        },
+        "candidates": pack.candidates,
+        "evidence": [
+            {
+                "id": item.id,
+                "chunk_id": item.chunk_id,
+                "record_id": item.record_id,
+                "kind": item.kind,
+                "source": item.source,
+                "external_id": item.external_id,
+                "title": item.title,
+                "occurred_at": item.occurred_at.isoformat(),
+                "text": item.text,
+            }
+            for item in pack.items
+        ],
+    }
+
+
+def _store(
+    run: Drafting, prepared: _Prepared, period: str, body: DraftBody
+) -> tuple[int, int, DraftBody, CitationReport]:
+    checked, report = check_citations(body, [item.id for item in prepared.pack.items])
+    with run.engine.begin() as conn:
+        draft_id, version = save_generated(
+            conn,
+            subject_id=prepared.person.id,
+            kind=prepared.subject.kind,
+            period=period,
+            cycle_id=prepared.cycle_id,
+            body=checked,
+            report=report,
+            origin=run.drafter.origin,
+            author=run.actor,
+            provenance=provenance(run, prepared, period),
+        )
+    return draft_id, version, checked, report
+
+
+async def draft_person(run: Drafting, person: Person, kind: str, period: str) -> DraftOutcome:
+    """One draft, stored as the next version of (person, kind, period). An empty history
+    gives an outcome with a message and stores nothing; a model failure raises
+    DraftingFailed and stores nothing."""
+    started = time.perf_counter()
+    prepared = await asyncio.to_thread(_prepare, run, person, kind, period)
+    if not prepared.pack.items:
+        return DraftOutcome(
+            person.email, kind, period, evidence=prepared.pack, message=prepared.pack.message
+        )
+    before_model = time.perf_counter()
+    body = await run.drafter.write(prepared.pack, prepared.subject, prepared.prompt)
+    after_model = time.perf_counter()
+    draft_id, version, checked, report = await asyncio.to_thread(
+        _store, run, prepared, period, body
+    )
+    done = time.perf_counter()
+    return DraftOutcome(
+        person.email,
+        kind,
+        period,
+        draft_id=draft_id,
+        version=version,
+        body=checked,
+        citations=report,
+        evidence=prepared.pack,
+        outside_model_s=(before_model - started) + (done - after_model),
+        model_s=after_model - before_model,
+    )
+
+
+@dataclass
+class CycleSummary:
+    drafted: list[DraftOutcome] = field(default_factory=list)
+    skipped: int = 0
+    empty: list[DraftOutcome] = field(default_factory=list)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)  # person, kind, reason
+    seconds: float = 0.0
+
+
+def load_person(engine: Engine, reference: str) -> Person:
+    """A person by employee_id or email (UnknownPerson otherwise)."""
+    with engine.connect() as conn:
+        ref = find_person(conn, reference)
+    with Session(engine) as session:
+        return session.get_one(Person, ref.id)
+
+
+def cycle_people(engine: Engine, period: str, model: str) -> list[Person]:
+    """Everyone with evidence in the period, in a stable order."""
+    bounds = parse_period(period)
+    has_evidence = (
+        select(Chunk.subject_id)
+        .where(
+            Chunk.embedding_model == model,
+            Chunk.occurred_at >= bounds.starts_at,
+            Chunk.occurred_at < bounds.ends_before,
+        )
+        .distinct()
+    )
+    query = select(Person).where(Person.id.in_(has_evidence)).order_by(Person.id)
+    with Session(engine) as session:
+        return list(session.scalars(query))
+
+
+def _finished(engine: Engine, period: str, kinds: Sequence[str]) -> set[tuple[int, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Draft.subject_id, Draft.kind).where(
+                Draft.period == period, Draft.kind.in_(kinds)
+            )
+        ).all()
+    return {(r.subject_id, r.kind) for r in rows}
+
+
+async def draft_cycle(
+    run: Drafting,
+    period: str,
+    kinds: Sequence[str],
+    *,
+    concurrency: int,
+    progress: ProgressReporter | None = None,
+) -> CycleSummary:
+    """Draft every kind for everyone with evidence in the period, `concurrency` at a time,
+    skipping drafts that already exist (so a failed run can simply be run again)."""
+    started = time.perf_counter()
+    people = await asyncio.to_thread(cycle_people, run.engine, period, run.settings.embedding_model)
+    finished = await asyncio.to_thread(_finished, run.engine, period, kinds)
+    todo = [(p, k) for p in people for k in kinds if (p.id, k) not in finished]
+    summary = CycleSummary(skipped=len(people) * len(kinds) - len(todo))
+    gate = asyncio.Semaphore(concurrency)
+    with (progress or NoProgress()).task(f"drafting {period}", len(todo)) as advance:
+        await asyncio.gather(*(_one(run, summary, gate, advance, p, k, period) for p, k in todo))
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+async def _one(
+    run: Drafting,
+    summary: CycleSummary,
+    gate: asyncio.Semaphore,
+    advance: Advance,
+    person: Person,
+    kind: str,
+    period: str,
+) -> None:
+    async with gate:
+        try:
+            outcome = await draft_person(run, person, kind, period)
+        except DraftingFailed as exc:
+            summary.failed.append((person.email, kind, str(exc)))
+        else:
+            (summary.drafted if outcome.draft_id else summary.empty).append(outcome)
+        advance(1)

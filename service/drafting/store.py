@@ -1,0 +1,188 @@
+"""Drafts and their versions in the database.
+
+Versions are only ever added. Version 1 is what a drafter generated, with its provenance;
+an edit adds a version written by a person and must name the version it was based on: if
+someone else saved a version meanwhile, the edit is refused as stale (with the current
+version) and nothing is overwritten.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from service.audit import audit
+from service.db.models import Draft, DraftVersion
+from service.drafting.citations import CitationReport, check_citations
+from service.drafting.structure import DraftBody
+
+
+class StaleEdit(RuntimeError):
+    """The edit was based on a version that is no longer the current one."""
+
+    def __init__(self, draft_id: int, based_on: int, current: int) -> None:
+        super().__init__(
+            f"draft {draft_id} is at version {current}; this edit was based on version "
+            f"{based_on}. Reload it, re-apply your change and save again: nothing was lost."
+        )
+        self.current = current
+
+
+class DraftNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    draft_id: int
+    version: int
+    author: str
+    origin: str
+    body: DraftBody
+    citations: CitationReport
+    provenance: dict[str, Any] | None
+    created_at: datetime
+
+
+def save_generated(
+    connection: Connection,
+    *,
+    subject_id: int,
+    kind: str,
+    period: str,
+    cycle_id: int | None,
+    body: DraftBody,
+    report: CitationReport,
+    origin: str,
+    author: str,
+    provenance: dict[str, Any],
+) -> tuple[int, int]:
+    """Store a generated draft as the next version of (person, kind, period): version 1 of a
+    new draft, or a regeneration on top of an existing one. Returns (draft id, version)."""
+    upsert = (
+        insert(Draft)
+        .values(subject_id=subject_id, kind=kind, period=period, cycle_id=cycle_id)
+        .on_conflict_do_update(
+            index_elements=["subject_id", "kind", "period"],
+            set_={
+                "current_version": Draft.current_version + 1,
+                "status": "draft",
+                "updated_at": func.now(),
+            },
+        )
+        .returning(Draft.id, Draft.current_version)
+    )
+    draft_id, version = connection.execute(upsert).one()
+    _add_version(connection, draft_id, version, author, origin, body, report, provenance)
+    audit(
+        connection,
+        actor=author,
+        action="draft.generated",
+        entity="draft",
+        entity_id=str(draft_id),
+        after={"version": version, "origin": origin, "supported_share": report.supported_share},
+    )
+    return int(draft_id), int(version)
+
+
+def save_edit(
+    connection: Connection, *, draft_id: int, based_on: int, body: DraftBody, author: str
+) -> StoredVersion:
+    """A person's edit as a new version, checked against the draft's own evidence ids."""
+    first = load_version(connection, draft_id, 1)
+    pack_ids = [e["id"] for e in (first.provenance or {}).get("evidence", [])]
+    checked, report = check_citations(body, pack_ids)
+    bumped = connection.execute(
+        update(Draft)
+        .where(Draft.id == draft_id, Draft.current_version == based_on)
+        .values(current_version=based_on + 1, status="draft", updated_at=func.now())
+        .returning(Draft.current_version)
+    ).scalar_one_or_none()
+    if bumped is None:
+        current = connection.execute(
+            select(Draft.current_version).where(Draft.id == draft_id)
+        ).scalar_one()
+        raise StaleEdit(draft_id, based_on, int(current))
+    _add_version(connection, draft_id, bumped, author, "edit", checked, report, None)
+    audit(
+        connection,
+        actor=author,
+        action="draft.edited",
+        entity="draft",
+        entity_id=str(draft_id),
+        before={"version": based_on},
+        after={"version": bumped, "supported_share": report.supported_share},
+    )
+    return load_version(connection, draft_id, bumped)
+
+
+def _add_version(
+    connection: Connection,
+    draft_id: int,
+    version: int,
+    author: str,
+    origin: str,
+    body: DraftBody,
+    report: CitationReport,
+    provenance: dict[str, Any] | None,
+) -> None:
+    connection.execute(
+        insert(DraftVersion).values(
+            draft_id=draft_id,
+            version=version,
+            author=author,
+            origin=origin,
+            body=body.model_dump(),
+            citations=report.model_dump(),
+            supported_share=report.supported_share,
+            provenance=provenance,
+        )
+    )
+
+
+def load_version(
+    connection: Connection, draft_id: int, version: int | None = None
+) -> StoredVersion:
+    """One version of a draft; the current one when `version` is None."""
+    statement = select(DraftVersion.__table__).where(DraftVersion.draft_id == draft_id)
+    if version is None:
+        statement = statement.join(Draft, Draft.id == DraftVersion.draft_id).where(
+            DraftVersion.version == Draft.current_version
+        )
+    else:
+        statement = statement.where(DraftVersion.version == version)
+    row = connection.execute(statement).one_or_none()
+    if row is None:
+        raise DraftNotFound(f"draft {draft_id} has no version {version or 'yet'}")
+    return StoredVersion(
+        draft_id=row.draft_id,
+        version=row.version,
+        author=row.author,
+        origin=row.origin,
+        body=DraftBody.model_validate(row.body),
+        citations=CitationReport.model_validate(row.citations),
+        provenance=row.provenance,
+        created_at=row.created_at,
+    )
+
+
+def find_draft(connection: Connection, subject_id: int, kind: str, period: str) -> int | None:
+    return connection.execute(
+        select(Draft.id).where(
+            Draft.subject_id == subject_id, Draft.kind == kind, Draft.period == period
+        )
+    ).scalar_one_or_none()
+
+
+def version_history(connection: Connection, draft_id: int) -> list[tuple[int, str, str, datetime]]:
+    """(version, author, origin, time) of every version, oldest first."""
+    rows = connection.execute(
+        select(
+            DraftVersion.version, DraftVersion.author, DraftVersion.origin, DraftVersion.created_at
+        )
+        .where(DraftVersion.draft_id == draft_id)
+        .order_by(DraftVersion.version)
+    ).all()
+    return [(r.version, r.author, r.origin, r.created_at) for r in rows]
