@@ -10,7 +10,8 @@ for 2026-H1 through the real ChatOpenAI client, `--concurrency` calls at a time.
 
 - wall time against the ideal (people x latency / concurrency), as a ratio;
 - time spent outside the model per draft (retrieval, rendering, the citation check,
-  storing), p50 / p95 / p99;
+  storing: the work itself, not the wait for a worker thread, which the wall time shows),
+  p50 / p95 / p99;
 - model time per draft as the client saw it.
 
 Ends with one JSON line of the figures.

@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -33,6 +33,7 @@ from service.ingest.directory import find_person
 from service.ingest.progress import Advance, NoProgress, ProgressReporter
 from service.settings import Settings
 
+_T = TypeVar("_T")
 Write = Callable[[EvidencePack, DraftSubject, RenderedPrompt], Awaitable[DraftBody]]
 
 
@@ -192,19 +193,17 @@ async def draft_person(run: Drafting, person: Person, kind: str, period: str) ->
     """One draft, stored as the next version of (person, kind, period). An empty history
     gives an outcome with a message and stores nothing; a model failure raises
     DraftingFailed and stores nothing."""
-    started = time.perf_counter()
-    prepared = await asyncio.to_thread(_prepare, run, person, kind, period)
+    prepared, preparing = await asyncio.to_thread(_timed, _prepare, run, person, kind, period)
     if not prepared.pack.items:
         return DraftOutcome(
             person.email, kind, period, evidence=prepared.pack, message=prepared.pack.message
         )
     before_model = time.perf_counter()
     body = await run.drafter.write(prepared.pack, prepared.subject, prepared.prompt)
-    after_model = time.perf_counter()
-    draft_id, version, checked, report = await asyncio.to_thread(
-        _store, run, prepared, period, body
+    model_s = time.perf_counter() - before_model
+    (draft_id, version, checked, report), storing = await asyncio.to_thread(
+        _timed, _store, run, prepared, period, body
     )
-    done = time.perf_counter()
     return DraftOutcome(
         person.email,
         kind,
@@ -214,9 +213,16 @@ async def draft_person(run: Drafting, person: Person, kind: str, period: str) ->
         body=checked,
         citations=report,
         evidence=prepared.pack,
-        outside_model_s=(before_model - started) + (done - after_model),
-        model_s=after_model - before_model,
+        outside_model_s=preparing + storing,
+        model_s=model_s,
     )
+
+
+def _timed(work: Callable[..., _T], *args: Any) -> tuple[_T, float]:
+    """The work's result and its own duration, not counting the wait for a worker thread."""
+    started = time.perf_counter()
+    result = work(*args)
+    return result, time.perf_counter() - started
 
 
 @dataclass
