@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint bench-ingest bench-retrieval eval-retrieval org clean
+.PHONY: demo test lint bench-ingest bench-retrieval eval-retrieval bench-drafting eval-drafting org clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ bench-retrieval: $(VENV)/.installed
 
 eval-retrieval: $(VENV)/.installed
 	$(BIN)/python -m evals.eval_retrieval --people 120
+
+bench-drafting: $(VENV)/.installed
+	$(BIN)/python -m evals.bench_drafting --people 2400 --latency-ms 200 --concurrency 32
+
+eval-drafting: $(VENV)/.installed
+	$(BIN)/python -m evals.eval_drafting --people 60
 
 org: $(VENV)/.installed
 	$(BIN)/python -m evals.synthetic_org --people 120 --out evals/out/org

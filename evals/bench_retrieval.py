@@ -152,25 +152,33 @@ def hnsw_queries(engine: Engine, samples: int, seed: int) -> np.ndarray:
     return normalised.astype(np.float32)
 
 
-def exact_top10(engine: Engine, queries: np.ndarray) -> list[set[int]]:
+def exact_tenth(engine: Engine, queries: np.ndarray) -> list[float]:
+    """The similarity of each query's 10th nearest chunk, by exact search."""
     with engine.begin() as conn:
         return [
-            {c.chunk_id for c in similar_chunks(conn, v, model=MODEL, k=10, exact=True)}
-            for v in queries
+            similar_chunks(conn, v, model=MODEL, k=10, exact=True)[-1].similarity for v in queries
         ]
 
 
 def bench_hnsw(
-    engine: Engine, queries: np.ndarray, exact: list[set[int]], ef_search: int
+    engine: Engine, queries: np.ndarray, tenth: list[float], ef_search: int
 ) -> tuple[list[float], float]:
+    """Latency and recall@10 at one ef_search, after one untimed pass to warm the index.
+
+    Recall counts the results at least as similar as the exact 10th (less 1e-6), as
+    ANN-Benchmarks does: the org's templated text gives many chunks identical vectors, and
+    which of several tied chunks an index returns is not a miss."""
     latencies, recalls = [], []
-    for vector, truth in zip(queries, exact, strict=True):
-        with engine.begin() as conn:
-            started = time.perf_counter()
-            found = similar_chunks(conn, vector, model=MODEL, k=10, ef_search=ef_search)
-            latencies.append(time.perf_counter() - started)
-        recalls.append(len({c.chunk_id for c in found} & truth) / 10)
-    return latencies[5:], float(np.mean(recalls))
+    for timed_pass in (False, True):
+        for vector, threshold in zip(queries, tenth, strict=True):
+            with engine.begin() as conn:
+                started = time.perf_counter()
+                found = similar_chunks(conn, vector, model=MODEL, k=10, ef_search=ef_search)
+                elapsed = time.perf_counter() - started
+            if timed_pass:
+                latencies.append(elapsed)
+                recalls.append(sum(c.similarity >= threshold - 1e-6 for c in found) / 10)
+    return latencies, float(np.mean(recalls))
 
 
 class _LangChainEmbeddings(Embeddings):
@@ -234,10 +242,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ef-search", type=int, nargs="+", default=[40, 80, 160])
     parser.add_argument("--build-memory", default="3GB", help="maintenance_work_mem for HNSW")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--home", type=Path, help="keep the store here; a rerun reuses the inflated store"
+    )
     args = parser.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 120)
     rng = random.Random(args.seed)
-    home = Path(tempfile.mkdtemp(prefix="fairdraft-bench-retrieval-"))
+    home = args.home or Path(tempfile.mkdtemp(prefix="fairdraft-bench-retrieval-"))
     figures: dict[str, float | int | str] = {"people": args.people, "vectors": MODEL}
     try:
         generate_org(home / "org", people=args.people, seed=args.seed)
@@ -268,10 +279,10 @@ def main(argv: list[str] | None = None) -> int:
             queries = hnsw_queries(engine, args.samples // 2, args.seed)
             started = time.perf_counter()
             console.log("exact top-10 for the HNSW queries")
-            exact = exact_top10(engine, queries)
+            tenth = exact_tenth(engine, queries)
             figures["exact_mean_ms"] = round((time.perf_counter() - started) / len(queries) * 1000)
             for ef in args.ef_search:
-                ann, recall = bench_hnsw(engine, queries, exact, ef)
+                ann, recall = bench_hnsw(engine, queries, tenth, ef)
                 figures[f"hnsw_ef{ef}_p50_ms"], figures[f"hnsw_ef{ef}_p95_ms"] = percentiles(ann)
                 figures[f"hnsw_ef{ef}_recall@10"] = round(recall, 3)
             console.log("langchain-postgres PGVector")
@@ -281,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
                 float(figures["pgvector_lc_p95_ms"]) / float(figures["pack_p95_ms"]), 2
             )
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        if args.home is None:
+            shutil.rmtree(home, ignore_errors=True)
     print_figures(console, "retrieval benchmark", figures)
     return 0
 

@@ -21,6 +21,7 @@ import shutil
 import sys
 import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -69,7 +70,7 @@ Results = dict[tuple[str, str], dict[str, float]]
 
 
 def evaluate(
-    engine: Engine, settings: Settings, labels: dict[str, Any]
+    engine: Engine, settings: Settings, labels: dict[str, Any], rankings: Sequence[str] = RANKINGS
 ) -> tuple[Results, Counter[tuple[str, str]]]:
     """Mean recall@10 and nDCG@10 per (draft kind, ranking), and the hybrid's misses: how
     many labelled records of each role were left out, and which kinds took the slots."""
@@ -87,7 +88,7 @@ def evaluate(
                 if not relevant:
                     continue
                 for kind in draft_kinds():
-                    for ranking in RANKINGS:
+                    for ranking in rankings:
                         pack = retrieve_evidence(
                             conn,
                             embedder,
@@ -154,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--home", type=Path, help="keep the store here: a rerun re-ingests nothing unchanged"
     )
+    parser.add_argument(
+        "--ranking", nargs="+", default=list(RANKINGS), choices=RANKINGS, help="default: all"
+    )
     parser.add_argument("--write-baseline", action="store_true", help=f"store as {BASELINE.name}")
     args = parser.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 120)
@@ -165,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         with open_store(settings) as engine:
             ingestor = Ingestor(engine, settings, actor="eval", progress=RichProgress())
             ingest_path(ingestor, home / "org")
-            results, misses = evaluate(engine, settings, labels)
+            results, misses = evaluate(engine, settings, labels, args.ranking)
     finally:
         if args.home is None:
             shutil.rmtree(home, ignore_errors=True)

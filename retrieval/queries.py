@@ -9,14 +9,27 @@ QUERIES_FILE = Path(__file__).parent / "data" / "draft_queries.json"
 
 
 @dataclass(frozen=True)
+class LeadGroup:
+    """Record kinds that share `slots` of the first places in the pack."""
+
+    kinds: frozenset[str]
+    slots: int
+
+
+@dataclass(frozen=True)
 class KindQueries:
     kind: str
     queries: tuple[str, ...]
     terms: tuple[str, ...]
     record_kinds: dict[str, float]
+    lead: tuple[LeadGroup, ...] = ()
 
     def weight(self, record_kind: str) -> float:
         return self.record_kinds.get(record_kind, 1.0)
+
+    def lead_group(self, record_kind: str) -> int:
+        """Index of the lead group holding this record kind, or -1."""
+        return next((i for i, g in enumerate(self.lead) if record_kind in g.kinds), -1)
 
 
 class UnknownDraftKind(ValueError):
@@ -28,7 +41,11 @@ def _all() -> dict[str, KindQueries]:
     data = json.loads(QUERIES_FILE.read_text())
     return {
         kind: KindQueries(
-            kind, tuple(spec["queries"]), tuple(spec["terms"]), dict(spec.get("record_kinds", {}))
+            kind,
+            tuple(spec["queries"]),
+            tuple(spec["terms"]),
+            dict(spec.get("record_kinds", {})),
+            tuple(LeadGroup(frozenset(g["kinds"]), int(g["slots"])) for g in spec.get("lead", [])),
         )
         for kind, spec in data.items()
         if not kind.startswith("_")

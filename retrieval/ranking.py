@@ -69,6 +69,8 @@ def diversify(
     records: Sequence[int],
     *,
     limit: int,
+    lead_groups: Sequence[int] = (),
+    lead_slots: Sequence[int] = (),
     mmr_lambda: float = MMR_LAMBDA,
     coverage_bonus: float = COVERAGE_BONUS,
     repeat_penalty: float = REPEAT_PENALTY,
@@ -79,7 +81,12 @@ def diversify(
     candidate gains `coverage_bonus` per facet whose label the pack does not show yet (None
     never does). A chunk of a record already in the pack loses `repeat_penalty`, so the
     pack's first items are distinct pieces of evidence. Candidates with no relevance at
-    all are never picked."""
+    all are never picked.
+
+    The lead: while the pack is shorter than sum(`lead_slots`), only candidates of a lead
+    group (`lead_groups[i]`, -1 for none) with slots left are eligible, so the first places
+    hold each kind of evidence in its share; once no eligible candidate is left, the lead
+    ends and every candidate competes."""
     top = float(relevance.max()) if len(relevance) else 0.0
     if top <= 0:
         return []
@@ -89,13 +96,18 @@ def diversify(
     chosen: list[int] = []
     seen: list[set[str | None]] = [{None} for _ in facets]
     seen_records: set[int] = set()
+    slots_left = list(lead_slots)
     while remaining and len(chosen) < limit:
-        index = np.array(remaining)
+        eligible = _in_lead(remaining, lead_groups, slots_left) if any(slots_left) else remaining
+        if not eligible:
+            slots_left = [0] * len(slots_left)
+            eligible = remaining
+        index = np.array(eligible)
         novelty = np.array(
             [
                 coverage_bonus * sum(f[i] not in s for f, s in zip(facets, seen, strict=True))
                 - repeat_penalty * (records[i] in seen_records)
-                for i in remaining
+                for i in eligible
             ]
         )
         scores = (
@@ -105,12 +117,18 @@ def diversify(
         )
         best = int(index[int(np.argmax(scores))])  # argmax keeps the first (lowest) index on ties
         chosen.append(best)
+        if slots_left and lead_groups[best] >= 0:
+            slots_left[lead_groups[best]] -= 1
         for facet, labels in zip(facets, seen, strict=True):
             labels.add(facet[best])
         seen_records.add(records[best])
         max_similarity = np.maximum(max_similarity, embeddings @ embeddings[best])
         remaining = [i for i in remaining if i != best and max_similarity[i] < DUPLICATE_SIMILARITY]
     return chosen
+
+
+def _in_lead(remaining: list[int], groups: Sequence[int], slots_left: list[int]) -> list[int]:
+    return [i for i in remaining if groups[i] >= 0 and slots_left[groups[i]] > 0]
 
 
 def fit_budget(order: Sequence[int], tokens: Sequence[int], budget: int) -> list[int]:

@@ -24,6 +24,8 @@ from retrieval.schema import Chunk, Record
 DEFAULT_TOKEN_BUDGET = 2000
 DEFAULT_MAX_ITEMS = 40
 RANKINGS = ("hybrid", "vector", "text")
+RECURRENCE_BOOST = 0.15
+OUTCOME_BOOST = 0.2
 
 
 @dataclass(frozen=True)
@@ -63,17 +65,27 @@ def retrieve_evidence(
         queries = np.vstack([queries, embedder.embed(list(extra_queries))])
     similarity = candidates.embeddings @ queries.T
     rows = candidates.rows
-    lists = rankings(
-        similarity, candidates.text_score, outcome_scores([row.text for row in rows]), ranking
+    outcomes = outcome_scores([row.text for row in rows])
+    lists = rankings(similarity, candidates.text_score, outcomes, ranking)
+    fused = (
+        reciprocal_rank_fusion(lists, len(rows))
+        * np.array([spec.weight(r.kind) for r in rows])
+        * recurrence_weights([r.theme for r in rows], [r.record_id for r in rows])
+        * (1.0 + OUTCOME_BOOST * np.minimum(outcomes, 3))
     )
-    fused = reciprocal_rank_fusion(lists, len(rows)) * np.array([spec.weight(r.kind) for r in rows])
     facets = [
         [row.occurred_at.strftime("%Y-%m") for row in rows],
         [row.kind for row in rows],
         [row.topic for row in rows],
     ]
     order = diversify(
-        fused, candidates.embeddings, facets, [row.record_id for row in rows], limit=max_items
+        fused,
+        candidates.embeddings,
+        facets,
+        [row.record_id for row in rows],
+        limit=max_items,
+        lead_groups=[spec.lead_group(row.kind) for row in rows],
+        lead_slots=[group.slots for group in spec.lead],
     )
     kept = set(fit_budget(order, [row.token_count for row in candidates.rows], token_budget))
     chosen = [(pick, i) for pick, i in enumerate(order) if i in kept]
@@ -108,11 +120,10 @@ def _candidates(
             Record.external_id,
             Record.title,
             Record.author,
-            # What the evidence is about, where the source system says: a feedback tool's
-            # competency or theme tag, else the project.
-            func.coalesce(Record.meta["theme"].astext, Record.meta["project"].astext).label(
-                "topic"
-            ),
+            # What the evidence is about, where the source system says: the project, and a
+            # feedback tool's competency or theme tag.
+            Record.meta["project"].astext.label("topic"),
+            Record.meta["theme"].astext.label("theme"),
             text_rank.label("text_score"),
         )
         .join(Record, Record.id == Chunk.record_id)
@@ -130,6 +141,20 @@ def _candidates(
     embeddings = np.array(vectors, dtype=np.float32).reshape(-1, dim)
     text_score = np.array([row.text_score for row in rows], dtype=np.float64)
     return _Candidates(rows, embeddings, text_score)
+
+
+def recurrence_weights(
+    themes: Sequence[str | None], records: Sequence[int]
+) -> np.ndarray[Any, Any]:
+    """Feedback on a theme several people raised weighs more than a one-off remark: each
+    further record on the same theme adds RECURRENCE_BOOST, up to three."""
+    per_theme: dict[str, set[int]] = {}
+    for theme, record in zip(themes, records, strict=True):
+        if theme:
+            per_theme.setdefault(theme, set()).add(record)
+    return np.array(
+        [1.0 + RECURRENCE_BOOST * min(len(per_theme[t]) - 1, 3) if t else 1.0 for t in themes]
+    )
 
 
 def _drop_exact_duplicates(rows: Sequence[Any]) -> list[Any]:

@@ -12,7 +12,7 @@ from retrieval.periods import parse_period
 from retrieval.queries import UnknownDraftKind, draft_kinds
 from retrieval.ranking import diversify, fit_budget, rankings, reciprocal_rank_fusion
 from retrieval.schema import Record
-from retrieval.search import retrieve_evidence
+from retrieval.search import recurrence_weights, retrieve_evidence
 from service.db.models import Person
 from service.ingest.run import Ingestor, ingest_path
 from tests.conftest import FIXTURES, CountingEmbedder
@@ -153,6 +153,37 @@ def test_diversification_prefers_a_new_record_and_a_new_topic_over_more_of_the_s
     order = diversify(relevance, embeddings, [topics], records, limit=2)
 
     assert order == [0, 3], "another chunk of record 7, or more ledger, waits for hiring"
+
+
+def test_the_lead_gives_each_kind_group_its_slots_before_the_rest_compete() -> None:
+    relevance = np.array([1.0, 0.99, 0.98, 0.97, 0.5, 0.4])
+    groups = [0, 0, 0, 0, 1, -1]  # four work records, one goal, one 1:1 note
+
+    order = diversify(
+        relevance, np.eye(6), [], [1, 2, 3, 4, 5, 6], limit=6, lead_groups=groups, lead_slots=[2, 1]
+    )
+
+    assert order[:3] == [0, 1, 4], "two work records, then the goal, before a third work record"
+    assert sorted(order[3:]) == [2, 3, 5]
+
+
+def test_unfillable_lead_slots_go_to_the_best_remaining_evidence() -> None:
+    order = diversify(
+        np.array([1.0, 0.9, 0.8]),
+        np.eye(3),
+        [],
+        [1, 2, 3],
+        limit=3,
+        lead_groups=[0, -1, -1],
+        lead_slots=[1, 2],
+    )
+    assert order == [0, 1, 2]
+
+
+def test_feedback_on_a_recurring_theme_weighs_more_than_a_one_off() -> None:
+    weights = recurrence_weights(["ownership", "ownership", "communication", None], [1, 2, 3, 4])
+
+    assert weights[0] == weights[1] > weights[2] == weights[3] == 1.0
 
 
 def test_a_topic_of_none_earns_no_coverage_bonus() -> None:
