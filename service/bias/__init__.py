@@ -1,0 +1,1 @@
+"""The bias check: language measures of drafts (and, later, ratings across groups)."""

@@ -1,0 +1,227 @@
+"""Language measures of a draft: the wording that research on reviews and reference letters
+has found to differ by the gender and race of the person described.
+
+Each measure is a rate over the draft's words or sentences, computed from the word lists in
+`data/*.json` (each file names its source; `docs/bias-measures.md` explains every measure).
+A profile alone accuses nobody: the bias check compares profiles across groups of people,
+and a manager sees the flags on their own draft, each phrase with a concrete rewording.
+Flags go only to wording that carries a bias risk (personality criticism, doubt raisers,
+hedging, vague praise, gender- and age-coded words); the rest is measured, not flagged.
+"""
+
+import re
+from dataclasses import dataclass
+
+from retrieval.outcomes import outcome_count
+from service.bias.wordlists import FLAG_MEASURES, Hit, tokenize, wordlists
+from service.drafting.structure import DraftBody, DraftSection, DraftSentence
+
+# the profile's keys, in a stable order; rates are per 100 words unless said otherwise
+MEASURES: tuple[str, ...] = (
+    "words",  # length of the draft in words
+    "sentences",
+    "agentic_rate",
+    "communal_rate",
+    "agentic_minus_communal",
+    "standout_rate",
+    "grindstone_rate",
+    "personality_criticism_rate",
+    "behaviour_criticism_rate",
+    "praise_sentences",  # sentences that praise (a count)
+    "praise_specificity",  # share of praise sentences with a number, outcome or citation
+    "vague_praise_rate",
+    "hedging_rate",
+    "doubt_raiser_rate",
+    "masculine_coded_rate",
+    "feminine_coded_rate",
+    "age_coded_rate",
+    "sentiment",  # mean sentence polarity, in [-1, 1]
+    "citations_per_sentence",
+)
+# rate measure -> the word list it counts
+RATE_LISTS = {
+    "agentic_rate": "agentic",
+    "communal_rate": "communal",
+    "standout_rate": "standout",
+    "grindstone_rate": "grindstone",
+    "personality_criticism_rate": "personality_criticism",
+    "behaviour_criticism_rate": "behaviour_criticism",
+    "vague_praise_rate": "vague_praise",
+    "hedging_rate": "hedging",
+    "doubt_raiser_rate": "doubt_raiser",
+    "masculine_coded_rate": "masculine_coded",
+    "feminine_coded_rate": "feminine_coded",
+    "age_coded_rate": "age_coded",
+}
+# when flags overlap in one sentence, the first measure here wins
+FLAG_PRIORITY = (
+    "personality_criticism",
+    "doubt_raiser",
+    "vague_praise",
+    "gender_coded",
+    "age_coded",
+    "hedging",
+)
+NEGATION_WINDOW = 3  # a negator up to this many words before a sentiment word flips it
+_NUMBER = re.compile(r"(?<![^\W\d_])\d")  # a digit not glued to a letter (E3, Q3 are not)
+_CITATION = re.compile(r"\s*\[\s*(E\d+(?:\s*,\s*E\d+)*)\s*\]")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'\u201c\u2018(]?[A-Z0-9])")
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+TEXT_HEADING = "Text"
+
+
+@dataclass(frozen=True)
+class LanguageFlag:
+    """A phrase of one sentence that carries a bias risk, and how to reword it."""
+
+    section: int  # index into DraftBody.sections
+    sentence: int  # index into that section's sentences
+    start: int  # character span of the phrase in the sentence's text
+    end: int
+    phrase: str
+    measure: str  # one of FLAG_PRIORITY
+    suggestion: str
+
+
+@dataclass(frozen=True)
+class LanguageProfile:
+    measures: dict[str, float]  # every key of MEASURES
+    flags: list[LanguageFlag]
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """What one sentence contributes to the profile."""
+
+    words: int
+    counts: dict[str, int]  # hits per word list
+    polarity: float
+    praise: bool
+    specific: bool
+    citations: int
+
+
+def _polarity(hits: list[Hit]) -> float:
+    """(positive - negative) / (positive + negative) over the sentence's sentiment words,
+    a word counting for the other side when a negator precedes it closely."""
+    negators = [h.token for h in hits if h.lexicon == "negators"]
+    positive = negative = 0
+    for hit in hits:
+        if hit.lexicon not in ("positive", "negative"):
+            continue
+        negated = any(hit.token - NEGATION_WINDOW <= n < hit.token for n in negators)
+        if (hit.lexicon == "positive") != negated:
+            positive += 1
+        else:
+            negative += 1
+    total = positive + negative
+    return (positive - negative) / total if total else 0.0
+
+
+def _scan(sentence: DraftSentence) -> tuple[_Scan, list[Hit]]:
+    text = sentence.text
+    tokens = tokenize(text)
+    hits = wordlists().matcher.hits(text, tokens)
+    counts: dict[str, int] = {}
+    for hit in hits:
+        counts[hit.lexicon] = counts.get(hit.lexicon, 0) + 1
+    polarity = _polarity(hits)
+    praise = polarity > 0 or "standout" in counts or "vague_praise" in counts
+    specific = praise and (
+        bool(sentence.evidence)
+        or "outcome" in counts
+        or "number_words" in counts
+        or _NUMBER.search(text) is not None
+        or outcome_count(text) > 0
+    )
+    scan = _Scan(len(tokens), counts, polarity, praise, specific, len(sentence.evidence))
+    return scan, hits
+
+
+def _flags(section: int, index: int, text: str, hits: list[Hit]) -> list[LanguageFlag]:
+    """Flags of one sentence; of overlapping flags only the highest-priority one stays."""
+    candidates = [
+        LanguageFlag(
+            section,
+            index,
+            h.start,
+            h.end,
+            text[h.start : h.end],
+            FLAG_MEASURES[h.lexicon],
+            h.entry.suggestion,
+        )
+        for h in hits
+        if h.entry.suggestion and h.lexicon in FLAG_MEASURES
+    ]
+    candidates.sort(key=lambda f: (FLAG_PRIORITY.index(f.measure), f.start - f.end, f.start))
+    kept: list[LanguageFlag] = []
+    for flag in candidates:
+        if all(flag.end <= k.start or flag.start >= k.end for k in kept):
+            kept.append(flag)
+    return sorted(kept, key=lambda f: f.start)
+
+
+def _measures(scans: list[_Scan]) -> dict[str, float]:
+    words = sum(s.words for s in scans)
+    sentences = len(scans)
+    counts: dict[str, int] = {}
+    for scan in scans:
+        for lexicon, n in scan.counts.items():
+            counts[lexicon] = counts.get(lexicon, 0) + n
+    measures = dict.fromkeys(MEASURES, 0.0)
+    measures["words"] = float(words)
+    measures["sentences"] = float(sentences)
+    if words:
+        for measure, lexicon in RATE_LISTS.items():
+            measures[measure] = 100.0 * counts.get(lexicon, 0) / words
+    measures["agentic_minus_communal"] = measures["agentic_rate"] - measures["communal_rate"]
+    praise = [s for s in scans if s.praise]
+    measures["praise_sentences"] = float(len(praise))
+    if praise:
+        measures["praise_specificity"] = sum(s.specific for s in praise) / len(praise)
+    if sentences:
+        measures["sentiment"] = sum(s.polarity for s in scans) / sentences
+        measures["citations_per_sentence"] = sum(s.citations for s in scans) / sentences
+    return measures
+
+
+def profile_draft(body: DraftBody) -> LanguageProfile:
+    """The measures of a draft and the flags on its phrases."""
+    scans: list[_Scan] = []
+    flags: list[LanguageFlag] = []
+    for s, section in enumerate(body.sections):
+        for i, sentence in enumerate(section.sentences):
+            scan, hits = _scan(sentence)
+            scans.append(scan)
+            flags.extend(_flags(s, i, sentence.text, hits))
+    return LanguageProfile(_measures(scans), flags)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of plain text: one or more per line, split after . ! ? before a capital or
+    a digit; markdown headings (`## ...`) and bullet marks are dropped."""
+    sentences: list[str] = []
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        line = _BULLET.sub("", line)
+        sentences.extend(p.strip() for p in _SENTENCE_END.split(line) if p.strip())
+    return sentences
+
+
+def text_to_body(text: str) -> DraftBody:
+    """Plain text as a one-section draft. Citation marks like `[E3, E7]` (as
+    `DraftBody.as_text` writes them) become the sentence's evidence and leave its text, so
+    an edited draft's text profiles like the draft it came from."""
+    sentences: list[DraftSentence] = []
+    for raw in split_sentences(text):
+        evidence = [e.strip() for m in _CITATION.finditer(raw) for e in m.group(1).split(",")]
+        clean = _CITATION.sub("", raw).strip()
+        if clean:
+            sentences.append(DraftSentence(text=clean, evidence=evidence))
+    return DraftBody(sections=[DraftSection(heading=TEXT_HEADING, sentences=sentences)])
+
+
+def profile_text(text: str) -> LanguageProfile:
+    """The profile of plain text; flags index into `text_to_body(text)`."""
+    return profile_draft(text_to_body(text))

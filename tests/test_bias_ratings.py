@@ -1,0 +1,253 @@
+"""The ratings analyses on hand-built orgs whose answers are known, and the evidence
+features on a handful of records."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pytest
+
+from service.bias.evidence_features import FEATURES, evidence_features
+from service.bias.ratings import (
+    FOUR_FIFTHS,
+    PersonRating,
+    adverse_impact,
+    evidence_adjusted_gap,
+    fit_evidence_model,
+    manager_leniency,
+    mismatched_ratings,
+    rating_distribution,
+)
+
+
+def _org(
+    seed: int,
+    *,
+    managers: int = 40,
+    team: int = 6,
+    offsets: dict[int, float] | None = None,
+    shifted: dict[int, float] | None = None,
+    noise: float = 0.35,
+) -> tuple[list[PersonRating], dict[int, str | None]]:
+    """People whose rating follows two evidence features plus noise; `offsets` shifts a
+    manager's reports, `shifted` single people. Group "b" is every third person."""
+    rng = np.random.default_rng(seed)
+    offsets, shifted = offsets or {}, shifted or {}
+    ratings: list[PersonRating] = []
+    groups: dict[int, str | None] = {}
+    for person in range(managers * team):
+        manager = 1000 + person // team
+        work, setbacks = rng.normal(0, 1), rng.normal(0, 1)
+        value = 3 + 0.7 * work - 0.4 * setbacks + rng.normal(0, noise)
+        value += offsets.get(manager, 0.0) + shifted.get(person, 0.0)
+        evidence = {"work": float(work), "setbacks": float(setbacks)}
+        ratings.append(PersonRating(person, manager, float(value), evidence))
+        groups[person] = "b" if person % 3 == 0 else "a"
+    return ratings, groups
+
+
+def _rated(pairs: list[tuple[str, float]]) -> tuple[list[PersonRating], dict[int, str | None]]:
+    ratings = [PersonRating(i, None, r, {}) for i, (_, r) in enumerate(pairs)]
+    return ratings, {i: g for i, (g, _) in enumerate(pairs)}
+
+
+# ---------------------------------------------------------------- distributions
+
+
+def test_distribution_counts_and_suppression() -> None:
+    pairs = [("a", 3.0)] * 6 + [("a", 5.0)] * 2 + [("b", 4.0)] * 5 + [("c", 1.0)] * 3
+    ratings, groups = _rated(pairs)
+    groups[99] = None
+    result = rating_distribution(ratings, groups, (1, 5), attribute="gender")
+    by = {g.group: g for g in result.groups}
+    assert by["a"].counts == {1: 0, 2: 0, 3: 6, 4: 0, 5: 2}
+    assert by["a"].mean == pytest.approx(3.5)
+    assert by["c"].suppressed and by["c"].counts is None and by["c"].mean is None
+    assert by["c"].n == 3
+    assert result.p_value is not None  # a vs b, c left out
+
+
+# ---------------------------------------------------------------- adverse impact
+
+
+def test_four_fifths_worked_example() -> None:
+    # a: 30 of 50 at the top (60%); b: 12 of 40 (30%) -> ratio 0.5, significant
+    pairs = [("a", 5.0)] * 30 + [("a", 3.0)] * 20 + [("b", 5.0)] * 12 + [("b", 3.0)] * 28
+    ratings, groups = _rated(pairs)
+    result = adverse_impact(ratings, groups, top=5, attribute="gender")
+    assert result.reference == "a"
+    by = {g.group: g for g in result.groups}
+    assert by["a"].ratio == pytest.approx(1.0) and not by["a"].flagged
+    assert by["b"].rate == pytest.approx(0.3)
+    assert by["b"].ratio == pytest.approx(0.5)
+    assert by["b"].below_four_fifths and by["b"].flagged
+    assert by["b"].p_value is not None and by["b"].p_value < 0.01
+
+
+def test_four_fifths_without_significance_is_not_flagged() -> None:
+    # a: 3 of 6 (50%); b: 2 of 6 (33%) -> ratio 0.67 < 0.8 but nowhere near significant
+    pairs = [("a", 5.0)] * 3 + [("a", 2.0)] * 3 + [("b", 5.0)] * 2 + [("b", 2.0)] * 4
+    ratings, groups = _rated(pairs)
+    by = {g.group: g for g in adverse_impact(ratings, groups, top=5).groups}
+    assert by["b"].ratio is not None and by["b"].ratio < FOUR_FIFTHS
+    assert by["b"].ratio == pytest.approx(2 / 3)
+    assert by["b"].below_four_fifths and not by["b"].flagged
+
+
+def test_adverse_impact_suppresses_small_groups() -> None:
+    pairs = [("a", 5.0)] * 10 + [("b", 1.0)] * 4
+    ratings, groups = _rated(pairs)
+    result = adverse_impact(ratings, groups, top=5)
+    by = {g.group: g for g in result.groups}
+    assert by["b"].suppressed and by["b"].rate is None and by["b"].p_value is None
+    assert not by["b"].flagged
+
+
+# ---------------------------------------------------------------- adjusted gap
+
+
+def test_gap_explained_by_evidence_vanishes() -> None:
+    rng = np.random.default_rng(1)
+    ratings, groups = [], {}
+    for person in range(400):
+        group = "b" if person % 2 else "a"
+        work = rng.normal(1.0 if group == "a" else 0.0, 1)  # a has more evidence
+        rating = 3 + 0.8 * work + rng.normal(0, 0.3)
+        ratings.append(PersonRating(person, None, float(rating), {"work": float(work)}))
+        groups[person] = group
+    result = evidence_adjusted_gap(ratings, groups, attribute="gender")
+    [gap] = result.groups
+    assert result.reference == "b"  # equal sizes: the later name
+    assert gap.raw_gap is not None and abs(gap.raw_gap) > 0.5
+    assert gap.coefficient is not None and abs(gap.coefficient) < 0.1
+    assert gap.ci_low is not None and gap.ci_high is not None
+    assert gap.ci_low < 0 < gap.ci_high
+    assert not gap.flagged
+
+
+def test_gap_remains_when_one_group_is_shifted() -> None:
+    ratings, groups = _org(2)
+    ratings = [
+        PersonRating(r.person_id, r.manager_id, r.rating - 0.5, r.evidence)
+        if groups[r.person_id] == "b"
+        else r
+        for r in ratings
+    ]
+    result = evidence_adjusted_gap(ratings, groups)
+    assert result.reference == "a"
+    [gap] = result.groups
+    assert gap.group == "b"
+    assert gap.coefficient == pytest.approx(-0.5, abs=0.1)
+    assert gap.p_adjusted is not None and gap.p_adjusted < 0.001
+    assert gap.flagged
+
+
+def test_gap_suppresses_small_groups() -> None:
+    ratings, groups = _org(4, managers=5)
+    for person in range(3):
+        groups[person] = "tiny"
+    result = evidence_adjusted_gap(ratings, groups)
+    tiny = next(g for g in result.groups if g.group == "tiny")
+    assert tiny.suppressed and tiny.coefficient is None and not tiny.flagged
+
+
+# ---------------------------------------------------------------- managers
+
+
+def test_harsh_and_generous_managers_found_among_neutral_ones() -> None:
+    ratings, _ = _org(3, offsets={1000: -1.0, 1001: 1.0})
+    result = manager_leniency(ratings)
+    flagged = {m.manager_id: m.direction for m in result if m.flagged}
+    assert flagged == {1000: "harsh", 1001: "generous"}
+    assert result[0].manager_id in (1000, 1001)  # flagged ones come first
+
+
+def test_neutral_org_rarely_flags_a_manager() -> None:
+    flagged_seeds = sum(any(m.flagged for m in manager_leniency(_org(s)[0])) for s in range(30))
+    assert flagged_seeds <= 2
+
+
+def test_one_mismatched_rating_does_not_make_a_manager_harsh() -> None:
+    ratings, _ = _org(6, team=3, shifted={0: -2.5})
+    assert not any(m.flagged for m in manager_leniency(ratings) if m.manager_id == 1000)
+
+
+def test_managers_with_too_few_reports_are_not_tested() -> None:
+    ratings, _ = _org(7, managers=3, team=2, offsets={1000: -2.0})
+    assert manager_leniency(ratings) == []
+
+
+# ---------------------------------------------------------------- single ratings
+
+
+def test_planted_mismatch_is_found_and_ordinary_ones_are_not() -> None:
+    ratings, _ = _org(8, shifted={17: 2.0, 42: -2.5})
+    found = mismatched_ratings(ratings)
+    assert [m.person_id for m in found] == [42, 17]  # largest first
+    assert found[0].residual < -1.5 and found[0].robust_z < -2.5
+    assert found[0].expected == pytest.approx(found[0].rating - found[0].residual)
+
+
+def test_reports_of_a_harsh_manager_are_not_single_mismatches() -> None:
+    ratings, _ = _org(9, offsets={1000: -1.4})
+    assert all(m.manager_id != 1000 for m in mismatched_ratings(ratings))
+
+
+def test_evidence_model_reports_its_fit() -> None:
+    ratings, _ = _org(10)
+    model, residuals = fit_evidence_model(ratings)
+    assert model.features == ["setbacks", "work"]
+    assert model.coefficients["work"] == pytest.approx(0.7, abs=0.1)
+    assert model.r_squared > 0.7 and model.residual_sd == pytest.approx(0.35, abs=0.08)
+    assert residuals.shape == (len(ratings),)
+
+
+def test_empty_input() -> None:
+    assert manager_leniency([]) == []
+    assert mismatched_ratings([]) == []
+    assert evidence_adjusted_gap([], {}).groups == []
+
+
+# ---------------------------------------------------------------- evidence features
+
+
+def _record(kind: str, body: str, **metadata: Any) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "body": body,
+        "title": None,
+        "metadata": metadata,
+        "occurred_at": datetime(2026, 3, 2, tzinfo=UTC),
+    }
+
+
+def test_evidence_features_from_records() -> None:
+    records = [
+        _record("work_record", "Cut p95 latency from 420 ms to 180 ms."),
+        _record("work_record", "The migration slipped 2 weeks past the March date."),
+        _record("recognition", "Thanks for the launch readout!"),
+        _record("goal", "Reduce churn", status="ahead"),
+        _record("goal", "Ship v2", status="at risk"),
+        _record("goal", "Grow", status="set"),
+        _record("one_on_one", "Told her the memo was one of the clearest this quarter."),
+        _record("one_on_one", "From last time: send the plan. Done."),
+        _record("feedback", "I'd like to see more written updates; a weekly note would help."),
+        _record("feedback", "Keep doing: clear reviews.\n\nConsider: shorter docs."),
+        _record("feedback", "Great partner on the rollout."),
+    ]
+    features = evidence_features(records)
+    assert tuple(features) == FEATURES
+    assert features["work_records"] == 2
+    assert features["recognition"] == 1
+    assert features["goal_progress"] == 0.0  # ahead +1, at risk -1, "set" ignored
+    assert features["setback_share"] == 0.5
+    assert features["one_on_one_praise_share"] == 0.5
+    assert features["followups_done_share"] == 1.0
+    assert features["growth_feedback_share"] == pytest.approx(0.5)  # 1 + 0.5 + 0 of 3
+    assert features["measured_outcomes"] >= 1
+
+
+def test_evidence_features_of_nothing() -> None:
+    features = evidence_features([])
+    assert features["work_records"] == 0 and features["growth_feedback_share"] == 0.5
+    assert features["followups_done_share"] == 0.5

@@ -1,0 +1,129 @@
+"""Group comparisons: a clear gap is flagged, noise is not, small groups are suppressed,
+and the multiple-comparison adjustments match hand-checked values."""
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from service.bias.stats import (
+    MIN_EFFECT,
+    MIN_GROUP,
+    REST,
+    Comparison,
+    adjust,
+    adjust_p,
+    cliffs_delta,
+    compare_groups,
+)
+
+
+def _compare(values: Sequence[float], groups: Sequence[str | None]) -> list[Comparison]:
+    return compare_groups(values, groups, attribute="gender", measure="m", scope="all")
+
+
+def test_clear_gap_is_flagged() -> None:
+    rng = np.random.default_rng(0)
+    values = list(rng.normal(0, 1, 30)) + list(rng.normal(2, 1, 30))
+    groups = ["a"] * 30 + ["b"] * 30
+    [comparison] = _compare(values, groups)
+    assert (comparison.focal, comparison.reference) == ("a", "b")  # two groups: one test
+    assert comparison.flagged
+    assert comparison.effect_size is not None and comparison.effect_size < -MIN_EFFECT
+    assert comparison.p_value is not None and comparison.p_value < 1e-6
+    assert [g.n for g in comparison.groups] == [30, 30]
+
+
+def test_null_rarely_flags_over_many_seeds() -> None:
+    flagged_seeds = 0
+    for seed in range(50):
+        rng = np.random.default_rng(seed)
+        values = list(rng.normal(0, 1, 60))
+        groups = [str(g) for g in rng.choice(["a", "b", "c", "d"], 60)]
+        family = _compare(values, groups)
+        assert len(family) == 4  # each group vs the rest
+        assert all(c.reference == REST for c in family)
+        flagged_seeds += any(c.flagged for c in family)
+    assert flagged_seeds <= 3  # Holm bounds it at 5% of seeds; expect ~0-2
+
+
+def test_small_group_is_suppressed() -> None:
+    values = [1.0, 2.0, 3.0, 4.0] + [5.0] * 10 + [0.0] * 10
+    groups = ["tiny"] * 4 + ["b"] * 10 + ["c"] * 10
+    family = _compare(values, groups)
+    tiny = next(c for c in family if c.focal == "tiny")
+    assert tiny.suppressed and not tiny.flagged
+    assert tiny.effect_size is None and tiny.p_value is None and tiny.p_adjusted is None
+    stats = {g.group: g for g in tiny.groups}
+    assert stats["tiny"].n == 4 and stats["tiny"].mean is None
+    assert stats["b"].mean == 5.0
+    assert all(not c.suppressed for c in family if c.focal != "tiny")
+
+
+def test_unknown_groups_and_non_finite_values_are_left_out() -> None:
+    values = [1.0] * MIN_GROUP + [2.0] * MIN_GROUP + [100.0, float("nan")]
+    groups: list[str | None] = [*(["a"] * MIN_GROUP), *(["b"] * MIN_GROUP), None, "a"]
+    [comparison] = _compare(values, groups)
+    assert {g.group: g.n for g in comparison.groups} == {"a": MIN_GROUP, "b": MIN_GROUP}
+
+
+def test_identical_values_are_not_a_difference() -> None:
+    [comparison] = _compare([3.0] * 12, ["a"] * 6 + ["b"] * 6)
+    assert comparison.p_value == 1.0 and comparison.effect_size == 0.0
+    assert not comparison.flagged
+
+
+def test_length_mismatch_is_an_error() -> None:
+    with pytest.raises(ValueError, match="same length"):
+        _compare([1.0], ["a", "b"])
+
+
+def test_cliffs_delta_by_hand() -> None:
+    x, y = np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0])
+    # pairs x>y: (3,2); x<y: (1,2),(1,4),(2,4),(3,4); ties: (2,2) -> (1 - 4) / 6
+    assert cliffs_delta(x, y) == pytest.approx(-0.5)
+
+
+def test_holm_by_hand() -> None:
+    # sorted p: .01,.02,.03,.04 with m=4 -> .04,.06,.06 (max with .06),.06 (max with .04)
+    assert adjust_p([0.04, 0.01, 0.03, 0.02], method="holm") == pytest.approx(
+        [0.06, 0.04, 0.06, 0.06]
+    )
+    assert adjust_p([0.5, 0.6], method="holm") == pytest.approx([1.0, 1.0])
+
+
+def test_benjamini_hochberg_by_hand() -> None:
+    # m=4: .01*4=.04, .02*2=.04, .03*4/3=.04, .04*1=.04
+    assert adjust_p([0.04, 0.01, 0.03, 0.02], method="bh") == pytest.approx([0.04] * 4)
+    assert adjust_p([0.01, 0.2], method="bh") == pytest.approx([0.02, 0.2])
+
+
+def test_unknown_method_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown adjustment"):
+        adjust_p([0.1], method="bonferroni-ish")
+
+
+def test_adjust_over_a_wider_family_can_unflag() -> None:
+    rng = np.random.default_rng(3)
+    values = list(rng.normal(0, 1, 12)) + list(rng.normal(1.6, 1, 12))
+    [single] = _compare(values, ["a"] * 12 + ["b"] * 12)
+    assert single.p_value is not None and 0.0005 < single.p_value < 0.05
+    assert single.flagged
+    nulls = [
+        Comparison("age", "m", "all", [], "x", REST, 0.0, 0.9, None, False, False)
+        for _ in range(200)
+    ]
+    suppressed = Comparison("age", "m", "all", [], "y", REST, None, None, None, False, True)
+    family = adjust([single, *nulls, suppressed])
+    assert not family[0].flagged
+    assert family[0].p_adjusted == pytest.approx(min(1.0, 201 * single.p_value))
+    assert family[-1].p_adjusted is None  # suppressed ones are not in the family
+
+
+def test_small_effect_is_not_flagged_even_when_significant() -> None:
+    rng = np.random.default_rng(5)
+    values = list(rng.normal(0, 1, 4000)) + list(rng.normal(0.2, 1, 4000))
+    [comparison] = _compare(values, ["a"] * 4000 + ["b"] * 4000)
+    assert comparison.p_adjusted is not None and comparison.p_adjusted < 0.05
+    assert comparison.effect_size is not None and abs(comparison.effect_size) < MIN_EFFECT
+    assert not comparison.flagged
