@@ -20,6 +20,15 @@ from retrieval.reembed import reembed as reembed_chunks
 from retrieval.reembed import stale_chunk_count
 from retrieval.search import retrieve_evidence
 from retrieval.similar import create_hnsw_index, stored_dimension
+from service.bias.display import print_report
+from service.bias.gate import (
+    GateRefused,
+    acknowledge_flag,
+    approve_draft,
+    check_draft,
+    finalise_rating,
+)
+from service.bias.report import build_report
 from service.cli_output import evidence_table, print_row_errors, summary_table
 from service.db.embedded import EmbeddedDatabaseError
 from service.db.engine import open_engine
@@ -27,6 +36,7 @@ from service.db.migrate import SchemaOutOfDate, current_revision, head_revision,
 from service.drafting.display import cycle_table, print_draft
 from service.drafting.llm import DraftingFailed
 from service.drafting.run import Drafting, draft_cycle, draft_person, drafter_from, load_person
+from service.drafting.store import DraftNotFound
 from service.drafting.structure import DRAFT_KINDS
 from service.ingest.directory import UnknownPerson, find_person
 from service.ingest.errors import IngestError, IngestRefused
@@ -208,6 +218,72 @@ def draft_cycle_command(
         raise typer.Exit(1)
 
 
+@app.command("bias-report")
+def bias_report(
+    cycle: Annotated[str, typer.Option(help="the cycle, e.g. 2026-H1")],
+    json_output: Annotated[bool, typer.Option("--json", help="the stored report as JSON")] = False,
+) -> None:
+    """Check every draft of the cycle and its ratings across groups; store and print the
+    report, flagged findings first. For HR: it reads the restricted demographics."""
+    settings = get_settings()
+    parse_period(cycle)
+    with _user_errors(), open_store(settings) as engine, engine.begin() as conn:
+        report = build_report(conn, cycle, actor=cli_actor())
+    if json_output:
+        console.print_json(json.dumps(report))
+    else:
+        print_report(console, report)
+
+
+@app.command("check-draft")
+def check_draft_command(draft: Annotated[int, typer.Option(help="draft id")]) -> None:
+    """Run the bias check on a draft's current version and list its flags."""
+    with _user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
+        result = check_draft(conn, draft, actor=cli_actor())
+    console.print(f"draft {draft} version {result.version} checked: {len(result.flags)} flags")
+    for flag in result.flags:
+        console.print(
+            f"  {flag['key']} {flag['measure']}: {flag['phrase']!r} (section "
+            f"{flag['section'] + 1}, sentence {flag['sentence'] + 1}). {flag['suggestion']}"
+        )
+
+
+@app.command()
+def acknowledge(
+    draft: Annotated[int, typer.Option(help="draft id")],
+    flag: Annotated[str, typer.Option(help="flag key from the check, e.g. F2")],
+    by: Annotated[str, typer.Option(help="who decides (name or email)")],
+    reason: Annotated[str, typer.Option(help="why the wording stays")],
+) -> None:
+    """Keep a flagged phrase, on the record, with a reason."""
+    with _user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
+        acknowledge_flag(conn, draft, flag, by=by, reason=reason)
+    console.print(f"flag {flag} of draft {draft} acknowledged by {by}")
+
+
+@app.command()
+def approve(
+    draft: Annotated[int, typer.Option(help="draft id")],
+    by: Annotated[str, typer.Option(help="who approves (name or email)")],
+) -> None:
+    """Approve a draft: only after a check of its current version, with no open flag."""
+    with _user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
+        approve_draft(conn, draft, by=by)
+    console.print(f"draft {draft} approved by {by}")
+
+
+@app.command("finalise-rating")
+def finalise_rating_command(
+    cycle: Annotated[str, typer.Option(help="the cycle, e.g. 2026-H1")],
+    person: Annotated[str, typer.Option(help="employee_id or email")],
+    by: Annotated[str, typer.Option(help="who finalises")],
+) -> None:
+    """Finalise a person's rating, once the cycle's bias report has seen the ratings."""
+    with _user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
+        finalise_rating(conn, cycle, find_person(conn, person).id, by=by)
+    console.print(f"rating of {person} in {cycle} finalised by {by}")
+
+
 def _draft_kind(kind: str) -> str:
     if kind not in DRAFT_KINDS:
         raise UnknownDraftKind(f"unknown draft kind {kind!r}; use one of {', '.join(DRAFT_KINDS)}")
@@ -259,6 +335,9 @@ def _user_errors() -> Iterator[None]:
     except (IngestError, PeriodError, UnknownDraftKind, UnknownPerson) as exc:
         errors.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    except (GateRefused, DraftNotFound) as exc:
+        errors.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(1) from None
     except DraftingFailed as exc:
         errors.print(
             f"[red]drafting failed:[/red] {exc}. Nothing was stored; earlier drafts are kept."

@@ -30,10 +30,13 @@ __all__ = [
     "RECORD_KINDS",
     "AuditEvent",
     "Base",
+    "BiasReport",
     "Chunk",
     "Demographic",
     "Draft",
+    "DraftCheck",
     "DraftVersion",
+    "FlagAcknowledgement",
     "Person",
     "Rating",
     "Record",
@@ -113,6 +116,8 @@ class Rating(Base):
     rater_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="RESTRICT"))
     rating: Mapped[int] = mapped_column(Integer)
     calibrated_rating: Mapped[int | None] = mapped_column(Integer)
+    finalised_by: Mapped[str | None] = mapped_column(Text)
+    finalised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
 
@@ -173,4 +178,52 @@ class DraftVersion(Base):
     citations: Mapped[dict[str, Any]] = mapped_column(JSONB)
     supported_share: Mapped[float] = mapped_column(Float)
     provenance: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class DraftCheck(Base):
+    """The bias check of one draft version: its language profile and the flags it raised.
+    A draft can be approved only on a check of its current version."""
+
+    __tablename__ = "draft_checks"
+    __table_args__ = (Index("ix_draft_checks_draft_id_version", "draft_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    checked_by: Mapped[str] = mapped_column(Text)
+    profile: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    flags: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class FlagAcknowledgement(Base):
+    """A named person's decision to keep a flagged phrase, with their reason."""
+
+    __tablename__ = "flag_acknowledgements"
+    __table_args__ = (
+        UniqueConstraint("check_id", "flag"),
+        CheckConstraint("length(btrim(reason)) > 0", name="reason"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    check_id: Mapped[int] = mapped_column(ForeignKey("draft_checks.id", ondelete="CASCADE"))
+    flag: Mapped[str] = mapped_column(String(16))
+    acknowledged_by: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class BiasReport(Base):
+    """A cycle's bias report, versioned: what it found, the data it saw, and when."""
+
+    __tablename__ = "bias_reports"
+    __table_args__ = (UniqueConstraint("cycle", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cycle: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(Text)
+    data_seen: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    report: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _created_at()

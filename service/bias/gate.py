@@ -1,0 +1,192 @@
+"""The approval gate: draft -> checked -> approved, and finalising ratings.
+
+A draft can be approved only when a bias check of its current version exists (so no edit
+came after the check) and every flag of that check is either gone (the text was changed
+and checked again: a new check of the new version no longer raises it) or acknowledged by
+a named person with a reason. A rating can be finalised only after the cycle's bias report
+(which checks the ratings) ran on the ratings as they are now. Every transition is an
+audit event, and a refusal says exactly what is missing.
+"""
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from service.audit import audit
+from service.bias.language import profile_draft
+from service.db.models import (
+    BiasReport,
+    Draft,
+    DraftCheck,
+    FlagAcknowledgement,
+    Rating,
+    ReviewCycle,
+)
+from service.drafting.store import DraftNotFound, load_version
+
+
+class GateRefused(RuntimeError):
+    """The transition is not allowed yet; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check_id: int
+    draft_id: int
+    version: int
+    flags: list[dict[str, Any]]
+    measures: dict[str, float]
+
+
+def check_draft(connection: Connection, draft_id: int, *, actor: str) -> CheckResult:
+    """Profile the draft's current version, store the check with its flags (keyed F1, F2,
+    ...) and move the draft to `checked`."""
+    current = load_version(connection, draft_id)
+    profile = profile_draft(current.body)
+    flags = [{"key": f"F{n}", **asdict(flag)} for n, flag in enumerate(profile.flags, start=1)]
+    check_id = connection.execute(
+        insert(DraftCheck)
+        .values(
+            draft_id=draft_id,
+            version=current.version,
+            checked_by=actor,
+            profile=profile.measures,
+            flags=flags,
+        )
+        .returning(DraftCheck.id)
+    ).scalar_one()
+    _move(connection, draft_id, "checked", actor, {"check": check_id, "flags": len(flags)})
+    return CheckResult(check_id, draft_id, current.version, flags, profile.measures)
+
+
+def latest_check(connection: Connection, draft_id: int) -> Any:
+    return connection.execute(
+        select(DraftCheck.__table__)
+        .where(DraftCheck.draft_id == draft_id)
+        .order_by(DraftCheck.id.desc())
+        .limit(1)
+    ).one_or_none()
+
+
+def acknowledge_flag(
+    connection: Connection, draft_id: int, flag: str, *, by: str, reason: str
+) -> None:
+    """Keep a flagged phrase on the record, with who decided and why."""
+    if not reason.strip():
+        raise GateRefused("an acknowledgement needs a reason: say why the wording stays")
+    if not by.strip():
+        raise GateRefused("an acknowledgement needs the name of the person making it")
+    check = latest_check(connection, draft_id)
+    if check is None or flag not in {f["key"] for f in check.flags}:
+        raise GateRefused(f"draft {draft_id} has no flag {flag} on its latest check")
+    connection.execute(
+        insert(FlagAcknowledgement).values(
+            check_id=check.id, flag=flag, acknowledged_by=by, reason=reason.strip()
+        )
+    )
+    audit(
+        connection,
+        actor=by,
+        action="flag.acknowledged",
+        entity="draft",
+        entity_id=str(draft_id),
+        after={"check": check.id, "flag": flag, "reason": reason.strip()},
+    )
+
+
+def open_flags(connection: Connection, draft_id: int) -> list[dict[str, Any]]:
+    """Flags of the latest check that nobody has acknowledged."""
+    check = latest_check(connection, draft_id)
+    if check is None:
+        return []
+    acknowledged = set(
+        connection.execute(
+            select(FlagAcknowledgement.flag).where(FlagAcknowledgement.check_id == check.id)
+        ).scalars()
+    )
+    return [f for f in check.flags if f["key"] not in acknowledged]
+
+
+def approve_draft(connection: Connection, draft_id: int, *, by: str) -> None:
+    draft = connection.execute(
+        select(Draft.current_version, Draft.status).where(Draft.id == draft_id)
+    ).one_or_none()
+    if draft is None:
+        raise DraftNotFound(f"no draft {draft_id}")
+    if draft.status == "approved":
+        raise GateRefused(f"draft {draft_id} is already approved")
+    check = latest_check(connection, draft_id)
+    if check is None or check.version != draft.current_version:
+        raise GateRefused(
+            f"draft {draft_id} needs a bias check of its current version "
+            f"{draft.current_version} before approval"
+        )
+    remaining = open_flags(connection, draft_id)
+    if remaining:
+        keys = ", ".join(f"{f['key']} ({f['measure']}: {f['phrase']!r})" for f in remaining)
+        raise GateRefused(
+            f"draft {draft_id} has open flags: {keys}. Change the text and check again, or "
+            "acknowledge each with a reason"
+        )
+    _move(connection, draft_id, "approved", by, {"version": draft.current_version})
+
+
+def _move(
+    connection: Connection, draft_id: int, status: str, actor: str, detail: dict[str, Any]
+) -> None:
+    before = connection.execute(select(Draft.status).where(Draft.id == draft_id)).scalar_one()
+    connection.execute(
+        update(Draft).where(Draft.id == draft_id).values(status=status, updated_at=func.now())
+    )
+    audit(
+        connection,
+        actor=actor,
+        action=f"draft.{status}",
+        entity="draft",
+        entity_id=str(draft_id),
+        before={"status": before},
+        after={"status": status, **detail},
+    )
+
+
+def finalise_rating(connection: Connection, cycle: str, person_id: int, *, by: str) -> None:
+    """Finalise a person's ratings in a cycle once the cycle's rating check has seen them."""
+    ratings = connection.execute(
+        select(Rating.id, Rating.updated_at, Rating.finalised_at)
+        .join(ReviewCycle, ReviewCycle.id == Rating.cycle_id)
+        .where(ReviewCycle.name == cycle, Rating.person_id == person_id)
+    ).all()
+    if not ratings:
+        raise GateRefused(f"no rating for person {person_id} in cycle {cycle}")
+    last_change = _last_rating_change(connection, cycle)
+    checked = connection.execute(
+        select(func.max(BiasReport.created_at)).where(BiasReport.cycle == cycle)
+    ).scalar_one()
+    if checked is None or (last_change is not None and checked < last_change):
+        raise GateRefused(
+            f"run the bias report for {cycle} first: ratings can be finalised only after the "
+            "cycle's rating check has seen them as they are now"
+        )
+    connection.execute(
+        update(Rating)
+        .where(Rating.id.in_([r.id for r in ratings]), Rating.finalised_at.is_(None))
+        .values(finalised_by=by, finalised_at=func.now())
+    )
+    audit(
+        connection,
+        actor=by,
+        action="rating.finalised",
+        entity="person",
+        entity_id=str(person_id),
+        after={"cycle": cycle, "report_at": checked.isoformat()},
+    )
+
+
+def _last_rating_change(connection: Connection, cycle: str) -> datetime | None:
+    return connection.execute(
+        select(func.max(Rating.updated_at))
+        .join(ReviewCycle, ReviewCycle.id == Rating.cycle_id)
+        .where(ReviewCycle.name == cycle)
+    ).scalar_one()

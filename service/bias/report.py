@@ -1,0 +1,369 @@
+"""The cycle's bias report: the language of every draft and the ratings, across groups.
+
+`build_report` reads the drafts of a period (their current versions, and separately the
+versions people edited), the ratings of the cycle, the evidence behind them and, from the
+restricted table, the demographic attributes. It stores a check of every draft version not
+yet checked, compares language profiles and ratings across each attribute, and stores the
+report, versioned, with the data it saw. Flagged findings come first. Group statistics of
+fewer than MIN_GROUP people are suppressed, and the report names no person's attributes:
+only group counts and means, and people by id where the finding is about their rating.
+"""
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, text, update
+
+from retrieval.periods import parse_period
+from service.audit import audit, audit_rows
+from service.bias.evidence_features import evidence_features
+from service.bias.language import MEASURES, LanguageProfile, profile_draft
+from service.bias.ratings import (
+    PersonRating,
+    adverse_impact,
+    evidence_adjusted_gap,
+    manager_leniency,
+    mismatched_ratings,
+    rating_distribution,
+)
+from service.bias.stats import Comparison, adjust, compare_groups
+from service.db.models import (
+    BiasReport,
+    Draft,
+    DraftCheck,
+    DraftVersion,
+    Rating,
+    Record,
+    ReviewCycle,
+)
+from service.drafting.structure import DraftBody
+
+REPORT_VERSION_KEY = "fairdraft-bias-report/1"
+
+
+@dataclass(frozen=True)
+class _Draft:
+    draft_id: int
+    subject_id: int
+    kind: str
+    version: int
+    origin: str
+    author: str
+    body: DraftBody
+    checked: bool
+
+
+def build_report(connection: Connection, cycle: str, *, actor: str) -> dict[str, Any]:
+    """Check, compare, store; returns the stored report (with its version)."""
+    drafts = _drafts(connection, cycle)
+    profiles = {d.draft_id: profile_draft(d.body) for d in drafts}
+    groups = _demographics(connection)
+    _store_checks(connection, [d for d in drafts if not d.checked], profiles, actor)
+    language = _language(drafts, profiles, groups)
+    ratings = _ratings(connection, cycle, groups)
+    report = {
+        "format": REPORT_VERSION_KEY,
+        "cycle": cycle,
+        "findings": _findings(language, ratings),
+        "language": [_jsonable(c) for c in language],
+        "ratings": ratings,
+    }
+    return _store(connection, cycle, actor, report, _data_seen(connection, cycle, drafts, groups))
+
+
+def _drafts(connection: Connection, cycle: str) -> list[_Draft]:
+    checked = select(DraftCheck.draft_id, DraftCheck.version).distinct().subquery()
+    rows = connection.execute(
+        select(
+            Draft.id,
+            Draft.subject_id,
+            Draft.kind,
+            DraftVersion.version,
+            DraftVersion.origin,
+            DraftVersion.author,
+            DraftVersion.body,
+            checked.c.version.label("checked_version"),
+        )
+        .join(DraftVersion, DraftVersion.draft_id == Draft.id)
+        .outerjoin(
+            checked,
+            (checked.c.draft_id == Draft.id) & (checked.c.version == Draft.current_version),
+        )
+        .where(Draft.period == cycle, DraftVersion.version == Draft.current_version)
+        .order_by(Draft.id)
+    ).all()
+    return [
+        _Draft(
+            r.id,
+            r.subject_id,
+            r.kind,
+            r.version,
+            r.origin,
+            r.author,
+            DraftBody.model_validate(r.body),
+            r.checked_version is not None,
+        )
+        for r in rows
+    ]
+
+
+def _demographics(connection: Connection) -> dict[str, dict[int, str]]:
+    """attribute -> person id -> value. The one read of the restricted table outside HR."""
+    rows = connection.execute(
+        text("SELECT person_id, attribute, value FROM restricted.demographics")
+    ).all()
+    by_attribute: dict[str, dict[int, str]] = defaultdict(dict)
+    for person_id, attribute, value in rows:
+        by_attribute[attribute][int(person_id)] = value
+    return dict(sorted(by_attribute.items()))
+
+
+def _store_checks(
+    connection: Connection,
+    drafts: Sequence[_Draft],
+    profiles: Mapping[int, LanguageProfile],
+    actor: str,
+) -> None:
+    """One check per draft version the report saw unchecked, in two statements."""
+    if not drafts:
+        return
+    rows = [
+        {
+            "draft_id": d.draft_id,
+            "version": d.version,
+            "checked_by": actor,
+            "profile": profiles[d.draft_id].measures,
+            "flags": [
+                {"key": f"F{n}", **asdict(flag)}
+                for n, flag in enumerate(profiles[d.draft_id].flags, start=1)
+            ],
+        }
+        for d in drafts
+    ]
+    connection.execute(insert(DraftCheck), rows)
+    ids = [d.draft_id for d in drafts]
+    connection.execute(
+        update(Draft)
+        .where(Draft.id.in_(ids), Draft.status == "draft")
+        .values(status="checked", updated_at=func.now())
+    )
+    audit_rows(
+        connection,
+        actor=actor,
+        action="draft.checked",
+        entity="draft",
+        changes=[
+            (
+                str(d.draft_id),
+                None,
+                {"version": d.version, "flags": len(profiles[d.draft_id].flags)},
+            )
+            for d in drafts
+        ],
+    )
+
+
+def _language(
+    drafts: Sequence[_Draft],
+    profiles: Mapping[int, LanguageProfile],
+    groups: Mapping[str, Mapping[int, str]],
+) -> list[Comparison]:
+    """Each attribute x measure, by draft kind, for all current texts and for the texts
+    people edited; adjusted (Holm) over the whole family."""
+    scopes: dict[str, list[_Draft]] = defaultdict(list)
+    for draft in drafts:
+        scopes[draft.kind].append(draft)
+        if draft.origin == "edit":
+            scopes[f"{draft.kind}/edited"].append(draft)
+    family: list[Comparison] = []
+    for attribute, members in groups.items():
+        for scope, scoped in sorted(scopes.items()):
+            labels = [members.get(d.subject_id) for d in scoped]
+            for measure in MEASURES:
+                values = [profiles[d.draft_id].measures[measure] for d in scoped]
+                family += compare_groups(
+                    values, labels, attribute=attribute, measure=measure, scope=scope
+                )
+    return adjust(family)
+
+
+def _ratings(
+    connection: Connection, cycle: str, groups: Mapping[str, Mapping[int, str]]
+) -> dict[str, Any]:
+    found = connection.execute(
+        select(ReviewCycle.id, ReviewCycle.scale_min, ReviewCycle.scale_max).where(
+            ReviewCycle.name == cycle
+        )
+    ).one_or_none()
+    if found is None:
+        return {"ratings": 0, "note": f"no review cycle named {cycle}: no ratings to check"}
+    people = _rated_people(connection, found.id, cycle)
+    if not people:
+        return {"ratings": 0, "note": f"cycle {cycle} has no ratings yet"}
+    scale = (int(found.scale_min), int(found.scale_max))
+    return {
+        "ratings": len(people),
+        "by_attribute": {
+            attribute: {
+                "distribution": _jsonable(
+                    rating_distribution(people, members, scale, attribute=attribute)
+                ),
+                "adverse_impact": _jsonable(
+                    adverse_impact(people, members, top=scale[1] - 1, attribute=attribute)
+                ),
+                "evidence_adjusted_gap": _jsonable(
+                    evidence_adjusted_gap(people, members, attribute=attribute)
+                ),
+            }
+            for attribute, members in groups.items()
+        },
+        "managers": [_jsonable(m) for m in manager_leniency(people)],
+        "mismatched": [_jsonable(m) for m in mismatched_ratings(people)],
+    }
+
+
+def _rated_people(connection: Connection, cycle_id: int, cycle: str) -> list[PersonRating]:
+    """Each rated person's rating (calibrated when there is one), the rater, and the
+    evidence features of their records in the cycle's period."""
+    rows = connection.execute(
+        select(
+            Rating.person_id,
+            Rating.rater_id,
+            func.coalesce(Rating.calibrated_rating, Rating.rating).label("value"),
+        ).where(Rating.cycle_id == cycle_id)
+    ).all()
+    period = parse_period(cycle)
+    records: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in connection.execute(
+        select(
+            Record.subject_id, Record.kind, Record.title, Record.body, Record.meta.label("meta")
+        ).where(
+            Record.subject_id.in_({row.person_id for row in rows}),
+            Record.occurred_at >= period.starts_at,
+            Record.occurred_at < period.ends_before,
+        )
+    ):
+        records[r.subject_id].append(
+            {"kind": r.kind, "title": r.title, "body": r.body, "metadata": r.meta}
+        )
+    return [
+        PersonRating(
+            person_id=row.person_id,
+            manager_id=row.rater_id,
+            rating=float(row.value),
+            evidence=evidence_features(records.get(row.person_id, [])),
+        )
+        for row in rows
+    ]
+
+
+def _findings(language: Sequence[Comparison], ratings: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What a reader must look at, most important first."""
+    found: list[dict[str, Any]] = [
+        {
+            "what": "language",
+            "attribute": c.attribute,
+            "scope": c.scope,
+            "measure": c.measure,
+            "focal": c.focal,
+            "reference": c.reference,
+            "effect_size": c.effect_size,
+            "p_adjusted": c.p_adjusted,
+        }
+        for c in language
+        if c.flagged
+    ]
+    for attribute, parts in ratings.get("by_attribute", {}).items():
+        found += [
+            {"what": "adverse_impact", "attribute": attribute, **g}
+            for g in parts["adverse_impact"]["groups"]
+            if g["flagged"]
+        ]
+        found += [
+            {"what": "evidence_adjusted_gap", "attribute": attribute, **g}
+            for g in parts["evidence_adjusted_gap"]["groups"]
+            if g["flagged"]
+        ]
+    found += [
+        {"what": f"manager_{m['direction']}", **m}
+        for m in ratings.get("managers", [])
+        if m["flagged"]
+    ]
+    found += [{"what": "mismatched_rating", **m} for m in ratings.get("mismatched", [])]
+    return found
+
+
+def _data_seen(
+    connection: Connection,
+    cycle: str,
+    drafts: Sequence[_Draft],
+    groups: Mapping[str, Mapping[int, str]],
+) -> dict[str, Any]:
+    last_edit = connection.execute(
+        select(func.max(DraftVersion.created_at))
+        .join(Draft, Draft.id == DraftVersion.draft_id)
+        .where(Draft.period == cycle)
+    ).scalar_one()
+    last_rating = connection.execute(
+        select(func.max(Rating.updated_at))
+        .join(ReviewCycle, ReviewCycle.id == Rating.cycle_id)
+        .where(ReviewCycle.name == cycle)
+    ).scalar_one()
+    return {
+        "drafts": len(drafts),
+        "drafts_by_kind": dict(sorted(_count(d.kind for d in drafts).items())),
+        "edited_drafts": sum(d.origin == "edit" for d in drafts),
+        "attributes": sorted(groups),
+        "people_with_attributes": len({p for m in groups.values() for p in m}),
+        "last_draft_version_at": last_edit.isoformat() if last_edit else None,
+        "last_rating_change_at": last_rating.isoformat() if last_rating else None,
+    }
+
+
+def _count(items: Any) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for item in items:
+        counts[item] += 1
+    return counts
+
+
+def _store(
+    connection: Connection,
+    cycle: str,
+    actor: str,
+    report: dict[str, Any],
+    data_seen: dict[str, Any],
+) -> dict[str, Any]:
+    version = (
+        connection.execute(
+            select(func.max(BiasReport.version)).where(BiasReport.cycle == cycle)
+        ).scalar_one()
+        or 0
+    ) + 1
+    created = connection.execute(
+        insert(BiasReport)
+        .values(cycle=cycle, version=version, created_by=actor, data_seen=data_seen, report=report)
+        .returning(BiasReport.id, BiasReport.created_at)
+    ).one()
+    audit(
+        connection,
+        actor=actor,
+        action="bias_report.created",
+        entity="bias_report",
+        entity_id=str(created.id),
+        after={"cycle": cycle, "version": version, "findings": len(report["findings"])},
+    )
+    return {
+        **report,
+        "version": version,
+        "created_at": created.created_at.isoformat(),
+        "data_seen": data_seen,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    """A dataclass (with numpy numbers inside) as plain JSON values."""
+    return json.loads(json.dumps(asdict(value), default=float))
