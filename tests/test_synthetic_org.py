@@ -376,6 +376,41 @@ def test_coded_wording_appears_only_in_labelled_biased_feedback(org: Org) -> Non
     assert len(coded) >= len(biased) // 2
 
 
+def test_a_clean_org_plants_nothing_and_keeps_the_same_people_and_ordinary_records(
+    tmp_path: Path,
+) -> None:
+    planted = generate_org(tmp_path / "planted", people=60, seed=11)
+    clean = generate_org(tmp_path / "clean", people=60, seed=11, plant=False)
+    org = read_org(tmp_path / "clean", clean)
+    labels = org.labels
+    assert dict(clean.planted) == dict.fromkeys(planted.planted, 0)
+    assert not labels["harsh_managers"] and not labels["lenient_managers"]
+    assert not labels["mismatched_ratings"] and not labels["biased_feedback"]
+    fair = labels["fair_rating"]
+    assert all(abs(int(r["rating"]) - fair[r["employee_id"]]) <= 1 for r in org.ratings)
+    terms = bank.texts(bank.load("bias")["coded_terms"])
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, terms)) + r")\b", re.IGNORECASE)
+    assert not [r for r in org.records if pattern.search(r["body"])]
+    assert (tmp_path / "clean" / "people.csv").read_bytes() == (
+        tmp_path / "planted" / "people.csv"
+    ).read_bytes()
+    full = read_org(tmp_path / "planted", planted)
+    entries = full.labels["biased_feedback"]
+    pairs = {(e["source"], e["external_id"]) for e in entries}
+    pairs |= {(e["control"]["source"], e["control"]["external_id"]) for e in entries}
+    kept = [r for r in full.records if (r["source"], r["external_id"]) not in pairs]
+    assert org.records == kept
+
+
+def test_command_line_clean_flag_writes_a_clean_org(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--people", "40", "--seed", "3", "--out", str(tmp_path), "--clean"]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figures["planted_biased_feedback"] == 0 and figures["planted_harsh_managers"] == 0
+    assert json.loads((tmp_path / "labels.json").read_text())["biased_feedback"] == []
+
+
 def test_key_evidence_points_to_the_persons_records_in_that_period(org: Org) -> None:
     index = org.record_index()
     bounds = {

@@ -1,7 +1,8 @@
-"""python -m evals.synthetic_org --people 120 --seed 7 --out DIR
+"""python -m evals.synthetic_org --people 120 --seed 7 --out DIR [--clean]
 
-Writes the synthetic org into DIR, prints a table of counts and ends with one JSON line
-of the figures, like the other benchmarks and generators in evals/.
+Writes the synthetic org into DIR (with --clean, the clean control org: nothing planted),
+prints a table of counts and ends with one JSON line of the figures, like the other
+benchmarks and generators in evals/.
 """
 
 import argparse
@@ -19,11 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--people", type=int, default=120, help="company size (default 120)")
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     parser.add_argument("--out", type=Path, required=True, help="folder to write into")
+    parser.add_argument(
+        "--clean", action="store_true", help="plant no bias pattern (the clean control org)"
+    )
     args = parser.parse_args(argv)
     if args.people < MIN_PEOPLE:
         parser.error(f"--people must be at least {MIN_PEOPLE}")
     started = time.perf_counter()
-    summary = generate_org(args.out, people=args.people, seed=args.seed)
+    summary = generate_org(args.out, people=args.people, seed=args.seed, plant=not args.clean)
     seconds = round(time.perf_counter() - started, 2)
     _print_table(summary)
     figures = {**summary.figures(), "seed": args.seed, "seconds": seconds}

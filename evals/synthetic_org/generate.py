@@ -11,7 +11,7 @@ from evals.synthetic_org.labels import build_labels
 from evals.synthetic_org.patterns import plant_biased_feedback
 from evals.synthetic_org.people import make_people
 from evals.synthetic_org.projects import assign_workstreams
-from evals.synthetic_org.ratings import plan_ratings, rate
+from evals.synthetic_org.ratings import NOTHING_PLANTED, plan_ratings, rate
 from evals.synthetic_org.records import export_order, write_year
 from evals.synthetic_org.scene import set_circles
 from evals.synthetic_org.tree import build_tree
@@ -46,12 +46,21 @@ class OrgSummary:
         }
 
 
-def generate_org(out_dir: Path, *, people: int = 120, seed: int = 7) -> OrgSummary:
+def generate_org(
+    out_dir: Path, *, people: int = 120, seed: int = 7, plant: bool = True
+) -> OrgSummary:
     """Generate a company of `people` people and a year of evidence about them into
     `out_dir`: people.csv, records.jsonl, ratings.csv and labels.json.
 
     Everything is drawn from one `random.Random(seed)` in a fixed order, so the same seed
     and size give byte-identical files on any machine.
+
+    With `plant=False` the org is the clean control of a bias eval: no harsh or lenient
+    manager, no far-off rating, no biased feedback (nor its control records), and labels
+    that list none. The planted patterns are still drawn and then dropped, so that the
+    people and the ordinary records are exactly those of the planted org of the same seed
+    and a detector's flags on the two can be compared; only the ratings after the first
+    planted one are drawn differently (the random stream moves on differently).
     """
     rng = random.Random(seed)
     staff = make_people(rng, build_tree(rng, people))
@@ -59,9 +68,13 @@ def generate_org(out_dir: Path, *, people: int = 120, seed: int = 7) -> OrgSumma
     assign_workstreams(rng, staff)
     records, scenes = write_year(rng, staff)
     pairs = plant_biased_feedback(rng, staff, scenes)
+    if not plant:
+        pairs = []
     records += [record for pair in pairs for record in (pair.biased, pair.control)]
     records = export_order(records)
     plan = plan_ratings(rng, staff)
+    if not plant:
+        plan = NOTHING_PLANTED
     ratings = rate(rng, staff, plan)
     labels = build_labels(
         seed=seed,

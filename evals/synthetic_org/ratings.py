@@ -3,8 +3,9 @@
 Most ratings match the fair rating (true performance rounded) with a little noise. Planted
 on top, and labelled: a manager (about one per 120 people) who rates everyone one point
 harder than the evidence, one who rates one point softer, and a handful of single ratings
-two or more points away from fair. A calibration panel fills in most calibrated ratings,
-moving some of the off ones one step back toward fair.
+two or more points away from fair; a clean control org (`NOTHING_PLANTED`) has none of
+them. A calibration panel fills in most calibrated ratings, moving some of the off ones
+one step back toward fair.
 """
 
 import random
@@ -25,6 +26,9 @@ class RatingPlan:
     harsh: tuple[int, ...]  # manager indices
     lenient: tuple[int, ...]
     mismatched: tuple[int, ...]  # indices of people with one far-off rating
+
+
+NOTHING_PLANTED = RatingPlan((), (), ())  # the clean control org: every rating just noisy
 
 
 def plan_ratings(rng: random.Random, people: Sequence[Person]) -> RatingPlan:
