@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint bench-ingest bench-retrieval eval-retrieval bench-drafting eval-drafting org clean
+.PHONY: demo test lint bench-ingest bench-retrieval eval-retrieval bench-drafting eval-drafting eval-bias bench-bias org clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ bench-drafting: $(VENV)/.installed
 
 eval-drafting: $(VENV)/.installed
 	$(BIN)/python -m evals.eval_drafting --people 60
+
+eval-bias: $(VENV)/.installed
+	$(BIN)/python -m evals.eval_bias --seeds 10 --people 120
+
+bench-bias: $(VENV)/.installed
+	$(BIN)/python -m evals.bench_bias --people 2400
 
 org: $(VENV)/.installed
 	$(BIN)/python -m evals.synthetic_org --people 120 --out evals/out/org

@@ -39,7 +39,13 @@ from retrieval.embedding import Embedder, HashingEmbedder
 from retrieval.periods import parse_period
 from retrieval.schema import Chunk
 from retrieval.search import retrieve_evidence
-from retrieval.similar import create_hnsw_index, similar_chunks
+from retrieval.similar import (
+    HNSW_EF_CONSTRUCTION,
+    HNSW_M,
+    create_hnsw_index,
+    index_name,
+    similar_chunks,
+)
 from retrieval.store import NewChunk, copy_chunks
 from service.ingest.progress import NoProgress
 from service.ingest.run import Ingestor, ingest_path
@@ -134,6 +140,18 @@ def bench_packs(
             if n >= 10:  # the first calls warm caches and embed the kinds' queries
                 latencies.append(elapsed)
     return latencies
+
+
+def _drop_index_unless(engine: Engine, m: int, ef_construction: int) -> None:
+    """A kept store's index is rebuilt when it was built with other settings."""
+    name = index_name(MODEL, 384)
+    with engine.begin() as conn:
+        definition = conn.execute(
+            text("SELECT indexdef FROM pg_indexes WHERE indexname = :name"), {"name": name}
+        ).scalar_one_or_none()
+        wanted = f"m='{m}', ef_construction='{ef_construction}'"
+        if definition is not None and wanted not in definition:
+            conn.execute(text(f"DROP INDEX {name}"))
 
 
 def hnsw_queries(engine: Engine, samples: int, seed: int) -> np.ndarray:
@@ -241,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--ef-search", type=int, nargs="+", default=[40, 80, 160])
     parser.add_argument("--build-memory", default="3GB", help="maintenance_work_mem for HNSW")
+    parser.add_argument("--m", type=int, default=HNSW_M, help="HNSW graph degree")
+    parser.add_argument("--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--home", type=Path, help="keep the store here; a rerun reuses the inflated store"
@@ -249,7 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=None if sys.stdout.isatty() else 120)
     rng = random.Random(args.seed)
     home = args.home or Path(tempfile.mkdtemp(prefix="fairdraft-bench-retrieval-"))
-    figures: dict[str, float | int | str] = {"people": args.people, "vectors": MODEL}
+    figures: dict[str, float | int | str] = {
+        "people": args.people,
+        "vectors": MODEL,
+        "hnsw_m": args.m,
+        "hnsw_ef_construction": args.ef_construction,
+    }
     try:
         generate_org(home / "org", people=args.people, seed=args.seed)
         settings = Settings(_env_file=None, home=home, embedding_model=MODEL, progress=False)
@@ -274,7 +299,15 @@ def main(argv: list[str] | None = None) -> int:
             figures["pack_p50_ms"], figures["pack_p95_ms"] = percentiles(packs)
             started = time.perf_counter()
             console.log("building the HNSW index")
-            create_hnsw_index(engine, MODEL, 384, build_memory=args.build_memory)
+            _drop_index_unless(engine, args.m, args.ef_construction)
+            create_hnsw_index(
+                engine,
+                MODEL,
+                384,
+                build_memory=args.build_memory,
+                m=args.m,
+                ef_construction=args.ef_construction,
+            )
             figures["hnsw_build_s"] = round(time.perf_counter() - started, 1)
             queries = hnsw_queries(engine, args.samples // 2, args.seed)
             started = time.perf_counter()

@@ -20,7 +20,8 @@ from retrieval.reembed import reembed as reembed_chunks
 from retrieval.reembed import stale_chunk_count
 from retrieval.search import retrieve_evidence
 from retrieval.similar import create_hnsw_index, stored_dimension
-from service.bias.display import print_report
+from service.bias.counterfactual import probe
+from service.bias.display import print_report, probe_table
 from service.bias.gate import (
     GateRefused,
     acknowledge_flag,
@@ -35,7 +36,14 @@ from service.db.engine import open_engine
 from service.db.migrate import SchemaOutOfDate, current_revision, head_revision, upgrade
 from service.drafting.display import cycle_table, print_draft
 from service.drafting.llm import DraftingFailed
-from service.drafting.run import Drafting, draft_cycle, draft_person, drafter_from, load_person
+from service.drafting.run import (
+    Drafting,
+    cycle_people,
+    draft_cycle,
+    draft_person,
+    drafter_from,
+    load_person,
+)
 from service.drafting.store import DraftNotFound
 from service.drafting.structure import DRAFT_KINDS
 from service.ingest.directory import UnknownPerson, find_person
@@ -233,6 +241,26 @@ def bias_report(
         console.print_json(json.dumps(report))
     else:
         print_report(console, report)
+
+
+@app.command("bias-probe")
+def bias_probe(
+    period: Annotated[str, typer.Option(help="the cycle's period, e.g. 2026-H1")],
+    kind: Annotated[str, typer.Option(help=f"one of {', '.join(DRAFT_KINDS)}")],
+    sample: Annotated[int, typer.Option(help="people to draft twice")] = 20,
+    seed: Annotated[int, typer.Option(help="seed of the sample")] = 7,
+) -> None:
+    """Draft again with names and pronouns swapped, and show how far the language moved."""
+    settings = get_settings()
+    with _user_errors(), open_store(settings) as engine:
+        run = Drafting(
+            engine, settings, embedder_from(settings), drafter_from(settings), cli_actor()
+        )
+        people = cycle_people(engine, period, settings.embedding_model)
+        result = asyncio.run(
+            probe(run, people, _draft_kind(kind), period, sample=sample, seed=seed)
+        )
+    console.print(probe_table(result))
 
 
 @app.command("check-draft")

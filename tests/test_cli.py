@@ -80,3 +80,48 @@ def test_db_index_builds_the_hnsw_index_for_the_configured_model() -> None:
 
     assert result.exit_code == 0, result.output
     assert "ix_chunks_hnsw_hashing_384_384 is ready" in result.output
+
+
+def test_draft_then_check_acknowledge_and_approve_from_the_command_line() -> None:
+    runner.invoke(app, ["ingest", str(FIXTURES / "org")])
+    person = ["--person", "cy.diaz@example.com", "--period", "2026-H1"]
+
+    drafted = runner.invoke(app, ["draft", *person, "--kind", "self_reflection"])
+    refused = runner.invoke(app, ["approve", "--draft", "1", "--by", "bo.chen@example.com"])
+    checked = runner.invoke(app, ["check-draft", "--draft", "1"])
+    keys = [w for w in checked.output.split() if w.startswith("F") and w[1:].isdigit()]
+    for key in keys:
+        runner.invoke(
+            app,
+            ["acknowledge", "--draft", "1", "--flag", key, "--by", "bo", "--reason", "fair"],
+        )
+    approved = runner.invoke(app, ["approve", "--draft", "1", "--by", "bo.chen@example.com"])
+
+    assert drafted.exit_code == 0, drafted.output
+    assert "Offline draft" in drafted.output and "supported sentences" in drafted.output
+    assert refused.exit_code == 1 and "needs a bias check" in refused.output
+    assert checked.exit_code == 0 and "checked" in checked.output
+    assert approved.exit_code == 0, approved.output
+
+
+def test_an_unknown_draft_kind_is_a_clear_error() -> None:
+    runner.invoke(app, ["ingest", str(FIXTURES / "org")])
+    result = runner.invoke(
+        app, ["draft", "--person", "cy.diaz@example.com", "--period", "2026-H1", "--kind", "x"]
+    )
+
+    assert result.exit_code == 2 and "unknown draft kind 'x'" in result.output
+
+
+def test_the_bias_report_prints_findings_and_the_probe_skips_offline_drafts() -> None:
+    runner.invoke(app, ["ingest", str(FIXTURES / "org")])
+    runner.invoke(app, ["draft-cycle", "--period", "2026-H1"])
+
+    report = runner.invoke(app, ["bias-report", "--cycle", "2026-H1"])
+    probe = runner.invoke(
+        app, ["bias-probe", "--period", "2026-H1", "--kind", "manager_feedback", "--sample", "2"]
+    )
+
+    assert report.exit_code == 0, report.output
+    assert "bias report 2026-H1, version 1" in report.output and "findings" in report.output
+    assert probe.exit_code == 0 and "skipped" in probe.output

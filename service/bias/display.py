@@ -5,6 +5,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from service.bias.counterfactual import ProbeResult
+
 
 def print_report(console: Console, report: dict[str, Any]) -> None:
     seen = report["data_seen"]
@@ -88,4 +90,28 @@ def impact_table(attribute: str, impact: dict[str, Any]) -> Table:
             "" if g["ratio"] is None else f"{g['ratio']:.2f}",
             "adverse impact" if g["flagged"] else ("below 4/5" if g["below_four_fifths"] else ""),
         )
+    return table
+
+
+def probe_table(result: ProbeResult) -> Table:
+    """The measures that moved when names and pronouns were swapped, largest first."""
+    title = f"counterfactual probe: {result.kind}, {result.period}, model {result.model}"
+    table = Table(title=title)
+    for column in ("measure", "mean |shift|", "mean shift", "largest", "swap"):
+        table.add_column(column, justify="left" if column in ("measure", "swap") else "right")
+    if result.skipped:
+        table.add_row("skipped", "", "", "", result.skipped)
+        return table
+    for shift in result.moved():
+        table.add_row(
+            shift.measure,
+            f"{shift.mean_abs:.3f}",
+            f"{shift.mean_signed:+.3f}",
+            f"{shift.largest:+.3f}",
+            shift.largest_swap or "",
+        )
+    table.caption = (
+        f"{len(result.people)} people, {result.changed_share:.0%} of drafts changed; "
+        f"{len(result.failed)} failed"
+    )
     return table
