@@ -20,15 +20,11 @@ from pathlib import Path
 
 from rich.console import Console
 
+from evals.org_store import org_store
 from evals.report import print_figures
-from evals.synthetic_org import generate_org
-from retrieval.embedding import HashingEmbedder
 from service.bias.report import build_report
 from service.drafting.run import Drafting, draft_cycle, offline_drafter
-from service.ingest.progress import NoProgress, RichProgress
-from service.ingest.run import Ingestor, ingest_path
-from service.settings import Settings
-from service.store import open_store
+from service.ingest.progress import RichProgress
 
 KINDS = ("self_reflection", "manager_feedback", "promotion_packet")
 PERIOD = "2026-H1"
@@ -44,18 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     home = args.home or Path(tempfile.mkdtemp(prefix="fairdraft-bench-bias-"))
     figures: dict[str, float | int | str] = {"people": args.people}
     try:
-        generate_org(home / "org", people=args.people, seed=args.seed)
-        settings = Settings(_env_file=None, home=home, embedding_model="hashing-384")
-        embedder = HashingEmbedder(384)
-        with open_store(settings) as engine:
-            ingestor = Ingestor(
-                engine,
-                settings,
-                actor="bench",
-                progress=NoProgress(),
-                embedder_factory=lambda: embedder,
-            )
-            ingest_path(ingestor, home / "org")
+        with org_store(home, people=args.people, seed=args.seed) as (engine, settings, embedder):
             run = Drafting(engine, settings, embedder, offline_drafter(), "bench")
             console.log("drafting three kinds for everyone (offline)")
             started = time.perf_counter()

@@ -33,14 +33,10 @@ from statistics import quantiles
 import httpx
 from rich.console import Console
 
+from evals.org_store import org_store
 from evals.report import print_figures
-from evals.synthetic_org import generate_org
-from retrieval.embedding import HashingEmbedder
 from service.drafting.run import Drafting, draft_cycle, drafter_from
-from service.ingest.progress import NoProgress, RichProgress
-from service.ingest.run import Ingestor, ingest_path
-from service.settings import Settings
-from service.store import open_store
+from service.ingest.progress import RichProgress
 
 MODEL = "hashing-384"
 PERIOD = "2026-H1"
@@ -91,38 +87,28 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(tempfile.mkdtemp(prefix="fairdraft-bench-drafting-"))
     figures: dict[str, float | int | str] = {"people": args.people, "kind": "self_reflection"}
     try:
-        generate_org(home / "org", people=args.people, seed=args.seed)
-        with stub_server(args.latency_ms) as base_url:
-            settings = Settings(
-                _env_file=None,
-                home=home,
-                embedding_model=MODEL,
-                progress=False,
+        with (
+            stub_server(args.latency_ms) as base_url,
+            org_store(
+                home,
+                people=args.people,
+                seed=args.seed,
                 llm_model="stub",
                 llm_base_url=base_url,
                 llm_concurrency=args.concurrency,
+            ) as (engine, settings, embedder),
+        ):
+            console.log("ingested; drafting the cycle")
+            run = Drafting(engine, settings, embedder, drafter_from(settings), "bench")
+            summary = asyncio.run(
+                draft_cycle(
+                    run,
+                    PERIOD,
+                    ["self_reflection"],
+                    concurrency=args.concurrency,
+                    progress=RichProgress(min_total=0),
+                )
             )
-            embedder = HashingEmbedder(384)
-            with open_store(settings) as engine:
-                ingestor = Ingestor(
-                    engine,
-                    settings,
-                    actor="bench",
-                    progress=NoProgress(),
-                    embedder_factory=lambda: embedder,
-                )
-                ingest_path(ingestor, home / "org")
-                console.log("ingested; drafting the cycle")
-                run = Drafting(engine, settings, embedder, drafter_from(settings), "bench")
-                summary = asyncio.run(
-                    draft_cycle(
-                        run,
-                        PERIOD,
-                        ["self_reflection"],
-                        concurrency=args.concurrency,
-                        progress=RichProgress(min_total=0),
-                    )
-                )
     finally:
         shutil.rmtree(home, ignore_errors=True)
     drafted = summary.drafted

@@ -33,9 +33,9 @@ from langchain_core.embeddings import Embeddings
 from rich.console import Console
 from sqlalchemy import Engine, func, select, text
 
+from evals.org_store import org_store
 from evals.report import print_figures
-from evals.synthetic_org import generate_org
-from retrieval.embedding import Embedder, HashingEmbedder
+from retrieval.embedding import Embedder
 from retrieval.periods import parse_period
 from retrieval.schema import Chunk
 from retrieval.search import retrieve_evidence
@@ -47,10 +47,6 @@ from retrieval.similar import (
     similar_chunks,
 )
 from retrieval.store import NewChunk, copy_chunks
-from service.ingest.progress import NoProgress
-from service.ingest.run import Ingestor, ingest_path
-from service.settings import Settings
-from service.store import open_store
 
 MODEL = "hashing-384"
 PERIODS = ("2026-H1", "2026-H2")
@@ -276,18 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         "hnsw_ef_construction": args.ef_construction,
     }
     try:
-        generate_org(home / "org", people=args.people, seed=args.seed)
-        settings = Settings(_env_file=None, home=home, embedding_model=MODEL, progress=False)
-        embedder = HashingEmbedder(384)
-        with open_store(settings) as engine:
-            ingestor = Ingestor(
-                engine,
-                settings,
-                actor="bench",
-                progress=NoProgress(),
-                embedder_factory=lambda: embedder,
-            )
-            ingest_path(ingestor, home / "org")
+        with org_store(home, people=args.people, seed=args.seed) as (engine, _, embedder):
             console.log(f"ingested the org; inflating to {args.chunks} chunks")
             started = time.perf_counter()
             figures["chunks"] = inflate(engine, args.chunks, args.seed)

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from retrieval.periods import Period
 
@@ -31,6 +32,19 @@ class EvidenceItem:
     occurred_at: datetime
     author: str | None
     scores: Scores
+
+    def source_facts(self) -> dict[str, Any]:
+        """Where the item comes from, as plain JSON values (for provenance and metadata)."""
+        return {
+            "id": self.id,
+            "chunk_id": self.chunk_id,
+            "record_id": self.record_id,
+            "kind": self.kind,
+            "source": self.source,
+            "external_id": self.external_id,
+            "title": self.title,
+            "occurred_at": self.occurred_at.isoformat(),
+        }
 
 
 @dataclass(frozen=True)

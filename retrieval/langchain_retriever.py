@@ -47,14 +47,7 @@ def as_document(item: EvidenceItem) -> Document:
         page_content=item.text,
         id=item.id,
         metadata={
-            "evidence_id": item.id,
-            "chunk_id": item.chunk_id,
-            "record_id": item.record_id,
-            "kind": item.kind,
-            "source": item.source,
-            "external_id": item.external_id,
-            "title": item.title,
-            "occurred_at": item.occurred_at.isoformat(),
+            **{("evidence_id" if k == "id" else k): v for k, v in item.source_facts().items()},
             "author": item.author,
             "scores": {
                 "vector": item.scores.vector,

@@ -152,20 +152,7 @@ def provenance(run: Drafting, prepared: _Prepared, period: str) -> dict[str, Any
             else None,
         },
         "candidates": pack.candidates,
-        "evidence": [
-            {
-                "id": item.id,
-                "chunk_id": item.chunk_id,
-                "record_id": item.record_id,
-                "kind": item.kind,
-                "source": item.source,
-                "external_id": item.external_id,
-                "title": item.title,
-                "occurred_at": item.occurred_at.isoformat(),
-                "text": item.text,
-            }
-            for item in pack.items
-        ],
+        "evidence": [{**item.source_facts(), "text": item.text} for item in pack.items],
     }
 
 
