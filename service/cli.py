@@ -234,7 +234,6 @@ def bias_report(
     """Check every draft of the cycle and its ratings across groups; store and print the
     report, flagged findings first. For HR: it reads the restricted demographics."""
     settings = get_settings()
-    parse_period(cycle)
     with _user_errors(), open_store(settings) as engine, engine.begin() as conn:
         report = build_report(conn, cycle, actor=cli_actor())
     if json_output:

@@ -13,6 +13,7 @@ import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, text, update
@@ -194,13 +195,17 @@ def _ratings(
     connection: Connection, cycle: str, groups: Mapping[str, Mapping[int, str]]
 ) -> dict[str, Any]:
     found = connection.execute(
-        select(ReviewCycle.id, ReviewCycle.scale_min, ReviewCycle.scale_max).where(
-            ReviewCycle.name == cycle
-        )
+        select(
+            ReviewCycle.id,
+            ReviewCycle.scale_min,
+            ReviewCycle.scale_max,
+            ReviewCycle.starts_on,
+            ReviewCycle.ends_on,
+        ).where(ReviewCycle.name == cycle)
     ).one_or_none()
     if found is None:
         return {"ratings": 0, "note": f"no review cycle named {cycle}: no ratings to check"}
-    people = _rated_people(connection, found.id, cycle)
+    people = _rated_people(connection, found.id, _cycle_bounds(cycle, found))
     if not people:
         return {"ratings": 0, "note": f"cycle {cycle} has no ratings yet"}
     scale = (int(found.scale_min), int(found.scale_max))
@@ -225,7 +230,20 @@ def _ratings(
     }
 
 
-def _rated_people(connection: Connection, cycle_id: int, cycle: str) -> list[PersonRating]:
+def _cycle_bounds(cycle: str, found: Any) -> tuple[datetime, datetime]:
+    """The cycle's own dates when it has them, else the period its name spells."""
+    if found.starts_on and found.ends_on:
+        return (
+            datetime.combine(found.starts_on, time(), UTC),
+            datetime.combine(found.ends_on + timedelta(days=1), time(), UTC),
+        )
+    period = parse_period(cycle)
+    return period.starts_at, period.ends_before
+
+
+def _rated_people(
+    connection: Connection, cycle_id: int, bounds: tuple[datetime, datetime]
+) -> list[PersonRating]:
     """Each rated person's rating (calibrated when there is one), the rater, and the
     evidence features of their records in the cycle's period."""
     rows = connection.execute(
@@ -235,15 +253,14 @@ def _rated_people(connection: Connection, cycle_id: int, cycle: str) -> list[Per
             func.coalesce(Rating.calibrated_rating, Rating.rating).label("value"),
         ).where(Rating.cycle_id == cycle_id)
     ).all()
-    period = parse_period(cycle)
     records: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for r in connection.execute(
         select(
             Record.subject_id, Record.kind, Record.title, Record.body, Record.meta.label("meta")
         ).where(
             Record.subject_id.in_({row.person_id for row in rows}),
-            Record.occurred_at >= period.starts_at,
-            Record.occurred_at < period.ends_before,
+            Record.occurred_at >= bounds[0],
+            Record.occurred_at < bounds[1],
         )
     ):
         records[r.subject_id].append(
