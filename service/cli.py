@@ -44,8 +44,15 @@ from service.drafting.run import (
     drafter_from,
     load_person,
 )
-from service.drafting.store import DraftNotFound
+from service.drafting.store import (
+    DraftNotFound,
+    StaleEdit,
+    load_version,
+    save_edit,
+    version_history,
+)
 from service.drafting.structure import DRAFT_KINDS
+from service.drafting.text_format import DraftTextError, parse_text
 from service.ingest.directory import UnknownPerson, find_person
 from service.ingest.errors import IngestError, IngestRefused
 from service.ingest.progress import NoProgress, RichProgress
@@ -226,6 +233,46 @@ def draft_cycle_command(
         raise typer.Exit(1)
 
 
+@app.command()
+def show(
+    draft: Annotated[int, typer.Option(help="draft id")],
+    version: Annotated[int | None, typer.Option(help="a version; default the current")] = None,
+) -> None:
+    """Print a draft version as plain text (the format `fairdraft edit` reads)."""
+    with _user_errors(), open_store(get_settings()) as engine, engine.connect() as conn:
+        stored = load_version(conn, draft, version)
+        history = version_history(conn, draft)
+    errors.print(
+        f"draft {draft}, version {stored.version} of {len(history)}, by {stored.author} "
+        f"({stored.origin}) at {stored.created_at:%Y-%m-%d %H:%M}"
+    )
+    sys.stdout.write(stored.body.as_text() + "\n")
+
+
+@app.command()
+def edit(
+    draft: Annotated[int, typer.Option(help="draft id")],
+    based_on: Annotated[int, typer.Option(help="the version you edited (from `show`)")],
+    file: Annotated[
+        Path, typer.Option(help="the edited text", exists=True, dir_okay=False, readable=True)
+    ],
+    by: Annotated[str, typer.Option(help="who edits (name or email)")],
+) -> None:
+    """Save an edited text as the draft's next version; refused if someone saved since."""
+    with _user_errors():
+        body = parse_text(file.read_text())
+        with open_store(get_settings()) as engine, engine.begin() as conn:
+            saved = save_edit(conn, draft_id=draft, based_on=based_on, body=body, author=by)
+    report = saved.citations
+    console.print(
+        f"draft {draft} is at version {saved.version}; supported sentences "
+        f"{report.supported}/{report.sentences}"
+    )
+    for flag in report.flags:
+        if flag.problem == "unknown_citation":
+            console.print(f"removed {flag.citation}: not an id of this draft's evidence")
+
+
 @app.command("bias-report")
 def bias_report(
     cycle: Annotated[str, typer.Option(help="the cycle, e.g. 2026-H1")],
@@ -362,7 +409,7 @@ def _user_errors() -> Iterator[None]:
     except (IngestError, PeriodError, UnknownDraftKind, UnknownPerson) as exc:
         errors.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    except (GateRefused, DraftNotFound) as exc:
+    except (GateRefused, DraftNotFound, StaleEdit, DraftTextError) as exc:
         errors.print(f"[red]refused:[/red] {exc}")
         raise typer.Exit(1) from None
     except DraftingFailed as exc:

@@ -125,3 +125,51 @@ def test_the_bias_report_prints_findings_and_the_probe_skips_offline_drafts() ->
     assert report.exit_code == 0, report.output
     assert "bias report 2026-H1, version 1" in report.output and "findings" in report.output
     assert probe.exit_code == 0 and "skipped" in probe.output
+
+
+def test_show_then_edit_saves_a_version_and_a_stale_edit_is_refused_keeping_both(
+    tmp_path: Path,
+) -> None:
+    runner.invoke(app, ["ingest", str(FIXTURES / "org")])
+    runner.invoke(
+        app,
+        [
+            "draft",
+            "--person",
+            "cy.diaz@example.com",
+            "--period",
+            "2026-H1",
+            "--kind",
+            "self_reflection",
+        ],
+    )
+    shown = runner.invoke(app, ["show", "--draft", "1"])
+    edited = tmp_path / "edited.txt"
+    edited.write_text(shown.stdout + "- I also mentored two new hires. [E1, E99]\n")
+
+    first = runner.invoke(
+        app, ["edit", "--draft", "1", "--based-on", "1", "--file", str(edited), "--by", "bo"]
+    )
+    stale = runner.invoke(
+        app, ["edit", "--draft", "1", "--based-on", "1", "--file", str(edited), "--by", "ana"]
+    )
+    again = runner.invoke(app, ["show", "--draft", "1", "--version", "2"])
+
+    assert shown.exit_code == 0 and "## " in shown.stdout and "[E" in shown.stdout
+    assert first.exit_code == 0, first.output
+    assert "version 2" in first.output and "removed E99" in first.output
+    assert (
+        stale.exit_code == 1 and "version 2" in stale.output and "nothing was lost" in stale.output
+    )
+    assert "I also mentored two new hires. [E1]" in again.stdout
+
+
+def test_an_edited_text_without_a_heading_is_refused_with_the_line(tmp_path: Path) -> None:
+    edited = tmp_path / "edited.txt"
+    edited.write_text("I shipped the ledger. [E1]\n")
+
+    result = runner.invoke(
+        app, ["edit", "--draft", "1", "--based-on", "1", "--file", str(edited), "--by", "bo"]
+    )
+
+    assert result.exit_code == 1 and "line 1" in result.output

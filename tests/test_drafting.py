@@ -38,6 +38,7 @@ from service.drafting.run import (
 from service.drafting.store import StaleEdit, load_version, save_edit, version_history
 from service.drafting.structure import DraftBody, DraftSection, DraftSentence
 from service.drafting.subject import DraftSubject
+from service.drafting.text_format import parse_text
 from service.ingest.run import Ingestor, ingest_path
 from service.settings import Settings
 from tests.conftest import FIXTURES, CountingEmbedder
@@ -356,3 +357,9 @@ def test_a_cycle_resumes_after_a_failure_without_redoing_finished_drafts(
     with engine.connect() as conn:
         versions = conn.execute(select(DraftVersion.version)).scalars().all()
     assert sorted(versions) == [1] * 6, "nothing was drafted twice"
+
+
+def test_a_draft_survives_the_round_trip_through_plain_text() -> None:
+    body = DraftBody.model_validate_json((DRAFTS / "valid.json").read_text())
+
+    assert parse_text(body.as_text()) == body
