@@ -6,7 +6,6 @@ import ast
 import asyncio
 import json
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from langchain_core.runnables import RunnableLambda
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from retrieval.evidence import EvidenceItem, EvidencePack, Scores
+from retrieval.evidence import EvidenceItem, EvidencePack
 from service.bias.counterfactual import (
     BOTH_WAYS,
     SKIPPED_OFFLINE,
@@ -33,6 +32,7 @@ from service.drafting.run import Drafting, model_drafter, offline_drafter
 from service.ingest.run import Ingestor, ingest_path
 from service.settings import Settings
 from tests.conftest import CountingEmbedder
+from tests.factories import evidence_item
 
 MODULE = Path(__file__).parents[1] / "service" / "bias" / "counterfactual.py"
 SHE = re.compile(r"\b(she|her|hers|herself)\b", re.IGNORECASE)
@@ -67,20 +67,7 @@ RECORDS = [
 
 
 def evidence(number: int, body: str, title: str | None = None) -> EvidenceItem:
-    return EvidenceItem(
-        id=f"E{number}",
-        chunk_id=100 + number,
-        record_id=200 + number,
-        text=body,
-        token_count=len(body.split()),
-        kind="feedback",
-        source="feedback360",
-        external_id=f"fb-{number}",
-        title=title,
-        occurred_at=datetime(2026, 3, number, tzinfo=UTC),
-        author=None,
-        scores=Scores(vector=0.5, text=0.1, fused=0.01, pick=number),
-    )
+    return evidence_item(number, body, kind="feedback", title=title, source="feedback360")
 
 
 def test_swap_pack_renames_the_person_and_swaps_pronouns_keeping_ids_and_others() -> None:

@@ -9,7 +9,6 @@ import asyncio
 import json
 import shutil
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from langchain_core.outputs import ChatResult
 from pydantic import Field
 from sqlalchemy import Engine, func, select, text
 
-from retrieval.evidence import EvidenceItem, EvidencePack, Scores
+from retrieval.evidence import EvidenceItem, EvidencePack
 from service.db.models import AuditEvent, Draft, DraftVersion
 from service.drafting.citations import check_citations
 from service.drafting.llm import DraftingFailed, draft_with_model, parse_draft
@@ -42,6 +41,7 @@ from service.drafting.text_format import parse_text
 from service.ingest.run import Ingestor, ingest_path
 from service.settings import Settings
 from tests.conftest import FIXTURES, CountingEmbedder
+from tests.factories import evidence_item
 
 DRAFTS = FIXTURES / "drafts"
 SERVICE = Path(__file__).parents[1] / "service"
@@ -67,20 +67,7 @@ def valid_answer(*ids: str) -> str:
 
 
 def item(number: int, body: str) -> EvidenceItem:
-    return EvidenceItem(
-        id=f"E{number}",
-        chunk_id=number,
-        record_id=number,
-        text=body,
-        token_count=len(body.split()),
-        kind="work_record",
-        source="jira",
-        external_id=f"PAY-{number}",
-        title='A title with "quotes"',
-        occurred_at=datetime(2026, 2, number, tzinfo=UTC),
-        author=None,
-        scores=Scores(vector=0.5, text=0.1, fused=0.01, pick=number),
-    )
+    return evidence_item(number, body, title='A title with "quotes"', month=2)
 
 
 SUBJECT = DraftSubject(

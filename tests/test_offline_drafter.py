@@ -2,14 +2,13 @@
 
 import dataclasses
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 
 from evals.citation_support import supports
-from retrieval.evidence import EvidenceItem, EvidencePack, Scores
+from retrieval.evidence import EvidenceItem, EvidencePack
 from retrieval.periods import parse_period
 from retrieval.search import retrieve_evidence
 from service.db.models import Person
@@ -19,27 +18,14 @@ from service.drafting.structure import DRAFT_KINDS, DraftBody
 from service.drafting.subject import DraftSubject
 from service.ingest.run import Ingestor, ingest_path
 from tests.conftest import CountingEmbedder
+from tests.factories import evidence_item
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GENDERED = re.compile(r"\b(?:he|she|him|her|his|hers|himself|herself)\b", re.IGNORECASE)
 
 
 def _item(number: int, kind: str, text: str, *, title: str | None = None) -> EvidenceItem:
-    body = f"{title}\n{text}" if title else text
-    return EvidenceItem(
-        id=f"E{number}",
-        chunk_id=number,
-        record_id=number,
-        text=body,
-        token_count=len(body.split()),
-        kind=kind,
-        source="test",
-        external_id=f"x-{number}",
-        title=title,
-        occurred_at=datetime(2026, 3, number, tzinfo=UTC),
-        author=None,
-        scores=Scores(vector=0.5, text=0.1, fused=0.01, pick=number),
-    )
+    return evidence_item(number, f"{title}\n{text}" if title else text, kind=kind, title=title)
 
 
 ITEMS = [
