@@ -368,3 +368,11 @@ def test_profiles_a_thousand_drafts_in_under_two_seconds() -> None:
     for draft in drafts:
         profile_draft(draft)
     assert time.perf_counter() - started < 2.0
+
+
+def test_a_capitalised_name_inside_a_sentence_is_not_the_word_it_spells() -> None:
+    named = profile_text("Yesterday Harsh Patel and Grace led the review.")
+    described = profile_text("Harsh words were used. The review was harsh.")
+
+    assert not [f for f in named.flags if f.phrase.lower() in ("harsh", "grace")]
+    assert [f.phrase for f in described.flags if f.phrase.lower() == "harsh"]

@@ -179,7 +179,7 @@ class Matcher:
         keys, memo, count = tokens.keys, self._memo, len(tokens)
         for i, key in enumerate(keys):
             candidates = memo.get(key) or self._candidates(key)
-            if candidates is _NO_CANDIDATES:
+            if candidates is _NO_CANDIDATES or _proper_name(text, tokens, i):
                 continue
             for pattern in candidates.words:
                 if _allowed(tokens, i, i, pattern.entry):
@@ -196,6 +196,13 @@ class Matcher:
                         Hit(pattern.lexicon, pattern.entry, tokens.start(i), tokens.end(last), i)
                     )
         return _longest_per_lexicon(found) if len(found) > 1 else found
+
+
+def _proper_name(text: str, tokens: Tokens, i: int) -> bool:
+    """A capitalised word inside a sentence is a name ("Harsh", "Grace", "Rich"), not the
+    descriptor it spells: English does not capitalise adjectives mid-sentence."""
+    word = text[tokens.start(i) : tokens.end(i)]
+    return i > 0 and word[:1].isupper() and word[1:].islower()
 
 
 def _part_matches(part: str, key: str) -> bool:
