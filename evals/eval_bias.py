@@ -61,7 +61,7 @@ from rich.table import Table
 from evals.synthetic_org import generate_org
 from retrieval.periods import Period, parse_period
 from service.bias.evidence_features import evidence_features
-from service.bias.language import FLAG_PRIORITY, profile_text
+from service.bias.language import FLAG_PRIORITY, name_words, profile_text
 from service.bias.ratings import (
     PersonRating,
     fit_evidence_model,
@@ -141,9 +141,9 @@ def _key(entry: Mapping[str, Any]) -> tuple[str, str]:
     return (str(entry["source"]), str(entry["external_id"]))
 
 
-def flag_kinds(text: str) -> set[str]:
+def flag_kinds(text: str, names: frozenset[str] = frozenset()) -> set[str]:
     """The measures of the flags `profile_text` puts on one text."""
-    return {flag.measure for flag in profile_text(text).flags}
+    return {flag.measure for flag in profile_text(text, names).flags}
 
 
 def score_feedback(org: OrgFiles) -> FeedbackScore:
@@ -155,11 +155,12 @@ def score_feedback(org: OrgFiles) -> FeedbackScore:
     found_any = false_flags = false_any = ordinary = 0
     ordinary_flags: Counter[str] = Counter()
     missed: list[str] = []
+    names = name_words(row["name"] for row in org.people)
     for record in org.records:
         if record.get("kind") != "feedback":
             continue
         key = _key(record)
-        kinds = flag_kinds(str(record.get("body") or ""))
+        kinds = flag_kinds(str(record.get("body") or ""), names)
         hit = bool(kinds & PATTERN_FLAGS)
         if key in planted:
             found[planted[key]] += hit

@@ -11,6 +11,7 @@ import pytest
 from service.bias.language import (
     MEASURES,
     LanguageProfile,
+    name_words,
     profile_draft,
     profile_text,
     split_sentences,
@@ -376,3 +377,13 @@ def test_a_capitalised_name_inside_a_sentence_is_not_the_word_it_spells() -> Non
 
     assert not [f for f in named.flags if f.phrase.lower() in ("harsh", "grace")]
     assert [f.phrase for f in described.flags if f.phrase.lower() == "harsh"]
+
+
+def test_a_known_name_at_the_start_of_a_sentence_is_not_flagged() -> None:
+    names = name_words(["Harsh Patel", "Grace Lee"])
+
+    named = profile_text("Harsh was my counterpart on Topaz.", names)
+    described = profile_text("Harsh was my counterpart on Topaz.")
+
+    assert not named.flags
+    assert [f.phrase for f in described.flags] == ["Harsh"]

@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from service.audit import audit
-from service.bias.language import profile_draft
+from service.bias.language import name_words, profile_draft
 from service.db.models import (
     BiasReport,
     Draft,
     DraftCheck,
     FlagAcknowledgement,
+    Person,
     Rating,
     ReviewCycle,
 )
@@ -44,7 +45,8 @@ def check_draft(connection: Connection, draft_id: int, *, actor: str) -> CheckRe
     """Profile the draft's current version, store the check with its flags (keyed F1, F2,
     ...) and move the draft to `checked`."""
     current = load_version(connection, draft_id)
-    profile = profile_draft(current.body)
+    names = name_words(connection.execute(select(Person.name)).scalars())
+    profile = profile_draft(current.body, names)
     flags = [{"key": f"F{n}", **asdict(flag)} for n, flag in enumerate(profile.flags, start=1)]
     check_id = connection.execute(
         insert(DraftCheck)

@@ -10,6 +10,7 @@ hedging, vague praise, gender- and age-coded words); the rest is measured, not f
 """
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from retrieval.outcomes import outcome_count
@@ -118,10 +119,10 @@ def _polarity(hits: list[Hit]) -> float:
     return (positive - negative) / total if total else 0.0
 
 
-def _scan(sentence: DraftSentence) -> tuple[_Scan, list[Hit]]:
+def _scan(sentence: DraftSentence, names: frozenset[str]) -> tuple[_Scan, list[Hit]]:
     text = sentence.text
     tokens = tokenize(text)
-    hits = wordlists().matcher.hits(text, tokens)
+    hits = wordlists().matcher.hits(text, tokens, names)
     counts: dict[str, int] = {}
     for hit in hits:
         counts[hit.lexicon] = counts.get(hit.lexicon, 0) + 1
@@ -185,13 +186,14 @@ def _measures(scans: list[_Scan]) -> dict[str, float]:
     return measures
 
 
-def profile_draft(body: DraftBody) -> LanguageProfile:
-    """The measures of a draft and the flags on its phrases."""
+def profile_draft(body: DraftBody, names: frozenset[str] = frozenset()) -> LanguageProfile:
+    """The measures of a draft and the flags on its phrases. `names`: people's names in
+    lower case, so that a colleague called Harsh or Grace is not read as a descriptor."""
     scans: list[_Scan] = []
     flags: list[LanguageFlag] = []
     for s, section in enumerate(body.sections):
         for i, sentence in enumerate(section.sentences):
-            scan, hits = _scan(sentence)
+            scan, hits = _scan(sentence, names)
             scans.append(scan)
             flags.extend(_flags(s, i, sentence.text, hits))
     return LanguageProfile(_measures(scans), flags)
@@ -222,6 +224,11 @@ def text_to_body(text: str) -> DraftBody:
     return DraftBody(sections=[DraftSection(heading=TEXT_HEADING, sentences=sentences)])
 
 
-def profile_text(text: str) -> LanguageProfile:
+def profile_text(text: str, names: frozenset[str] = frozenset()) -> LanguageProfile:
     """The profile of plain text; flags index into `text_to_body(text)`."""
-    return profile_draft(text_to_body(text))
+    return profile_draft(text_to_body(text), names)
+
+
+def name_words(full_names: Iterable[str]) -> frozenset[str]:
+    """The lower-case words of people's names, for `names`."""
+    return frozenset(word.lower() for name in full_names for word in name.split())

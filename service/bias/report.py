@@ -21,7 +21,7 @@ from sqlalchemy import Connection, func, insert, select, text, update
 from retrieval.periods import parse_period
 from service.audit import audit, audit_rows
 from service.bias.evidence_features import evidence_features
-from service.bias.language import MEASURES, LanguageProfile, profile_draft
+from service.bias.language import MEASURES, LanguageProfile, name_words, profile_draft
 from service.bias.ratings import (
     PersonRating,
     adverse_impact,
@@ -36,6 +36,7 @@ from service.db.models import (
     Draft,
     DraftCheck,
     DraftVersion,
+    Person,
     Rating,
     Record,
     ReviewCycle,
@@ -60,7 +61,8 @@ class _Draft:
 def build_report(connection: Connection, cycle: str, *, actor: str) -> dict[str, Any]:
     """Check, compare, store; returns the stored report (with its version)."""
     drafts = _drafts(connection, cycle)
-    profiles = {d.draft_id: profile_draft(d.body) for d in drafts}
+    names = name_words(connection.execute(select(Person.name)).scalars())
+    profiles = {d.draft_id: profile_draft(d.body, names) for d in drafts}
     groups = _demographics(connection)
     _store_checks(connection, [d for d in drafts if not d.checked], profiles, actor)
     language = _language(drafts, profiles, groups)

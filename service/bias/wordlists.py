@@ -173,13 +173,14 @@ class Matcher:
         self._memo[key] = candidates
         return candidates
 
-    def hits(self, text: str, tokens: Tokens) -> list[Hit]:
-        """Every match of every list; overlaps within one list keep the longest match."""
+    def hits(self, text: str, tokens: Tokens, names: frozenset[str] = frozenset()) -> list[Hit]:
+        """Every match of every list; overlaps within one list keep the longest match.
+        `names` (lower case) are people's names: capitalised, they are never a match."""
         found = []
         keys, memo, count = tokens.keys, self._memo, len(tokens)
         for i, key in enumerate(keys):
             candidates = memo.get(key) or self._candidates(key)
-            if candidates is _NO_CANDIDATES or _proper_name(text, tokens, i):
+            if candidates is _NO_CANDIDATES or _proper_name(text, tokens, i, key, names):
                 continue
             for pattern in candidates.words:
                 if _allowed(tokens, i, i, pattern.entry):
@@ -198,11 +199,13 @@ class Matcher:
         return _longest_per_lexicon(found) if len(found) > 1 else found
 
 
-def _proper_name(text: str, tokens: Tokens, i: int) -> bool:
-    """A capitalised word inside a sentence is a name ("Harsh", "Grace", "Rich"), not the
-    descriptor it spells: English does not capitalise adjectives mid-sentence."""
+def _proper_name(text: str, tokens: Tokens, i: int, key: str, names: frozenset[str]) -> bool:
+    """A capitalised word inside a sentence, or a capitalised known name anywhere, is a
+    name ("Harsh", "Grace", "Rich"), not the descriptor it spells: English does not
+    capitalise adjectives mid-sentence."""
     word = text[tokens.start(i) : tokens.end(i)]
-    return i > 0 and word[:1].isupper() and word[1:].islower()
+    capitalised = word[:1].isupper() and word[1:].islower()
+    return capitalised and (i > 0 or key in names)
 
 
 def _part_matches(part: str, key: str) -> bool:
