@@ -175,12 +175,15 @@ def _language(
     groups: Mapping[str, Mapping[int, str]],
 ) -> list[Comparison]:
     """Each attribute x measure, by draft kind, for all current texts and for the texts
-    people edited; adjusted (Holm) over the whole family."""
+    people edited, and by the author of the edits (does one editor write differently about
+    one group?); adjusted (Holm) over the whole family. Small groups are suppressed, so an
+    author's scope is tested only once they edited for 5 people of each group compared."""
     scopes: dict[str, list[_Draft]] = defaultdict(list)
     for draft in drafts:
         scopes[draft.kind].append(draft)
         if draft.origin == "edit":
             scopes[f"{draft.kind}/edited"].append(draft)
+            scopes[f"author:{draft.author}"].append(draft)
     family: list[Comparison] = []
     for attribute, members in groups.items():
         for scope, scoped in sorted(scopes.items()):
