@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--people", type=int, default=2400)
     parser.add_argument("--chunks", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=200)
-    parser.add_argument("--ef-search", type=int, nargs="+", default=[40, 80, 160])
+    parser.add_argument("--ef-search", type=int, nargs="+", default=[40, 80, 120, 200])
     parser.add_argument("--build-memory", default="3GB", help="maintenance_work_mem for HNSW")
     parser.add_argument("--m", type=int, default=HNSW_M, help="HNSW graph degree")
     parser.add_argument("--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION)

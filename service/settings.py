@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     index_build_memory: str = Field(
         default="1GB",
         pattern=r"^\d+[kMG]B$",
-        description="maintenance_work_mem for building the HNSW index: about 2GB per million "
+        description="maintenance_work_mem for building the HNSW index: about 3GB per million "
         "384-dim vectors keeps the build in memory, several times faster.",
     )
     llm_model: str | None = Field(
