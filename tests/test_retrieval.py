@@ -1,5 +1,7 @@
 """Evidence retrieval: scoped to the person and period, stable, within budget, diversified."""
 
+import json
+import re
 from datetime import UTC, datetime
 
 import numpy as np
@@ -7,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from retrieval.langchain_retriever import EvidenceRetriever
-from retrieval.outcomes import outcome_count
+from retrieval.outcomes import PATTERNS_FILE, outcome_count
 from retrieval.periods import parse_period
 from retrieval.queries import UnknownDraftKind, draft_kinds
 from retrieval.ranking import diversify, fit_budget, rankings, reciprocal_rank_fusion
@@ -247,3 +249,11 @@ def test_the_langchain_retriever_returns_the_pack_as_documents_in_order(
         "fb-7781",
     }
     assert documents[0].metadata["occurred_at"].startswith("2026-")
+
+
+def test_outcome_patterns_are_written_in_lower_case_as_the_matcher_expects() -> None:
+    data = json.loads(PATTERNS_FILE.read_text())
+    literals = [re.sub(r"\\[A-Za-z]", "", pattern) for pattern in data["patterns"]]
+
+    assert not [p for p in literals if p != p.lower()]
+    assert outcome_count("Failed retries DROPPED from 4.1% to 1.3%.") >= 2
