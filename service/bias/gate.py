@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from service.audit import audit
-from service.bias.language import name_words, profile_draft
+from service.bias.language import LanguageProfile, name_words, profile_draft
 from service.db.models import (
     BiasReport,
     Draft,
@@ -45,9 +45,8 @@ def check_draft(connection: Connection, draft_id: int, *, actor: str) -> CheckRe
     """Profile the draft's current version, store the check with its flags (keyed F1, F2,
     ...) and move the draft to `checked`."""
     current = load_version(connection, draft_id)
-    names = name_words(connection.execute(select(Person.name)).scalars())
-    profile = profile_draft(current.body, names)
-    flags = [{"key": f"F{n}", **asdict(flag)} for n, flag in enumerate(profile.flags, start=1)]
+    profile = profile_draft(current.body, people_names(connection))
+    flags = flag_rows(profile)
     check_id = connection.execute(
         insert(DraftCheck)
         .values(
@@ -61,6 +60,16 @@ def check_draft(connection: Connection, draft_id: int, *, actor: str) -> CheckRe
     ).scalar_one()
     _move(connection, draft_id, "checked", actor, {"check": check_id, "flags": len(flags)})
     return CheckResult(check_id, draft_id, current.version, flags, profile.measures)
+
+
+def people_names(connection: Connection) -> frozenset[str]:
+    """Everyone's name words, so a colleague called Harsh is not read as harsh wording."""
+    return name_words(connection.execute(select(Person.name)).scalars())
+
+
+def flag_rows(profile: LanguageProfile) -> list[dict[str, Any]]:
+    """A check's flags as stored, keyed F1, F2, ... for acknowledgements to name."""
+    return [{"key": f"F{n}", **asdict(flag)} for n, flag in enumerate(profile.flags, start=1)]
 
 
 def latest_check(connection: Connection, draft_id: int) -> Any:
@@ -162,7 +171,7 @@ def finalise_rating(connection: Connection, cycle: str, person_id: int, *, by: s
     ).all()
     if not ratings:
         raise GateRefused(f"no rating for person {person_id} in cycle {cycle}")
-    last_change = _last_rating_change(connection, cycle)
+    last_change = last_rating_change(connection, cycle)
     checked = connection.execute(
         select(func.max(BiasReport.created_at)).where(BiasReport.cycle == cycle)
     ).scalar_one()
@@ -186,7 +195,7 @@ def finalise_rating(connection: Connection, cycle: str, person_id: int, *, by: s
     )
 
 
-def _last_rating_change(connection: Connection, cycle: str) -> datetime | None:
+def last_rating_change(connection: Connection, cycle: str) -> datetime | None:
     return connection.execute(
         select(func.max(Rating.updated_at))
         .join(ReviewCycle, ReviewCycle.id == Rating.cycle_id)

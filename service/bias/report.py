@@ -10,7 +10,7 @@ only group counts and means, and people by id where the finding is about their r
 """
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -21,7 +21,8 @@ from sqlalchemy import Connection, func, insert, select, text, update
 from retrieval.periods import parse_period
 from service.audit import audit, audit_rows
 from service.bias.evidence_features import evidence_features
-from service.bias.language import MEASURES, LanguageProfile, name_words, profile_draft
+from service.bias.gate import flag_rows, last_rating_change, people_names
+from service.bias.language import MEASURES, LanguageProfile, profile_draft
 from service.bias.ratings import (
     PersonRating,
     adverse_impact,
@@ -36,7 +37,6 @@ from service.db.models import (
     Draft,
     DraftCheck,
     DraftVersion,
-    Person,
     Rating,
     Record,
     ReviewCycle,
@@ -61,7 +61,7 @@ class _Draft:
 def build_report(connection: Connection, cycle: str, *, actor: str) -> dict[str, Any]:
     """Check, compare, store; returns the stored report (with its version)."""
     drafts = _drafts(connection, cycle)
-    names = name_words(connection.execute(select(Person.name)).scalars())
+    names = people_names(connection)
     profiles = {d.draft_id: profile_draft(d.body, names) for d in drafts}
     groups = _demographics(connection)
     _store_checks(connection, [d for d in drafts if not d.checked], profiles, actor)
@@ -139,10 +139,7 @@ def _store_checks(
             "version": d.version,
             "checked_by": actor,
             "profile": profiles[d.draft_id].measures,
-            "flags": [
-                {"key": f"F{n}", **asdict(flag)}
-                for n, flag in enumerate(profiles[d.draft_id].flags, start=1)
-            ],
+            "flags": flag_rows(profiles[d.draft_id]),
         }
         for d in drafts
     ]
@@ -329,27 +326,16 @@ def _data_seen(
         .join(Draft, Draft.id == DraftVersion.draft_id)
         .where(Draft.period == cycle)
     ).scalar_one()
-    last_rating = connection.execute(
-        select(func.max(Rating.updated_at))
-        .join(ReviewCycle, ReviewCycle.id == Rating.cycle_id)
-        .where(ReviewCycle.name == cycle)
-    ).scalar_one()
+    last_rating = last_rating_change(connection, cycle)
     return {
         "drafts": len(drafts),
-        "drafts_by_kind": dict(sorted(_count(d.kind for d in drafts).items())),
+        "drafts_by_kind": dict(sorted(Counter(d.kind for d in drafts).items())),
         "edited_drafts": sum(d.origin == "edit" for d in drafts),
         "attributes": sorted(groups),
         "people_with_attributes": len({p for m in groups.values() for p in m}),
         "last_draft_version_at": last_edit.isoformat() if last_edit else None,
         "last_rating_change_at": last_rating.isoformat() if last_rating else None,
     }
-
-
-def _count(items: Any) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
-    for item in items:
-        counts[item] += 1
-    return counts
 
 
 def _store(

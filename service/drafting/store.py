@@ -168,14 +168,6 @@ def load_version(
     )
 
 
-def find_draft(connection: Connection, subject_id: int, kind: str, period: str) -> int | None:
-    return connection.execute(
-        select(Draft.id).where(
-            Draft.subject_id == subject_id, Draft.kind == kind, Draft.period == period
-        )
-    ).scalar_one_or_none()
-
-
 def version_history(connection: Connection, draft_id: int) -> list[tuple[int, str, str, datetime]]:
     """(version, author, origin, time) of every version, oldest first."""
     rows = connection.execute(
