@@ -28,16 +28,22 @@ from retrieval.schema import RECORD_KINDS, Base, Chunk, Record
 
 __all__ = [
     "RECORD_KINDS",
+    "ApiToken",
     "AuditEvent",
     "Base",
     "BiasReport",
+    "CalibrationPanel",
     "Chunk",
     "Demographic",
     "Draft",
     "DraftCheck",
     "DraftVersion",
     "FlagAcknowledgement",
+    "Job",
+    "PanelMember",
     "Person",
+    "PersonRole",
+    "Placement",
     "Rating",
     "Record",
     "ReviewCycle",
@@ -227,3 +233,106 @@ class BiasReport(Base):
     data_seen: Mapped[dict[str, Any]] = mapped_column(JSONB)
     report: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _created_at()
+
+
+class ApiToken(Base):
+    """A per-person bearer token. Only its SHA-256 is stored: a leaked table grants nothing."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class PersonRole(Base):
+    """Roles that the reporting tree cannot tell: HR administration. Employee and manager
+    follow from `people.manager_id`, panel membership from `panel_members`."""
+
+    __tablename__ = "person_roles"
+    __table_args__ = (CheckConstraint("role IN ('hr_admin')", name="role"),)
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    granted_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class CalibrationPanel(Base):
+    """A panel that calibrates one cohort (a level and job family) of one cycle."""
+
+    __tablename__ = "calibration_panels"
+    __table_args__ = (UniqueConstraint("cycle", "level", "job_family"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cycle: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(32))
+    job_family: Mapped[str] = mapped_column(String(128))
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class PanelMember(Base):
+    __tablename__ = "panel_members"
+
+    panel_id: Mapped[int] = mapped_column(
+        ForeignKey("calibration_panels.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class Placement(Base):
+    """A person's place on a panel's 9-box grid: performance and potential, 1 (low) to 3."""
+
+    __tablename__ = "placements"
+    __table_args__ = (
+        UniqueConstraint("panel_id", "person_id"),
+        CheckConstraint("performance BETWEEN 1 AND 3", name="performance"),
+        CheckConstraint("potential BETWEEN 1 AND 3", name="potential"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    panel_id: Mapped[int] = mapped_column(ForeignKey("calibration_panels.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    performance: Mapped[int] = mapped_column(Integer)
+    potential: Mapped[int] = mapped_column(Integer)
+    placed_by: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class Job(Base):
+    """Background work in the database: a worker claims a queued job with FOR UPDATE SKIP
+    LOCKED and holds it under a lease; a job whose lease ran out (its worker died) is
+    claimed again, so work survives restarts of the service and of workers."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
+        Index("ix_jobs_claimable", "status", "run_after"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(16), server_default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    max_attempts: Mapped[int] = mapped_column(Integer, server_default="3")
+    run_after: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    locked_by: Mapped[str | None] = mapped_column(Text)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    requested_by: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
