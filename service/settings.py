@@ -82,6 +82,52 @@ class Settings(BaseSettings):
         default=2000, ge=200, le=32000, description="Evidence tokens in a draft's prompt."
     )
     progress: bool = Field(default=True, description="Show progress bars on long operations.")
+    api_host: str = Field(default="127.0.0.1", description="Address `fairdraft serve` binds.")
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_token_days: int = Field(
+        default=90, ge=1, le=3650, description="Lifetime of a token made by `fairdraft token`."
+    )
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="OIDC issuer whose JWTs are accepted as bearer tokens (the `iss` claim). "
+        "Unset: only fairdraft's own API tokens are accepted.",
+    )
+    oidc_audience: str | None = Field(default=None, description="Required `aud` of OIDC JWTs.")
+    oidc_jwks_url: str | None = Field(
+        default=None, description="The issuer's JSON Web Key Set URL (fetched and cached)."
+    )
+    oidc_jwks_file: Path | None = Field(
+        default=None, description="A JWKS file to use instead of the URL (offline deployments)."
+    )
+    oidc_email_claim: str = Field(
+        default="email", description="JWT claim holding the person's email, matched to people."
+    )
+    manager_scope_indirect: bool = Field(
+        default=True,
+        description="Managers see their indirect reports too, not only their direct ones.",
+    )
+    panel_pseudonymise: bool = Field(
+        default=True, description="Calibration panels see people as pseudonyms, not names."
+    )
+    max_upload_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024, description="Largest ingest upload accepted."
+    )
+    max_page_size: int = Field(
+        default=200, ge=1, le=10000, description="Largest page a list returns."
+    )
+    serve_worker: bool = Field(
+        default=True,
+        description="`fairdraft serve` runs one job worker in-process, so a single machine "
+        "needs nothing more; set false when `fairdraft worker` processes run elsewhere.",
+    )
+    job_lease_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long a worker holds a job before another may take it over (a worker "
+        "that died mid-job loses it after this long).",
+    )
+    job_poll_s: float = Field(default=0.5, gt=0, description="Idle worker's poll interval.")
+    job_max_attempts: int = Field(default=3, ge=1, le=20, description="Tries before a job fails.")
 
     @property
     def llm_configured(self) -> bool:
