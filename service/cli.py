@@ -8,10 +8,11 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from retrieval.periods import PeriodError, parse_period
@@ -31,6 +32,7 @@ from service.bias.gate import (
 )
 from service.bias.report import build_report
 from service.cli_output import evidence_table, print_row_errors, summary_table
+from service.cli_service import role_app, serve, token_app, worker
 from service.db.embedded import EmbeddedDatabaseError
 from service.db.engine import open_engine
 from service.db.migrate import SchemaOutOfDate, current_revision, head_revision, upgrade
@@ -47,11 +49,12 @@ from service.drafting.run import (
 from service.drafting.store import (
     DraftNotFound,
     StaleEdit,
+    keep_stale_edit,
     load_version,
     save_edit,
     version_history,
 )
-from service.drafting.structure import DRAFT_KINDS
+from service.drafting.structure import DRAFT_KINDS, DraftBody
 from service.drafting.text_format import DraftTextError, parse_text
 from service.ingest.directory import UnknownPerson, find_person
 from service.ingest.errors import IngestError, IngestRefused
@@ -64,6 +67,10 @@ from service.store import embedder_from, open_store
 app = typer.Typer(help="fairdraft: evidence-based review drafts, checked for bias.")
 db_app = typer.Typer(help="Database schema.")
 app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+app.add_typer(role_app, name="role")
+app.command()(serve)
+app.command()(worker)
 # Piped output (CI logs, files) gets a fixed width so tables are not squeezed to 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 120)
 errors = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
@@ -261,8 +268,8 @@ def edit(
     """Save an edited text as the draft's next version; refused if someone saved since."""
     with _user_errors():
         body = parse_text(file.read_text())
-        with open_store(get_settings()) as engine, engine.begin() as conn:
-            saved = save_edit(conn, draft_id=draft, based_on=based_on, body=body, author=by)
+        with open_store(get_settings()) as engine:
+            saved = _save_or_keep(engine, draft, based_on, body, by)
     report = saved.citations
     console.print(
         f"draft {draft} is at version {saved.version}; supported sentences "
@@ -356,6 +363,18 @@ def finalise_rating_command(
     with _user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         finalise_rating(conn, cycle, find_person(conn, person).id, by=by)
     console.print(f"rating of {person} in {cycle} finalised by {by}")
+
+
+def _save_or_keep(engine: Engine, draft: int, based_on: int, body: DraftBody, by: str) -> Any:
+    """Save the edit; a stale one is kept as a non-current version, then refused."""
+    with engine.begin() as conn:
+        try:
+            return save_edit(conn, draft_id=draft, based_on=based_on, body=body, author=by)
+        except StaleEdit as exc:
+            stale = exc
+            kept = keep_stale_edit(conn, draft_id=draft, based_on=based_on, body=body, author=by)
+    errors.print(f"your text is kept as version {kept} of draft {draft} (not current)")
+    raise stale
 
 
 def _draft_kind(kind: str) -> str:

@@ -10,6 +10,7 @@ import os
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -23,6 +24,11 @@ from service.db.migrate import upgrade
 from service.ingest.progress import NoProgress
 from service.ingest.run import Ingestor
 from service.settings import DEFAULT_EMBEDDING_MODEL, Settings
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+    from tests.api_org import ApiOrg
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEMPLATE = "fairdraft_template"
@@ -137,3 +143,21 @@ def settings_minilm(engine: Engine, settings: Settings, minilm: Embedder) -> Ing
     return Ingestor(
         engine, settings, actor="test", progress=NoProgress(), embedder_factory=lambda: minilm
     )
+
+
+@pytest.fixture
+def api_org(engine: Engine, settings: Settings, ingestor: Ingestor, tmp_path: Path) -> "ApiOrg":
+    from tests.api_org import build_api_org
+
+    return build_api_org(engine, settings, ingestor, tmp_path / "api-org")
+
+
+@pytest.fixture
+def client(engine: Engine, settings: Settings, api_org: "ApiOrg") -> Iterator["TestClient"]:
+    """The app on this test's database, without an in-process worker (tests run jobs)."""
+    from fastapi.testclient import TestClient
+
+    from service.api.app import create_app
+
+    with TestClient(create_app(settings, engine=engine, worker=False)) as test_client:
+        yield test_client

@@ -67,7 +67,7 @@ def save_generated(
         .on_conflict_do_update(
             index_elements=["subject_id", "kind", "period"],
             set_={
-                "current_version": Draft.current_version + 1,
+                "current_version": _next_number(Draft.id),
                 "status": "draft",
                 "updated_at": func.now(),
             },
@@ -97,7 +97,7 @@ def save_edit(
     bumped = connection.execute(
         update(Draft)
         .where(Draft.id == draft_id, Draft.current_version == based_on)
-        .values(current_version=based_on + 1, status="draft", updated_at=func.now())
+        .values(current_version=_next_number(Draft.id), status="draft", updated_at=func.now())
         .returning(Draft.current_version)
     ).scalar_one_or_none()
     if bumped is None:
@@ -116,6 +116,41 @@ def save_edit(
         after={"version": bumped, "supported_share": report.supported_share},
     )
     return load_version(connection, draft_id, bumped)
+
+
+def keep_stale_edit(
+    connection: Connection, *, draft_id: int, based_on: int, body: DraftBody, author: str
+) -> int:
+    """Keep an edit that `save_edit` refused as stale: stored as a version with origin
+    "stale_edit" that does not become current, so nobody's text is lost and the author can
+    merge it into the current version. Returns its version number."""
+    connection.execute(select(Draft.id).where(Draft.id == draft_id).with_for_update())
+    number = connection.execute(select(_next_number(draft_id))).scalar_one()
+    first = load_version(connection, draft_id, 1)
+    pack_ids = [e["id"] for e in (first.provenance or {}).get("evidence", [])]
+    checked, report = check_citations(body, pack_ids)
+    _add_version(connection, draft_id, number, author, "stale_edit", checked, report, None)
+    audit(
+        connection,
+        actor=author,
+        action="draft.edit_kept_stale",
+        entity="draft",
+        entity_id=str(draft_id),
+        before={"version": based_on},
+        after={"version": number},
+    )
+    return int(number)
+
+
+def _next_number(draft_id: Any) -> Any:
+    """The next free version number: kept stale edits take numbers without becoming
+    current, so a new version is numbered after the highest one, not after the current."""
+    return (
+        select(func.coalesce(func.max(DraftVersion.version), 0) + 1)
+        .where(DraftVersion.draft_id == draft_id)
+        .correlate_except(DraftVersion)
+        .scalar_subquery()
+    )
 
 
 def _add_version(

@@ -1,0 +1,1 @@
+"""Who a request speaks for, and what they may see and do."""

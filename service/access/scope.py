@@ -1,0 +1,35 @@
+"""What a person may do to a draft, given who they are to its subject.
+
+- The subject sees their own self-reflection at every stage, and a draft of another kind
+  (their manager's feedback, a promotion packet, a calibration summary) once it is
+  approved: an unapproved manager's draft is the manager's working paper.
+- Managers see, request, edit, check and approve every kind for the people in their scope.
+- The subject requests, edits and checks their own self-reflection; approving it is their
+  manager's step, so nobody approves their own review text.
+- HR admins read every draft (to follow a cycle) but write none.
+A draft someone may not see is "not found" to them; one they see but may not change is
+"forbidden" (service.api.errors).
+"""
+
+from service.access.principal import Principal
+
+SELF_KIND = "self_reflection"
+
+
+def may_see_draft(principal: Principal, subject_id: int, kind: str, status: str) -> bool:
+    if principal.manages(subject_id) or principal.hr_admin:
+        return True
+    if subject_id == principal.person_id:
+        return kind == SELF_KIND or status == "approved"
+    return False
+
+
+def may_write_draft(principal: Principal, subject_id: int, kind: str) -> bool:
+    """Request, edit, check and acknowledge flags."""
+    if principal.manages(subject_id):
+        return True
+    return subject_id == principal.person_id and kind == SELF_KIND
+
+
+def may_approve_draft(principal: Principal, subject_id: int) -> bool:
+    return principal.manages(subject_id)

@@ -1,0 +1,1 @@
+"""The HTTP API: FastAPI routers over the same plain functions the CLI calls."""

@@ -1,0 +1,63 @@
+"""The FastAPI application factory and `fairdraft serve`'s entry point.
+
+`create_app(settings)` opens the configured (or embedded) database on start-up and, unless
+`serve_worker` is off, runs one job worker in a thread of the same process, so a single
+machine needs nothing else. Tests pass their own engine and choose whether a worker runs.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from service.api.errors import install_error_handlers
+from service.api.logs import request_context
+from service.api.routers import audit, cycles, drafts, ingest, jobs, people
+from service.jobs.worker import start_in_thread
+from service.settings import Settings
+from service.store import open_store
+
+DESCRIPTION = """Drafts performance reviews from evidence and checks them for bias before a
+person approves them.
+
+Authenticate with `Authorization: Bearer <token>`: a token from `fairdraft token create`, or
+a JWT of the configured OIDC issuer. Every 4xx has the same body: `errors` (field, reason)
+and the `request_id`. A thing outside your scope answers 404 when you may not know it
+exists and 403 when you may see it but not do this."""
+
+
+def create_app(
+    settings: Settings, *, engine: Engine | None = None, worker: bool | None = None
+) -> FastAPI:
+    run_worker = settings.serve_worker if worker is None else worker
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with ExitStack() as stack:
+            app.state.engine = engine or stack.enter_context(open_store(settings))
+            if run_worker:
+                thread, stop = start_in_thread(app.state.engine, settings)
+                stack.callback(thread.join, 30)
+                stack.callback(stop.set)
+            yield
+
+    app = FastAPI(
+        title="fairdraft",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    if engine is not None:
+        app.state.engine = engine
+    app.middleware("http")(request_context)
+    install_error_handlers(app)
+    for module in (people, drafts, jobs, cycles, audit, ingest):
+        app.include_router(module.router)
+
+    @app.get("/health", tags=["service"], summary="Liveness: the process answers")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

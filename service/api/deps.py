@@ -1,0 +1,114 @@
+"""FastAPI dependencies: settings, the database connection, and the current person.
+
+A request gets one connection in one transaction (committed when the endpoint returns,
+rolled back when it raises), so a refused or failed request leaves nothing half-written.
+"""
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Connection, Engine
+
+from retrieval.embedding import Embedder
+from service.access.oidc import InvalidOidcToken, OidcVerifier, looks_like_jwt
+from service.access.principal import Principal, load_principal, person_by_email
+from service.access.tokens import person_for_token
+from service.api.errors import ApiError, forbidden
+from service.settings import Settings
+from service.store import embedder_from
+
+_bearer = HTTPBearer(auto_error=False, description="A fairdraft API token or an OIDC JWT.")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_connection(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Connection]:
+    with engine.begin() as connection:
+        yield connection
+
+
+def get_embedder(request: Request) -> Embedder:
+    """The query embedder, loaded on first use and shared by every request after it."""
+    embedder: Embedder | None = getattr(request.app.state, "embedder", None)
+    if embedder is None:
+        embedder = request.app.state.embedder = embedder_from(request.app.state.settings)
+    return embedder
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ConnectionDep = Annotated[Connection, Depends(get_connection)]
+
+
+def current_principal(
+    request: Request,
+    connection: ConnectionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiError(401, "a bearer token is required", field="Authorization")
+    person_id = _person_for(connection, settings, request, credentials.credentials)
+    principal = (
+        load_principal(connection, person_id, indirect=settings.manager_scope_indirect)
+        if person_id is not None
+        else None
+    )
+    if principal is None:
+        raise ApiError(401, "the token is unknown, revoked or expired", field="Authorization")
+    request.state.principal = principal
+    return principal
+
+
+def _person_for(
+    connection: Connection, settings: Settings, request: Request, token: str
+) -> int | None:
+    if settings.oidc_issuer and looks_like_jwt(token):
+        verifier: OidcVerifier | None = getattr(request.app.state, "oidc", None)
+        if verifier is None:
+            verifier = request.app.state.oidc = OidcVerifier(settings)
+        try:
+            return person_by_email(connection, verifier.email(token))
+        except InvalidOidcToken:
+            return None
+    return person_for_token(connection, token)
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require_hr(principal: PrincipalDep) -> Principal:
+    if not principal.hr_admin:
+        raise forbidden("this needs the HR admin role")
+    return principal
+
+
+HrDep = Annotated[Principal, Depends(require_hr)]
+
+
+class PageParams:
+    """limit/offset with the configured page-size ceiling; an over-size page is refused
+    with a message rather than silently cut, so a client never mistakes it for the end."""
+
+    def __init__(
+        self,
+        settings: SettingsDep,
+        limit: Annotated[int, Query(ge=1, le=10000, description="Items per page.")] = 50,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    ) -> None:
+        if limit > settings.max_page_size:
+            raise ApiError(422, f"at most {settings.max_page_size} per page", field="limit")
+        self.limit = limit
+        self.offset = offset
+
+
+PageDep = Annotated[PageParams, Depends()]

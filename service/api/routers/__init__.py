@@ -1,0 +1,1 @@
+"""One router per feature; each is thin: parse, check scope, call a plain function."""

@@ -1,0 +1,37 @@
+"""The audit trail for HR: every write that matters, filterable."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import func, select
+
+from service.api.deps import ConnectionDep, HrDep, PageDep
+from service.api.errors import ERROR_RESPONSES
+from service.api.schemas import AuditOut, Page
+from service.db.models import AuditEvent
+
+router = APIRouter(prefix="/api/v1", tags=["audit"], responses=ERROR_RESPONSES)
+
+
+@router.get("/audit", summary="Audit events, newest first (HR admins)")
+def list_audit(
+    principal: HrDep,
+    connection: ConnectionDep,
+    page: PageDep,
+    entity: Annotated[str | None, Query(max_length=64)] = None,
+    entity_id: Annotated[str | None, Query(max_length=128)] = None,
+    actor: Annotated[str | None, Query(max_length=320)] = None,
+) -> Page[AuditOut]:
+    statement = select(AuditEvent)
+    if entity is not None:
+        statement = statement.where(AuditEvent.entity == entity)
+    if entity_id is not None:
+        statement = statement.where(AuditEvent.entity_id == entity_id)
+    if actor is not None:
+        statement = statement.where(AuditEvent.actor == actor)
+    total = connection.execute(select(func.count()).select_from(statement.subquery())).scalar_one()
+    rows = connection.execute(
+        statement.order_by(AuditEvent.id.desc()).limit(page.limit).offset(page.offset)
+    ).scalars()
+    items = [AuditOut.model_validate(r, from_attributes=True) for r in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)

@@ -1,0 +1,331 @@
+"""Drafts: request one (a background job), read versions, edit with optimistic
+concurrency, check for bias, acknowledge flags, approve."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import Connection, select
+
+from service.access.principal import Principal
+from service.access.scope import may_approve_draft, may_see_draft, may_write_draft
+from service.api.deps import ConnectionDep, PrincipalDep, SettingsDep
+from service.api.errors import (
+    ERROR_RESPONSES,
+    ApiError,
+    ErrorBody,
+    forbidden,
+    not_found,
+    request_id,
+)
+from service.api.routers.jobs import job_out
+from service.api.routers.people import period_param, person_in_scope
+from service.api.schemas import (
+    AcknowledgeIn,
+    AuditOut,
+    CheckOut,
+    DraftOut,
+    DraftRequest,
+    EditIn,
+    FlagOut,
+    JobOut,
+    SectionOut,
+    VersionOut,
+    VersionSummary,
+)
+from service.bias.gate import (
+    GateRefused,
+    acknowledge_flag,
+    approve_draft,
+    check_draft,
+    latest_check,
+    open_flags,
+)
+from service.db.models import AuditEvent, Draft, FlagAcknowledgement
+from service.drafting.store import (
+    DraftNotFound,
+    StaleEdit,
+    StoredVersion,
+    keep_stale_edit,
+    load_version,
+    save_edit,
+    version_history,
+)
+from service.drafting.structure import DraftBody
+from service.drafting.text_format import DraftTextError, parse_text
+from service.jobs.queue import enqueue, job_status
+
+router = APIRouter(prefix="/api/v1", tags=["drafts"], responses=ERROR_RESPONSES)
+
+
+@router.post(
+    "/people/{person_id}/drafts",
+    status_code=202,
+    summary="Ask for a draft; it is written in the background (poll the job)",
+)
+def request_draft(
+    person_id: int,
+    request: DraftRequest,
+    principal: PrincipalDep,
+    connection: ConnectionDep,
+    settings: SettingsDep,
+    response: Response,
+) -> JobOut:
+    person_in_scope(connection, principal, person_id)
+    if not may_write_draft(principal, person_id, request.kind):
+        raise forbidden(f"you may not request a {request.kind} for this person")
+    period = period_param(request.period)
+    assert period is not None
+    job_id = enqueue(
+        connection,
+        "draft",
+        {"person_id": person_id, "kind": request.kind, "period": period.name},
+        requested_by=principal.person_id,
+        max_attempts=settings.job_max_attempts,
+        actor=principal.actor,
+    )
+    response.headers["Location"] = f"/api/v1/jobs/{job_id}"
+    view = job_status(connection, job_id)
+    assert view is not None
+    return job_out(view)
+
+
+@router.get("/people/{person_id}/drafts", summary="A person's drafts that the caller may see")
+def list_drafts(
+    person_id: int, principal: PrincipalDep, connection: ConnectionDep
+) -> list[dict[str, Any]]:
+    person_in_scope(connection, principal, person_id)
+    rows = connection.execute(
+        select(Draft.id, Draft.kind, Draft.period, Draft.status, Draft.current_version)
+        .where(Draft.subject_id == person_id)
+        .order_by(Draft.period.desc(), Draft.kind)
+    ).all()
+    return [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "period": r.period,
+            "status": r.status,
+            "current_version": r.current_version,
+        }
+        for r in rows
+        if may_see_draft(principal, person_id, r.kind, r.status)
+    ]
+
+
+def visible_draft(connection: Connection, principal: Principal, draft_id: int) -> Any:
+    """The draft row, or 404 when it does not exist or the caller may not see it."""
+    row = connection.execute(select(Draft.__table__).where(Draft.id == draft_id)).one_or_none()
+    if row is None or not may_see_draft(principal, row.subject_id, row.kind, row.status):
+        raise not_found("draft")
+    return row
+
+
+def _writable(connection: Connection, principal: Principal, draft_id: int) -> Any:
+    row = visible_draft(connection, principal, draft_id)
+    if not may_write_draft(principal, row.subject_id, row.kind):
+        raise forbidden("you may read this draft but not change it")
+    return row
+
+
+def version_out(stored: StoredVersion) -> VersionOut:
+    return VersionOut(
+        version=stored.version,
+        author=stored.author,
+        origin=stored.origin,
+        created_at=stored.created_at,
+        text=stored.body.as_text(),
+        sections=[SectionOut.model_validate(s.model_dump()) for s in stored.body.sections],
+        supported_share=stored.citations.supported_share,
+        citation_flags=[f.model_dump() for f in stored.citations.flags],
+    )
+
+
+def _draft_out(connection: Connection, row: Any, version: int | None = None) -> DraftOut:
+    stored = load_version(connection, row.id, version)
+    return DraftOut(
+        id=row.id,
+        person_id=row.subject_id,
+        kind=row.kind,
+        period=row.period,
+        status=row.status,
+        current_version=row.current_version,
+        version=version_out(stored),
+    )
+
+
+@router.get("/drafts/{draft_id}", summary="A draft with its current version")
+def get_draft(draft_id: int, principal: PrincipalDep, connection: ConnectionDep) -> DraftOut:
+    return _draft_out(connection, visible_draft(connection, principal, draft_id))
+
+
+@router.get("/drafts/{draft_id}/versions", summary="Every version of a draft, oldest first")
+def list_versions(
+    draft_id: int, principal: PrincipalDep, connection: ConnectionDep
+) -> list[VersionSummary]:
+    visible_draft(connection, principal, draft_id)
+    return [
+        VersionSummary(version=v, author=a, origin=o, created_at=t)
+        for v, a, o, t in version_history(connection, draft_id)
+    ]
+
+
+@router.get("/drafts/{draft_id}/versions/{version}", summary="One version of a draft")
+def get_version(
+    draft_id: int, version: int, principal: PrincipalDep, connection: ConnectionDep
+) -> DraftOut:
+    row = visible_draft(connection, principal, draft_id)
+    try:
+        return _draft_out(connection, row, version)
+    except DraftNotFound:
+        raise not_found("version") from None
+
+
+@router.post(
+    "/drafts/{draft_id}/versions",
+    status_code=201,
+    summary="Save an edit as the next version; 409 if someone saved since `based_on`",
+    response_model=DraftOut,
+    responses={
+        409: {
+            "model": ErrorBody,
+            "description": "Stale edit: kept as a non-current version (`kept_version`); the "
+            "body has the `current` version to merge into",
+        }
+    },
+)
+def edit_draft(
+    draft_id: int,
+    edit: EditIn,
+    request: Request,
+    principal: PrincipalDep,
+    connection: ConnectionDep,
+) -> DraftOut | JSONResponse:
+    _writable(connection, principal, draft_id)
+    try:
+        body = parse_text(edit.text)
+    except DraftTextError as exc:
+        raise ApiError(422, str(exc), field="text") from None
+    try:
+        save_edit(
+            connection, draft_id=draft_id, based_on=edit.based_on, body=body, author=principal.actor
+        )
+    except StaleEdit as exc:
+        return _stale(connection, request, draft_id, edit.based_on, body, principal, exc)
+    except GateRefused as exc:
+        raise ApiError(409, str(exc)) from None
+    return _draft_out(connection, visible_draft(connection, principal, draft_id))
+
+
+def _stale(
+    connection: Connection,
+    request: Request,
+    draft_id: int,
+    based_on: int,
+    body: DraftBody,
+    principal: Principal,
+    exc: StaleEdit,
+) -> JSONResponse:
+    """409, with the stale text kept as a non-current version and the current one in the
+    body. Returned rather than raised so that the kept version is committed."""
+    kept = keep_stale_edit(
+        connection, draft_id=draft_id, based_on=based_on, body=body, author=principal.actor
+    )
+    current = version_out(load_version(connection, draft_id))
+    reason = (
+        f"draft {draft_id} is at version {exc.current}; this edit was based on version "
+        f"{based_on}. Your text is kept as version {kept} (not current): merge it into version "
+        f"{exc.current} and save again with based_on {exc.current}"
+    )
+    body_out = {
+        "errors": [{"field": "based_on", "reason": reason}],
+        "request_id": request_id(request),
+        "current": current.model_dump(mode="json"),
+        "kept_version": kept,
+    }
+    return JSONResponse(body_out, status_code=409)
+
+
+def _check_out(connection: Connection, draft_id: int) -> CheckOut:
+    check = latest_check(connection, draft_id)
+    status = connection.execute(select(Draft.status).where(Draft.id == draft_id)).scalar_one()
+    if check is None:
+        return CheckOut(draft_id=draft_id, version=0, status=status, flags=[], open_flags=0)
+    acks = {
+        a.flag: a
+        for a in connection.execute(
+            select(FlagAcknowledgement).where(FlagAcknowledgement.check_id == check.id)
+        ).scalars()
+    }
+    flags = [
+        FlagOut(
+            **{k: v for k, v in flag.items() if k in FlagOut.model_fields},
+            acknowledged_by=acks[flag["key"]].acknowledged_by if flag["key"] in acks else None,
+            reason=acks[flag["key"]].reason if flag["key"] in acks else None,
+        )
+        for flag in check.flags
+    ]
+    return CheckOut(
+        draft_id=draft_id,
+        version=check.version,
+        status=status,
+        flags=flags,
+        open_flags=len(open_flags(connection, draft_id)),
+    )
+
+
+@router.get("/drafts/{draft_id}/check", summary="The latest bias check of a draft and its flags")
+def get_check(draft_id: int, principal: PrincipalDep, connection: ConnectionDep) -> CheckOut:
+    visible_draft(connection, principal, draft_id)
+    return _check_out(connection, draft_id)
+
+
+@router.post("/drafts/{draft_id}/check", summary="Check the current version's language now")
+def run_check(draft_id: int, principal: PrincipalDep, connection: ConnectionDep) -> CheckOut:
+    _writable(connection, principal, draft_id)
+    check_draft(connection, draft_id, actor=principal.actor)
+    return _check_out(connection, draft_id)
+
+
+@router.post(
+    "/drafts/{draft_id}/flags/{flag}/acknowledge",
+    summary="Keep a flagged phrase, with your name and a reason",
+)
+def acknowledge(
+    draft_id: int,
+    flag: str,
+    body: AcknowledgeIn,
+    principal: PrincipalDep,
+    connection: ConnectionDep,
+) -> CheckOut:
+    _writable(connection, principal, draft_id)
+    try:
+        acknowledge_flag(connection, draft_id, flag, by=principal.actor, reason=body.reason)
+    except GateRefused as exc:
+        raise ApiError(409, str(exc), field="flag") from None
+    return _check_out(connection, draft_id)
+
+
+@router.post("/drafts/{draft_id}/approve", summary="Approve: needs a fresh check and no open flag")
+def approve(draft_id: int, principal: PrincipalDep, connection: ConnectionDep) -> DraftOut:
+    row = visible_draft(connection, principal, draft_id)
+    if not may_approve_draft(principal, row.subject_id):
+        raise forbidden("only a manager of this person may approve their drafts")
+    try:
+        approve_draft(connection, draft_id, by=principal.actor)
+    except GateRefused as exc:
+        raise ApiError(409, str(exc)) from None
+    return _draft_out(connection, visible_draft(connection, principal, draft_id))
+
+
+@router.get("/drafts/{draft_id}/audit", summary="The audit trail of one draft")
+def draft_audit(
+    draft_id: int, principal: PrincipalDep, connection: ConnectionDep
+) -> list[AuditOut]:
+    visible_draft(connection, principal, draft_id)
+    rows = connection.execute(
+        select(AuditEvent)
+        .where(AuditEvent.entity == "draft", AuditEvent.entity_id == str(draft_id))
+        .order_by(AuditEvent.id)
+    ).scalars()
+    return [AuditOut.model_validate(r, from_attributes=True) for r in rows]

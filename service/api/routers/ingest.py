@@ -1,0 +1,70 @@
+"""Uploads of the three ingest formats (HR admins): stored under the data folder and
+ingested by a background job, so a large file neither ties up a request nor is lost if
+the service restarts before it is read."""
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Response, UploadFile
+
+from service.api.deps import ConnectionDep, HrDep, SettingsDep
+from service.api.errors import ERROR_RESPONSES, ApiError
+from service.api.routers.jobs import job_out
+from service.api.schemas import JobOut
+from service.ingest.run import FORMATS
+from service.jobs.queue import enqueue, job_status
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"], responses=ERROR_RESPONSES)
+_SUFFIXES = {"people": ".csv", "ratings": ".csv", "records": ".jsonl"}
+_CHUNK = 1 << 20
+
+
+@router.post(
+    "/ingest",
+    status_code=202,
+    summary="Upload people.csv, records.jsonl or ratings.csv; ingested in the background",
+)
+def upload(
+    file: UploadFile,
+    format: Annotated[str, Form(description=f"one of {', '.join(FORMATS)}")],
+    principal: HrDep,
+    connection: ConnectionDep,
+    settings: SettingsDep,
+    response: Response,
+    skip_invalid: Annotated[bool, Form()] = False,
+) -> JobOut:
+    if format not in FORMATS:
+        raise ApiError(
+            422, f"unknown format {format!r}; use one of {', '.join(FORMATS)}", field="format"
+        )
+    folder = settings.data_dir / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{secrets.token_hex(8)}-{format}{_SUFFIXES[format]}"
+    size = 0
+    with target.open("wb") as out:
+        while chunk := file.file.read(_CHUNK):
+            size += len(chunk)
+            if size > settings.max_upload_bytes:
+                out.close()
+                target.unlink(missing_ok=True)
+                raise ApiError(
+                    413,
+                    f"the file is over the {settings.max_upload_bytes} byte limit",
+                    field="file",
+                )
+            out.write(chunk)
+    if size == 0:
+        target.unlink(missing_ok=True)
+        raise ApiError(422, "the file is empty", field="file")
+    job_id = enqueue(
+        connection,
+        "ingest",
+        {"path": str(target), "format": format, "skip_invalid": skip_invalid},
+        requested_by=principal.person_id,
+        max_attempts=1,
+        actor=principal.actor,
+    )
+    response.headers["Location"] = f"/api/v1/jobs/{job_id}"
+    view = job_status(connection, job_id)
+    assert view is not None
+    return job_out(view)

@@ -1,0 +1,175 @@
+"""People, their records and evidence packs, within the caller's scope."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import Connection, func, select
+
+from retrieval.embedding import Embedder
+from retrieval.periods import Period, PeriodError, parse_period
+from retrieval.schema import Record
+from retrieval.search import retrieve_evidence
+from service.access.principal import Principal
+from service.api.deps import ConnectionDep, HrDep, PageDep, PrincipalDep, get_embedder
+from service.api.errors import ERROR_RESPONSES, ApiError, not_found
+from service.api.schemas import (
+    DraftKind,
+    EvidenceItemOut,
+    EvidencePackOut,
+    MeOut,
+    Page,
+    PersonOut,
+    RecordOut,
+)
+from service.db.models import Demographic, Person
+
+router = APIRouter(prefix="/api/v1", tags=["people"], responses=ERROR_RESPONSES)
+
+
+@router.get("/me", summary="Who this token speaks for, and their roles")
+def me(principal: PrincipalDep) -> MeOut:
+    return MeOut(
+        person_id=principal.person_id,
+        email=principal.email,
+        name=principal.name,
+        roles=principal.roles,
+        reports=len(principal.reports),
+        panels=sorted(principal.panels),
+    )
+
+
+@router.get("/people", summary="People in the caller's scope: themselves, their reports; HR all")
+def list_people(
+    principal: PrincipalDep, connection: ConnectionDep, page: PageDep
+) -> Page[PersonOut]:
+    statement = select(Person)
+    if not principal.hr_admin:
+        statement = statement.where(Person.id.in_({principal.person_id, *principal.reports}))
+    total = connection.execute(select(func.count()).select_from(statement.subquery())).scalar_one()
+    rows = connection.execute(
+        statement.order_by(Person.id).limit(page.limit).offset(page.offset)
+    ).all()
+    items = [PersonOut.model_validate(row, from_attributes=True) for row in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+def person_in_scope(connection: Connection, principal: Principal, person_id: int) -> PersonOut:
+    """The person, or 404 for one that does not exist or is outside the caller's scope."""
+    if not principal.can_read_person(person_id):
+        raise not_found("person")
+    row = connection.execute(select(Person).where(Person.id == person_id)).one_or_none()
+    if row is None:
+        raise not_found("person")
+    return PersonOut.model_validate(row, from_attributes=True)
+
+
+@router.get("/people/{person_id}", summary="One person in scope")
+def get_person(person_id: int, principal: PrincipalDep, connection: ConnectionDep) -> PersonOut:
+    return person_in_scope(connection, principal, person_id)
+
+
+def period_param(value: str | None) -> Period | None:
+    """A period query parameter, or a 422 that says which forms are understood."""
+    if value is None:
+        return None
+    try:
+        return parse_period(value)
+    except PeriodError as exc:
+        raise ApiError(422, str(exc), field="period") from None
+
+
+PeriodQuery = Annotated[
+    str | None, Query(max_length=64, description="2026-H1, 2026-Q3, 2026-05, 2026 or a..b")
+]
+
+
+@router.get("/people/{person_id}/records", summary="A person's records, newest first")
+def list_records(
+    person_id: int,
+    principal: PrincipalDep,
+    connection: ConnectionDep,
+    page: PageDep,
+    period: PeriodQuery = None,
+    kind: Annotated[str | None, Query(max_length=32)] = None,
+) -> Page[RecordOut]:
+    person_in_scope(connection, principal, person_id)
+    statement = select(Record).where(Record.subject_id == person_id)
+    if (window := period_param(period)) is not None:
+        statement = statement.where(
+            Record.occurred_at >= window.starts_at, Record.occurred_at < window.ends_before
+        )
+    if kind is not None:
+        statement = statement.where(Record.kind == kind)
+    total = connection.execute(select(func.count()).select_from(statement.subquery())).scalar_one()
+    rows = connection.execute(
+        statement.order_by(Record.occurred_at.desc(), Record.id)
+        .limit(page.limit)
+        .offset(page.offset)
+    ).scalars()
+    items = [
+        RecordOut(
+            id=r.id,
+            kind=r.kind,
+            source=r.source,
+            external_id=r.external_id,
+            title=r.title,
+            body=r.body,
+            occurred_at=r.occurred_at,
+            author=r.author,
+        )
+        for r in rows
+    ]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get(
+    "/people/{person_id}/evidence", summary="The evidence pack a draft would be written from"
+)
+def evidence_pack(
+    person_id: int,
+    kind: DraftKind,
+    principal: PrincipalDep,
+    connection: ConnectionDep,
+    embedder: Annotated[Embedder, Depends(get_embedder)],
+    period: PeriodQuery = None,
+) -> EvidencePackOut:
+    person_in_scope(connection, principal, person_id)
+    window = period_param(period)
+    pack = retrieve_evidence(
+        connection, embedder, subject_id=person_id, period=window, draft_kind=kind
+    )
+    return EvidencePackOut(
+        person_id=person_id,
+        period=window.name if window else None,
+        kind=kind,
+        tokens=pack.tokens,
+        candidates=pack.candidates,
+        items=[
+            EvidenceItemOut(
+                id=item.id,
+                record_id=item.record_id,
+                kind=item.kind,
+                title=item.title,
+                text=item.text,
+                occurred_at=item.occurred_at,
+                author=item.author,
+                vector_score=item.scores.vector,
+                text_score=item.scores.text,
+            )
+            for item in pack.items
+        ],
+        message=pack.message,
+    )
+
+
+@router.get(
+    "/people/{person_id}/demographics",
+    summary="A person's demographic attributes (HR admins only)",
+)
+def demographics(person_id: int, principal: HrDep, connection: ConnectionDep) -> dict[str, str]:
+    if connection.execute(select(Person.id).where(Person.id == person_id)).one_or_none() is None:
+        raise not_found("person")
+    rows = connection.execute(
+        select(Demographic.attribute, Demographic.value).where(Demographic.person_id == person_id)
+    ).all()
+    return {row.attribute: row.value for row in rows}

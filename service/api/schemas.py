@@ -1,0 +1,194 @@
+"""Request and response bodies: what the OpenAPI schema promises, with examples."""
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.drafting.structure import DRAFT_KINDS
+
+T = TypeVar("T")
+DraftKind = Literal[
+    "self_reflection", "manager_feedback", "promotion_packet", "calibration_summary"
+]
+assert set(DraftKind.__args__) == set(DRAFT_KINDS)  # type: ignore[attr-defined]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int = Field(description="Items matching, over all pages.")
+    limit: int
+    offset: int
+
+
+class MeOut(BaseModel):
+    person_id: int
+    email: str
+    name: str
+    roles: list[str] = Field(examples=[["employee", "manager"]])
+    reports: int = Field(description="People this person manages, per the scope setting.")
+    panels: list[int]
+
+
+class PersonOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    employee_id: str = Field(examples=["E00042"])
+    name: str
+    email: str
+    manager_id: int | None
+    level: str = Field(examples=["L4"])
+    job_family: str = Field(examples=["Engineering"])
+    department: str
+
+
+class RecordOut(BaseModel):
+    id: int
+    kind: str = Field(examples=["work_record"])
+    source: str
+    external_id: str
+    title: str | None
+    body: str
+    occurred_at: datetime
+    author: str | None
+
+
+class EvidenceItemOut(BaseModel):
+    id: str = Field(description="The citation id drafts use.", examples=["E3"])
+    record_id: int
+    kind: str
+    title: str | None
+    text: str
+    occurred_at: datetime
+    author: str | None
+    vector_score: float
+    text_score: float
+
+
+class EvidencePackOut(BaseModel):
+    person_id: int
+    period: str | None
+    kind: DraftKind
+    tokens: int
+    candidates: int
+    items: list[EvidenceItemOut]
+    message: str | None = Field(description="Why the pack is empty, when it is.")
+
+
+class DraftRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"kind": "self_reflection", "period": "2026-H1"}]}
+    )
+
+    kind: DraftKind
+    period: str = Field(min_length=4, max_length=64, examples=["2026-H1"])
+
+
+class JobOut(BaseModel):
+    id: int
+    kind: str
+    status: Literal["queued", "running", "done", "failed"]
+    attempts: int
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SentenceOut(BaseModel):
+    text: str
+    evidence: list[str] = Field(examples=[["E1", "E4"]])
+
+
+class SectionOut(BaseModel):
+    heading: str
+    sentences: list[SentenceOut]
+
+
+class VersionOut(BaseModel):
+    version: int
+    author: str
+    origin: Literal["llm", "offline", "edit", "stale_edit"] = Field(
+        description="stale_edit: an edit refused as stale, kept but never current"
+    )
+    created_at: datetime
+    text: str = Field(description="The draft as plain text, the format an edit sends back.")
+    sections: list[SectionOut]
+    supported_share: float = Field(description="Share of sentences resting on cited evidence.")
+    citation_flags: list[dict[str, Any]]
+
+
+class DraftOut(BaseModel):
+    id: int
+    person_id: int
+    kind: DraftKind
+    period: str
+    status: Literal["draft", "checked", "approved"]
+    current_version: int
+    version: VersionOut
+
+
+class VersionSummary(BaseModel):
+    version: int
+    author: str
+    origin: str
+    created_at: datetime
+
+
+class EditIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "based_on": 2,
+                    "text": "## Results\n- Cut checkout latency from 420 ms to 260 ms. [E1]\n",
+                }
+            ]
+        }
+    )
+
+    based_on: int = Field(ge=1, description="The version this edit started from.")
+    text: str = Field(min_length=1, max_length=100_000)
+
+
+class FlagOut(BaseModel):
+    key: str = Field(examples=["F2"])
+    measure: str = Field(examples=["personality_criticism"])
+    phrase: str = Field(examples=["abrasive"])
+    section: int = Field(description="Index of the section in the draft.")
+    sentence: int = Field(description="Index of the sentence in its section.")
+    start: int = Field(description="Character span of the phrase in the sentence.")
+    end: int
+    suggestion: str
+    acknowledged_by: str | None = None
+    reason: str | None = None
+
+
+class CheckOut(BaseModel):
+    draft_id: int
+    version: int
+    status: str
+    flags: list[FlagOut]
+    open_flags: int
+
+
+class AcknowledgeIn(BaseModel):
+    reason: str = Field(min_length=3, max_length=2000, examples=["quoting the customer's words"])
+
+
+class CycleJobIn(BaseModel):
+    kinds: list[DraftKind] = Field(
+        default=["self_reflection", "manager_feedback", "promotion_packet"], min_length=1
+    )
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    entity: str
+    entity_id: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None

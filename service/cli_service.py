@@ -1,0 +1,116 @@
+"""CLI commands that run and administer the service: serve, worker, tokens, roles, panels.
+
+Registered on the main `fairdraft` app by service.cli; kept apart because they concern
+people's access rather than reviews.
+"""
+
+import sys
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert
+
+from service.access.tokens import issue_token, revoke_token
+from service.api.app import create_app
+from service.api.logs import configure_logging
+from service.audit import audit
+from service.db.models import PersonRole
+from service.ingest.directory import find_person
+from service.jobs.worker import run_worker
+from service.settings import get_settings
+from service.store import open_store
+
+token_app = typer.Typer(help="Per-person API tokens (shown once, stored hashed).")
+role_app = typer.Typer(help="Roles the reporting tree does not tell (HR admin).")
+out = Console(width=None if sys.stdout.isatty() else 120)
+ACTOR = "cli:admin"
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="default FAIRDRAFT_API_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="default FAIRDRAFT_API_PORT")] = None,
+) -> None:
+    """Run the API (and, unless FAIRDRAFT_SERVE_WORKER=false, one job worker)."""
+    settings = get_settings()
+    configure_logging()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="jobs at once")] = 1,
+) -> None:
+    """Run job workers against the configured database until interrupted."""
+    configure_logging()
+    run_worker(get_settings(), concurrency=concurrency)
+
+
+@token_app.command("create")
+def token_create(
+    person: Annotated[str, typer.Option(help="employee_id or email")],
+    label: Annotated[str, typer.Option(help="what the token is for")] = "api",
+    days: Annotated[
+        int | None, typer.Option(help="lifetime; default FAIRDRAFT_API_TOKEN_DAYS")
+    ] = None,
+) -> None:
+    """Make a token for a person; it is printed once and cannot be shown again."""
+    settings = get_settings()
+    with open_store(settings) as engine, engine.begin() as conn:
+        subject = find_person(conn, person)
+        issued = issue_token(
+            conn, subject.id, days=days or settings.api_token_days, label=label, actor=ACTOR
+        )
+    out.print(f"token {issued.id} for {person}, expires {issued.expires_at:%Y-%m-%d}:")
+    sys.stdout.write(issued.token + "\n")
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(help="the token's id")]) -> None:
+    with open_store(get_settings()) as engine, engine.begin() as conn:
+        revoked = revoke_token(conn, token_id, actor=ACTOR)
+    out.print(f"token {token_id} revoked" if revoked else f"token {token_id}: no live token")
+
+
+@role_app.command("grant")
+def role_grant(person: Annotated[str, typer.Option(help="employee_id or email")]) -> None:
+    """Make a person an HR admin: cycles, bias reports, demographics, audit, uploads."""
+    with open_store(get_settings()) as engine, engine.begin() as conn:
+        subject = find_person(conn, person)
+        conn.execute(
+            insert(PersonRole)
+            .values(person_id=subject.id, role="hr_admin", granted_by=ACTOR)
+            .on_conflict_do_nothing()
+        )
+        audit(
+            conn,
+            actor=ACTOR,
+            action="role.granted",
+            entity="person",
+            entity_id=str(subject.id),
+            after={"role": "hr_admin"},
+        )
+    out.print(f"{person} is an HR admin")
+
+
+@role_app.command("revoke")
+def role_revoke(person: Annotated[str, typer.Option(help="employee_id or email")]) -> None:
+    with open_store(get_settings()) as engine, engine.begin() as conn:
+        subject = find_person(conn, person)
+        conn.execute(delete(PersonRole).where(PersonRole.person_id == subject.id))
+        audit(
+            conn,
+            actor=ACTOR,
+            action="role.revoked",
+            entity="person",
+            entity_id=str(subject.id),
+            before={"role": "hr_admin"},
+        )
+    out.print(f"{person} is no longer an HR admin")
