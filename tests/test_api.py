@@ -78,3 +78,38 @@ def test_two_managers_editing_one_draft_one_gets_409_and_both_texts_are_kept(
     ).json()
     assert "Ana's addition" in kept["version"]["text"]
     assert kept["current_version"] == refused["current"]["version"]
+
+
+def test_a_panel_member_sees_the_cohort_pseudonymised_and_places_and_calibrates(
+    client: TestClient, api_org: ApiOrg
+) -> None:
+    panel = client.get(f"/api/v1/panels/{api_org.panel_id}", headers=api_org.auth("pat"))
+    assert panel.status_code == 200, panel.text
+    cohort = panel.json()
+    assert cohort["pseudonymised"]
+    labels = [row["label"] for row in cohort["rows"]]
+    assert len(labels) == 2 and all(label.startswith("P-") for label in labels)
+    assert "Cy Diaz" not in panel.text and "Fay" not in panel.text
+    cy = next(row for row in cohort["rows"] if row["proposed"] == 4)
+    placed = client.put(
+        f"/api/v1/panels/{api_org.panel_id}/people/{cy['label']}/placement",
+        json={"performance": 3, "potential": 2},
+        headers=api_org.auth("pat"),
+    )
+    assert placed.status_code == 200, placed.text
+    calibrated = client.put(
+        f"/api/v1/panels/{api_org.panel_id}/people/{cy['label']}/calibrated-rating",
+        json={"rating": 3},
+        headers=api_org.auth("pat"),
+    )
+    assert calibrated.status_code == 200, calibrated.text
+    assert calibrated.json()[0]["calibrated_rating"] == 3
+    again = client.get(f"/api/v1/panels/{api_org.panel_id}", headers=api_org.auth("pat")).json()
+    row = next(r for r in again["rows"] if r["label"] == cy["label"])
+    assert row["placement"] == {"performance": 3, "potential": 2}
+    refused = client.post(
+        f"/api/v1/panels/{api_org.panel_id}/people/{cy['label']}/finalise",
+        headers=api_org.auth("pat"),
+    )
+    assert refused.status_code == 409
+    assert "bias report" in refused.json()["errors"][0]["reason"]

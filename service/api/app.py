@@ -13,7 +13,16 @@ from sqlalchemy import Engine
 
 from service.api.errors import install_error_handlers
 from service.api.logs import request_context
-from service.api.routers import audit, cycles, drafts, ingest, jobs, people
+from service.api.routers import (
+    audit,
+    calibration,
+    cycles,
+    drafts,
+    ingest,
+    jobs,
+    people,
+    ratings,
+)
 from service.jobs.worker import start_in_thread
 from service.settings import Settings
 from service.store import open_store
@@ -53,7 +62,7 @@ def create_app(
         app.state.engine = engine
     app.middleware("http")(request_context)
     install_error_handlers(app)
-    for module in (people, drafts, jobs, cycles, audit, ingest):
+    for module in (people, drafts, jobs, ratings, calibration, cycles, audit, ingest):
         app.include_router(module.router)
 
     @app.get("/health", tags=["service"], summary="Liveness: the process answers")

@@ -192,3 +192,83 @@ class AuditOut(BaseModel):
     entity_id: str | None
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+
+
+class RatingIn(BaseModel):
+    rating: int = Field(ge=1, le=10, examples=[4], description="Within the cycle's scale.")
+
+
+class PlacementIn(BaseModel):
+    performance: int = Field(ge=1, le=3, description="1 low, 2 moderate, 3 high.")
+    potential: int = Field(ge=1, le=3, description="1 low, 2 moderate, 3 high.")
+
+
+class RatingOut(BaseModel):
+    cycle: str
+    person_id: int
+    rater_id: int
+    rating: int
+    calibrated_rating: int | None
+    finalised: bool
+    updated_at: datetime
+
+
+class PanelOut(BaseModel):
+    id: int
+    cycle: str
+    level: str
+    job_family: str
+    members: int
+
+
+class NineBoxOut(BaseModel):
+    performance: int
+    potential: int
+
+
+class CohortRowOut(BaseModel):
+    label: str = Field(description="A pseudonym (P-xxxxxx) unless pseudonymisation is off.")
+    person_id: int | None
+    manager_label: str | None
+    summary: str | None = Field(description="The comparable-evidence summary, names redacted.")
+    proposed: int | None
+    calibrated: int | None
+    final: bool
+    placement: NineBoxOut | None
+    predicted: float | None = Field(description="The rating the evidence predicts.")
+
+
+class ManagerOut(BaseModel):
+    label: str
+    n: int
+    mean_residual: float
+    direction: Literal["harsh", "generous"]
+    flagged: bool
+
+
+class DisagreementOut(BaseModel):
+    label: str
+    proposed: int
+    predicted: float | None
+    calibrated: int | None
+    evidence_gap: float | None
+    calibration_change: int | None
+    size: float
+
+
+class DistributionOut(BaseModel):
+    scale: list[int]
+    proposed: dict[str, int]
+    calibrated: dict[str, int]
+    rated: int
+    calibrated_people: int
+
+
+class CohortOut(BaseModel):
+    panel: PanelOut
+    pseudonymised: bool
+    rows: list[CohortRowOut]
+    distribution: DistributionOut
+    managers: list[ManagerOut]
+    disagreements: list[DisagreementOut]
+    evidence_r_squared: float | None

@@ -243,6 +243,21 @@ def _cycle_bounds(cycle: str, found: Any) -> tuple[datetime, datetime]:
     return period.starts_at, period.ends_before
 
 
+def rated_people(connection: Connection, cycle: str) -> list[PersonRating]:
+    """The cycle's `PersonRating`s as the report sees them, for other readers of the same
+    analyses (calibration panels), so both compare ratings with the same evidence. Empty
+    when there is no such cycle; `PeriodError` when it has no dates and its name is not a
+    period."""
+    found = connection.execute(
+        select(ReviewCycle.id, ReviewCycle.starts_on, ReviewCycle.ends_on).where(
+            ReviewCycle.name == cycle
+        )
+    ).one_or_none()
+    if found is None:
+        return []
+    return _rated_people(connection, found.id, _cycle_bounds(cycle, found))
+
+
 def _rated_people(
     connection: Connection, cycle_id: int, bounds: tuple[datetime, datetime]
 ) -> list[PersonRating]:

@@ -1,0 +1,187 @@
+"""Calibration panels: their cohort side by side (pseudonymised by default), the rating
+distribution, the 9-box, manager leniency, the disagreements to discuss first; placing,
+calibrating and finalising. A panel is visible to its members and to HR only."""
+
+from dataclasses import asdict
+
+from fastapi import APIRouter
+from sqlalchemy import Connection
+
+from service.access.principal import Principal
+from service.api.deps import ConnectionDep, PrincipalDep, SettingsDep
+from service.api.errors import ERROR_RESPONSES, ApiError, not_found
+from service.api.routers.ratings import finalise_person, rating_out
+from service.api.schemas import (
+    CohortOut,
+    CohortRowOut,
+    DisagreementOut,
+    DistributionOut,
+    ManagerOut,
+    NineBoxOut,
+    PanelOut,
+    PlacementIn,
+    RatingIn,
+    RatingOut,
+)
+from service.calibration.cohort import cohort_view
+from service.calibration.panels import (
+    PanelRefused,
+    PanelView,
+    all_panels,
+    panel,
+    panels_of,
+    place,
+)
+from service.calibration.pseudonyms import person_for_label
+from service.calibration.ratings import RatingRefused, calibrate_rating
+from service.settings import Settings
+
+router = APIRouter(prefix="/api/v1/panels", tags=["calibration"], responses=ERROR_RESPONSES)
+
+
+def panel_out(view: PanelView) -> PanelOut:
+    return PanelOut(
+        id=view.id,
+        cycle=view.cycle,
+        level=view.level,
+        job_family=view.job_family,
+        members=len(view.members),
+    )
+
+
+def _panel(connection: Connection, principal: Principal, panel_id: int) -> PanelView:
+    found = panel(connection, panel_id)
+    if found is None or not (principal.hr_admin or panel_id in principal.panels):
+        raise not_found("panel")
+    return found
+
+
+def _person(connection: Connection, settings: Settings, panel_id: int, label: str) -> int:
+    """The cohort person a label names: a pseudonym, or an id when names are shown."""
+    person_id = person_for_label(connection, panel_id, label)
+    if person_id is None and not settings.panel_pseudonymise and label.isdigit():
+        person_id = int(label)
+    if person_id is None:
+        raise not_found("person in this cohort")
+    return person_id
+
+
+@router.get("", summary="The panels the caller sits on (HR: all panels)")
+def list_panels(principal: PrincipalDep, connection: ConnectionDep) -> list[PanelOut]:
+    if principal.hr_admin:
+        return [panel_out(p) for p in all_panels(connection)]
+    return [panel_out(p) for p in panels_of(connection, principal.person_id)]
+
+
+@router.get("/{panel_id}", summary="The cohort side by side, with the panel's charts' data")
+def get_cohort(
+    panel_id: int, principal: PrincipalDep, connection: ConnectionDep, settings: SettingsDep
+) -> CohortOut:
+    _panel(connection, principal, panel_id)
+    view = cohort_view(connection, panel_id, pseudonymise=settings.panel_pseudonymise)
+    return CohortOut(
+        panel=panel_out(view.panel),
+        pseudonymised=view.pseudonymised,
+        rows=[
+            CohortRowOut(
+                label=r.label,
+                person_id=r.person_id,
+                manager_label=r.manager_label,
+                summary=r.summary,
+                proposed=r.proposed,
+                calibrated=r.calibrated,
+                final=r.final,
+                placement=NineBoxOut(**asdict(r.placement)) if r.placement else None,
+                predicted=r.predicted,
+            )
+            for r in view.rows
+        ],
+        distribution=DistributionOut(
+            scale=list(view.distribution.scale),
+            proposed={str(k): v for k, v in view.distribution.proposed.items()},
+            calibrated={str(k): v for k, v in view.distribution.calibrated.items()},
+            rated=view.distribution.rated,
+            calibrated_people=view.distribution.calibrated_people,
+        ),
+        managers=[
+            ManagerOut(
+                label=m.label,
+                n=m.n,
+                mean_residual=m.mean_residual,
+                direction=m.direction,
+                flagged=m.flagged,
+            )
+            for m in view.managers
+        ],
+        disagreements=[
+            DisagreementOut(
+                label=d.label,
+                proposed=d.proposed,
+                predicted=d.predicted,
+                calibrated=d.calibrated,
+                evidence_gap=d.evidence_gap,
+                calibration_change=d.calibration_change,
+                size=d.size,
+            )
+            for d in view.disagreements
+        ],
+        evidence_r_squared=view.evidence_r_squared,
+    )
+
+
+@router.put("/{panel_id}/people/{label}/placement", summary="Place a person on the 9-box")
+def set_placement(
+    panel_id: int,
+    label: str,
+    body: PlacementIn,
+    principal: PrincipalDep,
+    connection: ConnectionDep,
+    settings: SettingsDep,
+) -> NineBoxOut:
+    _panel(connection, principal, panel_id)
+    person_id = _person(connection, settings, panel_id, label)
+    try:
+        place(
+            connection,
+            panel_id,
+            person_id,
+            body.performance,
+            body.potential,
+            actor=principal.actor,
+        )
+    except PanelRefused as exc:
+        raise ApiError(422, str(exc)) from None
+    return NineBoxOut(performance=body.performance, potential=body.potential)
+
+
+@router.put("/{panel_id}/people/{label}/calibrated-rating", summary="Set the calibrated rating")
+def set_calibrated(
+    panel_id: int,
+    label: str,
+    body: RatingIn,
+    principal: PrincipalDep,
+    connection: ConnectionDep,
+    settings: SettingsDep,
+) -> list[RatingOut]:
+    found = _panel(connection, principal, panel_id)
+    person_id = _person(connection, settings, panel_id, label)
+    try:
+        views = calibrate_rating(
+            connection, found.cycle, person_id, body.rating, actor=principal.actor
+        )
+    except RatingRefused as exc:
+        raise ApiError(409 if "final" in str(exc) else 422, str(exc), field="rating") from None
+    return [rating_out(v) for v in views]
+
+
+@router.post("/{panel_id}/people/{label}/finalise", summary="Finalise the person's rating")
+def finalise(
+    panel_id: int,
+    label: str,
+    principal: PrincipalDep,
+    connection: ConnectionDep,
+    settings: SettingsDep,
+) -> list[RatingOut]:
+    found = _panel(connection, principal, panel_id)
+    person_id = _person(connection, settings, panel_id, label)
+    return finalise_person(connection, found.cycle, person_id, principal)

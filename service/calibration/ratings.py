@@ -1,0 +1,228 @@
+"""The ratings workflow: a rater proposes, a calibration panel calibrates, the gate finalises.
+
+A proposal is upserted on (cycle, person, rater), so proposing again replaces the rater's
+own earlier value. A calibration applies to all of a person's ratings of the cycle, because
+the panel settles one rating per person whoever proposed it. Once a person's ratings are
+finalised (`service.bias.gate.finalise_rating`, only after the cycle's rating check) none
+of them changes again: the check saw them as they are. A write that changes nothing is
+skipped, so it neither leaves an audit event nor moves `updated_at`, which would make the
+gate ask for the bias report again. Every change is an audit event with before and after.
+"""
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import aliased
+
+from service.audit import audit_rows
+from service.db.models import Person, Rating, ReviewCycle
+from service.ingest.ratings import ensure_cycles
+
+
+class RatingRefused(ValueError):
+    """The rating change is not allowed; the message says why (an HTTP 4xx, not a 500)."""
+
+
+@dataclass(frozen=True)
+class RatingView:
+    id: int
+    cycle: str
+    person_id: int
+    employee_id: str
+    rater_id: int
+    rater_employee_id: str
+    rating: int  # proposed by the rater
+    calibrated_rating: int | None  # set by the calibration panel
+    finalised_by: str | None
+    finalised_at: datetime | None
+    updated_at: datetime
+
+    @property
+    def final(self) -> bool:
+        return self.finalised_at is not None
+
+
+@dataclass(frozen=True)
+class CycleScale:
+    id: int
+    name: str
+    low: int
+    high: int
+
+
+def propose_rating(
+    connection: Connection, cycle: str, person_id: int, rater_id: int, rating: int, *, actor: str
+) -> RatingView:
+    """Store the rater's proposed rating for the person (creating the cycle, 1-5, when it
+    is new, as ingest does); refused outside the cycle's scale or once finalised."""
+    if not cycle.strip() or len(cycle) > 64:
+        raise RatingRefused("cycle: give a cycle name of 1 to 64 characters, like 2026-H1")
+    ensure_cycles(connection, {cycle})
+    scale = cycle_scale(connection, cycle)
+    assert scale is not None  # just created
+    _check_scale(scale, rating, "rating")
+    _require_people(connection, {person_id, rater_id})
+    current = _locked(connection, scale.id, person_id)
+    _refuse_finalised(current, cycle, person_id)
+    before = next((r for r in current if r.rater_id == rater_id), None)
+    if before is not None and before.rating == rating:
+        return before
+    statement = pg_insert(Rating).values(
+        cycle_id=scale.id, person_id=person_id, rater_id=rater_id, rating=rating
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["cycle_id", "person_id", "rater_id"],
+        set_={"rating": statement.excluded.rating, "updated_at": func.now()},
+        where=Rating.finalised_at.is_(None),
+    )
+    rating_id = connection.execute(statement.returning(Rating.id)).scalar_one_or_none()
+    if rating_id is None:  # finalised between our read and the write
+        raise RatingRefused(f"the ratings of person {person_id} in {cycle} were just finalised")
+    after = _views(connection, _query().where(Rating.id == rating_id))[0]
+    _audit(connection, actor, "rating.proposed", [(before, after)])
+    return after
+
+
+def calibrate_rating(
+    connection: Connection, cycle: str, person_id: int, calibrated: int, *, actor: str
+) -> list[RatingView]:
+    """Set the panel's calibrated rating on every rating of the person in the cycle;
+    refused when nobody proposed one yet or when they are finalised."""
+    scale = cycle_scale(connection, cycle)
+    if scale is None:
+        raise RatingRefused(f"cycle: no review cycle named {cycle!r}")
+    _check_scale(scale, calibrated, "calibrated_rating")
+    current = _locked(connection, scale.id, person_id)
+    if not current:
+        raise RatingRefused(
+            f"person {person_id} has no proposed rating in {cycle}: a rating is proposed "
+            "before it is calibrated"
+        )
+    _refuse_finalised(current, cycle, person_id)
+    changing = [r for r in current if r.calibrated_rating != calibrated]
+    if not changing:
+        return current
+    connection.execute(
+        update(Rating)
+        .where(Rating.id.in_([r.id for r in changing]))
+        .values(calibrated_rating=calibrated, updated_at=func.now())
+    )
+    after = _views(connection, _query().where(Rating.id.in_([r.id for r in current])))
+    by_id = {r.id: r for r in after}
+    _audit(connection, actor, "rating.calibrated", [(r, by_id[r.id]) for r in changing])
+    return after
+
+
+def cycle_ratings(
+    connection: Connection, cycle: str, person_ids: Collection[int] | None = None
+) -> list[RatingView]:
+    """The cycle's ratings (of the given people, or everyone), by person then rater, in
+    one query; empty for a cycle that does not exist."""
+    query = _query().where(ReviewCycle.name == cycle)
+    if person_ids is not None:
+        query = query.where(Rating.person_id.in_(set(person_ids)))
+    return _views(connection, query)
+
+
+def cycle_scale(connection: Connection, cycle: str) -> CycleScale | None:
+    row = connection.execute(
+        select(ReviewCycle.id, ReviewCycle.scale_min, ReviewCycle.scale_max).where(
+            ReviewCycle.name == cycle
+        )
+    ).one_or_none()
+    return None if row is None else CycleScale(row.id, cycle, row.scale_min, row.scale_max)
+
+
+def _check_scale(scale: CycleScale, value: int, field: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RatingRefused(f"{field}: {value!r} is not a whole number")
+    if not scale.low <= value <= scale.high:
+        raise RatingRefused(
+            f"{field}: {value} is outside the scale of {scale.name}, {scale.low} to {scale.high}"
+        )
+
+
+def _require_people(connection: Connection, ids: set[int]) -> None:
+    found = set(connection.execute(select(Person.id).where(Person.id.in_(ids))).scalars())
+    missing = sorted(ids - found)
+    if missing:
+        raise RatingRefused(f"no person with id {', '.join(map(str, missing))}")
+
+
+def _locked(connection: Connection, cycle_id: int, person_id: int) -> list[RatingView]:
+    """The person's ratings of the cycle, locked against a concurrent finalisation until
+    this transaction ends."""
+    query = (
+        _query()
+        .where(Rating.cycle_id == cycle_id, Rating.person_id == person_id)
+        .with_for_update(of=Rating)
+    )
+    return _views(connection, query)
+
+
+def _refuse_finalised(current: Sequence[RatingView], cycle: str, person_id: int) -> None:
+    final = next((r for r in current if r.final), None)
+    if final is not None:
+        raise RatingRefused(
+            f"the ratings of person {person_id} in {cycle} were finalised by "
+            f"{final.finalised_by}: they no longer change"
+        )
+
+
+def _query() -> Select[*tuple[Any, ...]]:
+    rater = aliased(Person)
+    return (
+        select(
+            Rating.id,
+            ReviewCycle.name.label("cycle"),
+            Rating.person_id,
+            Person.employee_id,
+            Rating.rater_id,
+            rater.employee_id.label("rater_employee_id"),
+            Rating.rating,
+            Rating.calibrated_rating,
+            Rating.finalised_by,
+            Rating.finalised_at,
+            Rating.updated_at,
+        )
+        .join(ReviewCycle, ReviewCycle.id == Rating.cycle_id)
+        .join(Person, Person.id == Rating.person_id)
+        .join(rater, rater.id == Rating.rater_id)
+        .order_by(Rating.person_id, Rating.rater_id)
+    )
+
+
+def _views(connection: Connection, query: Select[*tuple[Any, ...]]) -> list[RatingView]:
+    return [RatingView(**row._mapping) for row in connection.execute(query)]
+
+
+def _audit(
+    connection: Connection,
+    actor: str,
+    action: str,
+    changes: Sequence[tuple[RatingView | None, RatingView]],
+) -> None:
+    """Entity ids read like ingest's (cycle/employee/rater), so one rating's history reads
+    as one list whether it came from a file or from the workflow."""
+    audit_rows(
+        connection,
+        actor=actor,
+        action=action,
+        entity="rating",
+        changes=[
+            (
+                f"{after.cycle}/{after.employee_id}/{after.rater_employee_id}",
+                None if before is None else _values(before),
+                _values(after),
+            )
+            for before, after in changes
+        ],
+    )
+
+
+def _values(view: RatingView) -> dict[str, int | None]:
+    return {"rating": view.rating, "calibrated_rating": view.calibrated_rating}

@@ -1,0 +1,240 @@
+"""What each kind of job does: a registry of plain functions from a payload to a result.
+
+A handler returns a small JSON-able dict (ids and counts, never evidence text) that is
+stored as the job's result; raising fails the attempt. Errors that no retry can fix (a bad
+payload, an unknown person, a refused file) are listed in PERMANENT so the worker fails the
+job at once instead of trying again.
+"""
+
+import asyncio
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from retrieval.embedding import Embedder
+from retrieval.periods import PeriodError, parse_period
+from retrieval.queries import UnknownDraftKind
+from service.bias.gate import GateRefused
+from service.bias.report import build_report
+from service.db.models import Person
+from service.drafting.llm import DraftingFailed
+from service.drafting.run import Drafting, draft_cycle, draft_person, drafter_from
+from service.drafting.store import DraftNotFound
+from service.drafting.structure import DRAFT_KINDS
+from service.ingest.directory import UnknownPerson
+from service.ingest.errors import IngestError, IngestRefused
+from service.ingest.progress import NoProgress
+from service.ingest.run import Ingestor, ingest_path
+from service.ingest.summary import IngestSummary
+from service.settings import Settings
+from service.store import embedder_from
+
+REVIEW_KINDS = ("self_reflection", "manager_feedback", "promotion_packet")
+REFUSED_ROWS_KEPT = 100  # row errors listed in an ingest job's result; the count is exact
+
+
+class JobRejected(Exception):
+    """The job can never succeed as asked (unknown kind, bad payload): fail without retry."""
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a handler may use: the store, the settings, and who to record as the actor."""
+
+    engine: Engine
+    settings: Settings
+    actor: str  # e.g. "job:12 for ana.lima@example.com"
+    job_id: int
+
+
+Handler = Callable[[JobContext, dict[str, Any]], dict[str, Any]]
+
+# Errors whose message we wrote ourselves (safe to store: no evidence text) and which a
+# retry cannot fix.
+PERMANENT: tuple[type[Exception], ...] = (
+    JobRejected,
+    IngestRefused,
+    IngestError,
+    UnknownPerson,
+    PeriodError,
+    UnknownDraftKind,
+    DraftNotFound,
+    GateRefused,
+)
+# Errors with a message safe to store that may pass on a retry (a model server outage).
+_SAFE_MESSAGE: tuple[type[Exception], ...] = (*PERMANENT, DraftingFailed)
+
+
+def describe_error(exc: Exception) -> str:
+    """The message stored with a failed job. Only messages fairdraft composed itself are
+    kept; any other error (a database error quoting row values, a library error quoting
+    its input) is named by type only, so evidence never lands in the jobs table."""
+    if isinstance(exc, IngestRefused):
+        return "; ".join([str(exc), *(str(e) for e in exc.errors[:5])])
+    if isinstance(exc, _SAFE_MESSAGE):
+        return str(exc)
+    return f"unexpected {type(exc).__name__} (details in the worker log)"
+
+
+# --- the embedding model, loaded once per process ---------------------------------------
+
+_embedders: dict[tuple[str, str, int], Embedder] = {}
+_embedders_lock = threading.Lock()
+
+
+def shared_embedder(settings: Settings) -> Embedder:
+    """The configured embedder, loaded once per process: loading MiniLM takes seconds, and
+    every draft and ingest job needs it."""
+    key = (settings.embedding_model, settings.embedding_device, settings.embedding_batch_size)
+    with _embedders_lock:
+        if key not in _embedders:
+            _embedders[key] = embedder_from(settings)
+        return _embedders[key]
+
+
+# --- payload checks ---------------------------------------------------------------------
+
+
+def _field(payload: dict[str, Any], name: str, kind: type, *, default: Any = ...) -> Any:
+    """payload[name] checked against a type, or JobRejected naming the field and why. A
+    field with a default may also be absent or null."""
+    if payload.get(name) is None:
+        if default is ...:
+            raise JobRejected(f"payload field {name!r} is required")
+        return default
+    value = payload[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise JobRejected(f"payload field {name!r} must be {kind.__name__}")
+    return value
+
+
+def _draft_kinds(kinds: Sequence[Any]) -> list[str]:
+    if not kinds:
+        raise JobRejected("payload field 'kinds' must name at least one draft kind")
+    unknown = [k for k in kinds if k not in DRAFT_KINDS]
+    if unknown:
+        raise UnknownDraftKind(f"unknown draft kinds {unknown!r}; use {', '.join(DRAFT_KINDS)}")
+    return [str(k) for k in kinds]
+
+
+def _period(payload: dict[str, Any], name: str = "period") -> str:
+    period: str = _field(payload, name, str)
+    parse_period(period)  # PeriodError now rather than deep inside retrieval
+    return period
+
+
+def _drafting(context: JobContext) -> Drafting:
+    settings = context.settings
+    return Drafting(
+        context.engine, settings, shared_embedder(settings), drafter_from(settings), context.actor
+    )
+
+
+# --- the handlers -----------------------------------------------------------------------
+
+
+def draft_job(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """One draft for one person: {"person_id", "kind", "period"}. DraftingFailed propagates
+    so the attempt is recorded as failed (and retried: the model server may recover)."""
+    person_id: int = _field(payload, "person_id", int)
+    kind = _draft_kinds([_field(payload, "kind", str)])[0]
+    period = _period(payload)
+    with Session(context.engine) as session:
+        person = session.get(Person, person_id)
+    if person is None:
+        raise UnknownPerson(f"no person with id {person_id}")
+    outcome = asyncio.run(draft_person(_drafting(context), person, kind, period))
+    return {"draft_id": outcome.draft_id, "version": outcome.version, "message": outcome.message}
+
+
+def draft_cycle_job(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Drafts for everyone with evidence in the period: {"period", "kinds"}. Finished drafts
+    are skipped, so when some fail the job raises and its retry resumes where it stopped."""
+    period = _period(payload)
+    kinds = _draft_kinds(_field(payload, "kinds", list, default=list(REVIEW_KINDS)))
+    summary = asyncio.run(
+        draft_cycle(_drafting(context), period, kinds, concurrency=context.settings.llm_concurrency)
+    )
+    if summary.failed:
+        email, kind, reason = summary.failed[0]
+        raise DraftingFailed(
+            f"{len(summary.failed)} drafts failed ({len(summary.drafted)} stored, kept), "
+            f"first {kind} for {email}: {reason}"
+        )
+    return {
+        "drafted": len(summary.drafted),
+        "skipped": summary.skipped,
+        "empty": len(summary.empty),
+        "failed": 0,
+        "seconds": round(summary.seconds, 3),
+    }
+
+
+def bias_report_job(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """The cycle's bias report, built and stored in one transaction: {"cycle"}."""
+    cycle: str = _field(payload, "cycle", str)
+    with context.engine.begin() as conn:
+        report = build_report(conn, cycle, actor=context.actor)
+    return {"version": report["version"], "findings": len(report["findings"])}
+
+
+def uploads_dir(settings: Settings) -> Path:
+    """Where the service keeps uploaded files until their ingest job has run. Only files in
+    here are deleted after ingest, so a job can never remove anything else."""
+    return settings.data_dir / "uploads"
+
+
+def ingest_job(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Ingest a file or folder: {"path", "format", "skip_invalid"}. An uploaded file is
+    deleted after a successful ingest only; a refused one stays for the next attempt."""
+    path = Path(_field(payload, "path", str))
+    fmt: str | None = _field(payload, "format", str, default=None)
+    skip_invalid: bool = _field(payload, "skip_invalid", bool, default=False)
+    settings = context.settings
+    ingestor = Ingestor(
+        context.engine,
+        settings,
+        actor=context.actor,
+        progress=NoProgress(),
+        embedder_factory=lambda: shared_embedder(settings),
+    )
+    summaries = ingest_path(ingestor, path, fmt=fmt, skip_invalid=skip_invalid)
+    if path.is_file() and path.resolve().is_relative_to(uploads_dir(settings)):
+        path.unlink()
+    return {"files": [_summary(s) for s in summaries]}
+
+
+def _summary(summary: IngestSummary) -> dict[str, Any]:
+    """The counts, plus the first refused rows by line, field and reason."""
+    refused = [
+        {"line": e.line, "field": e.field, "reason": e.reason}
+        for e in summary.refused[:REFUSED_ROWS_KEPT]
+    ]
+    return {**summary.counts(), "refused_rows": refused}
+
+
+HANDLERS: dict[str, Handler] = {
+    "draft": draft_job,
+    "draft_cycle": draft_cycle_job,
+    "bias_report": bias_report_job,
+    "ingest": ingest_job,
+}
+
+
+def register(kind: str, handler: Handler) -> None:
+    """Add (or replace) the handler of a kind; for tests and extensions."""
+    HANDLERS[kind] = handler
+
+
+def handler_for(kind: str, handlers: Mapping[str, Handler] = HANDLERS) -> Handler:
+    """The handler of a kind, or JobRejected: an unknown kind fails at once, no retry."""
+    handler = handlers.get(kind)
+    if handler is None:
+        known = ", ".join(sorted(handlers))
+        raise JobRejected(f"unknown job kind {kind!r}; known kinds: {known}")
+    return handler
