@@ -32,7 +32,7 @@ from service.bias.gate import (
 )
 from service.bias.report import build_report
 from service.cli_output import evidence_table, print_row_errors, summary_table
-from service.cli_service import role_app, serve, token_app, worker
+from service.cli_service import panel_app, role_app, serve, token_app, worker
 from service.db.embedded import EmbeddedDatabaseError
 from service.db.engine import open_engine
 from service.db.migrate import SchemaOutOfDate, current_revision, head_revision, upgrade
@@ -69,6 +69,7 @@ db_app = typer.Typer(help="Database schema.")
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(role_app, name="role")
+app.add_typer(panel_app, name="panel")
 app.command()(serve)
 app.command()(worker)
 # Piped output (CI logs, files) gets a fixed width so tables are not squeezed to 80 columns.

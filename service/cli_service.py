@@ -17,6 +17,7 @@ from service.access.tokens import issue_token, revoke_token
 from service.api.app import create_app
 from service.api.logs import configure_logging
 from service.audit import audit
+from service.calibration.panels import create_panel
 from service.db.models import PersonRole
 from service.ingest.directory import find_person
 from service.jobs.worker import run_worker
@@ -25,6 +26,7 @@ from service.store import open_store
 
 token_app = typer.Typer(help="Per-person API tokens (shown once, stored hashed).")
 role_app = typer.Typer(help="Roles the reporting tree does not tell (HR admin).")
+panel_app = typer.Typer(help="Calibration panels: one per cohort (level, job family) and cycle.")
 out = Console(width=None if sys.stdout.isatty() else 120)
 ACTOR = "cli:admin"
 
@@ -114,3 +116,17 @@ def role_revoke(person: Annotated[str, typer.Option(help="employee_id or email")
             before={"role": "hr_admin"},
         )
     out.print(f"{person} is no longer an HR admin")
+
+
+@panel_app.command("create")
+def panel_create(
+    cycle: Annotated[str, typer.Option(help="e.g. 2026-H1")],
+    level: Annotated[str, typer.Option(help="the cohort's level, e.g. L3")],
+    job_family: Annotated[str, typer.Option(help="the cohort's job family")],
+    member: Annotated[list[str], typer.Option(help="employee_id or email (repeat)")],
+) -> None:
+    """Set up a calibration panel for a cohort, with the people who sit on it."""
+    with open_store(get_settings()) as engine, engine.begin() as conn:
+        members = [find_person(conn, m).id for m in member]
+        panel_id = create_panel(conn, cycle, level, job_family, members, actor=ACTOR)
+    out.print(f"panel {panel_id}: {level} {job_family}, {cycle}, {len(members)} member(s)")

@@ -287,6 +287,17 @@ def test_a_folder_is_ingested_people_first_whatever_the_file_order(
     assert count(engine, Record) == 6 and count(engine, Rating) == 3
 
 
+def test_a_given_format_ingests_a_file_whose_name_does_not_tell_it(
+    ingestor: Ingestor, engine: Engine, org_dir: Path, tmp_path: Path
+) -> None:
+    upload = tmp_path / "export-from-hris.txt"
+    shutil.copy(org_dir / "people.csv", upload)
+
+    ingest_path(ingestor, upload, fmt="people")
+
+    assert count(engine, Person) == 4
+
+
 def test_reingesting_unchanged_records_never_loads_the_model(
     engine: Engine, settings: Any, org_dir: Path, embedder: CountingEmbedder
 ) -> None:

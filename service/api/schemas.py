@@ -213,6 +213,21 @@ class RatingOut(BaseModel):
     updated_at: datetime
 
 
+class PanelIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"cycle": "2026-H1", "level": "L3", "job_family": "engineering", "members": [8]}
+            ]
+        }
+    )
+
+    cycle: str = Field(min_length=4, max_length=64)
+    level: str = Field(min_length=1, max_length=32)
+    job_family: str = Field(min_length=1, max_length=128)
+    members: list[int] = Field(min_length=1, max_length=50, description="Person ids.")
+
+
 class PanelOut(BaseModel):
     id: int
     cycle: str

@@ -115,11 +115,14 @@ def ingest_path(
 ) -> list[IngestSummary]:
     """Ingest a file or a folder (people, records, ratings in that order); `fmt` forces
     the format of every file."""
-    files = files_to_ingest(path)
-    if fmt is not None:
-        if fmt not in FORMATS:
-            raise IngestError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-        files = [(file, fmt) for file, _ in files]
+    if fmt is not None and fmt not in FORMATS:
+        raise IngestError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if fmt is not None and path.is_file():
+        files = [(path, fmt)]  # the given format wins: the name need not tell it
+    else:
+        files = files_to_ingest(path)
+        if fmt is not None:
+            files = [(file, fmt) for file, _ in files]
     return [
         ingestor.ingest(file, file_format, skip_invalid=skip_invalid) for file, file_format in files
     ]

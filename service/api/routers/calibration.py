@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from sqlalchemy import Connection
 
 from service.access.principal import Principal
-from service.api.deps import ConnectionDep, PrincipalDep, SettingsDep
-from service.api.errors import ERROR_RESPONSES, ApiError, not_found
+from service.api.deps import ConnectionDep, HrDep, PrincipalDep, SettingsDep
+from service.api.errors import ERROR_RESPONSES, ApiError, forbidden, not_found
 from service.api.routers.ratings import finalise_person, rating_out
 from service.api.schemas import (
     CohortOut,
@@ -18,6 +18,7 @@ from service.api.schemas import (
     DistributionOut,
     ManagerOut,
     NineBoxOut,
+    PanelIn,
     PanelOut,
     PlacementIn,
     RatingIn,
@@ -28,6 +29,7 @@ from service.calibration.panels import (
     PanelRefused,
     PanelView,
     all_panels,
+    create_panel,
     panel,
     panels_of,
     place,
@@ -66,11 +68,36 @@ def _person(connection: Connection, settings: Settings, panel_id: int, label: st
     return person_id
 
 
+def _not_self(principal: Principal, person_id: int) -> None:
+    """A panel member who is in the cohort themselves sees it, but decides nothing about
+    their own rating or placement."""
+    if person_id == principal.person_id:
+        raise forbidden("nobody calibrates, places or finalises themselves")
+
+
 @router.get("", summary="The panels the caller sits on (HR: all panels)")
 def list_panels(principal: PrincipalDep, connection: ConnectionDep) -> list[PanelOut]:
     if principal.hr_admin:
         return [panel_out(p) for p in all_panels(connection)]
     return [panel_out(p) for p in panels_of(connection, principal.person_id)]
+
+
+@router.post("", status_code=201, summary="Set up a panel for a cohort of a cycle (HR)")
+def new_panel(body: PanelIn, principal: HrDep, connection: ConnectionDep) -> PanelOut:
+    try:
+        panel_id = create_panel(
+            connection,
+            body.cycle,
+            body.level,
+            body.job_family,
+            body.members,
+            actor=principal.actor,
+        )
+    except PanelRefused as exc:
+        raise ApiError(422, str(exc)) from None
+    found = panel(connection, panel_id)
+    assert found is not None
+    return panel_out(found)
 
 
 @router.get("/{panel_id}", summary="The cohort side by side, with the panel's charts' data")
@@ -140,6 +167,7 @@ def set_placement(
 ) -> NineBoxOut:
     _panel(connection, principal, panel_id)
     person_id = _person(connection, settings, panel_id, label)
+    _not_self(principal, person_id)
     try:
         place(
             connection,
@@ -165,6 +193,7 @@ def set_calibrated(
 ) -> list[RatingOut]:
     found = _panel(connection, principal, panel_id)
     person_id = _person(connection, settings, panel_id, label)
+    _not_self(principal, person_id)
     try:
         views = calibrate_rating(
             connection, found.cycle, person_id, body.rating, actor=principal.actor
@@ -184,4 +213,5 @@ def finalise(
 ) -> list[RatingOut]:
     found = _panel(connection, principal, panel_id)
     person_id = _person(connection, settings, panel_id, label)
+    _not_self(principal, person_id)
     return finalise_person(connection, found.cycle, person_id, principal)
