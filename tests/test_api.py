@@ -1,8 +1,11 @@
 """The API over real HTTP semantics (TestClient) on real Postgres: the flows people use."""
 
+import time
+
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from service.api.app import create_app
 from service.jobs.worker import Worker
 from service.settings import Settings
 from tests.api_org import ApiOrg
@@ -113,3 +116,24 @@ def test_a_panel_member_sees_the_cohort_pseudonymised_and_places_and_calibrates(
     )
     assert refused.status_code == 409
     assert "bias report" in refused.json()["errors"][0]["reason"]
+
+
+def test_a_queued_draft_survives_a_restart_and_the_next_service_finishes_it(
+    api_org: ApiOrg, engine: Engine, settings: Settings
+) -> None:
+    with TestClient(create_app(settings, engine=engine, worker=False)) as first:
+        job = first.post(
+            f"/api/v1/people/{api_org.ids['cy']}/drafts",
+            json={"kind": "promotion_packet", "period": "2026-H1"},
+            headers=api_org.auth("bo"),
+        ).json()
+    quick = settings.model_copy(update={"job_poll_s": 0.05})
+    with TestClient(create_app(quick, engine=engine, worker=True)) as second:
+        deadline = time.monotonic() + 30
+        status = "queued"
+        while status in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.1)
+            status = second.get(f"/api/v1/jobs/{job['id']}", headers=api_org.auth("bo")).json()[
+                "status"
+            ]
+    assert status == "done"
