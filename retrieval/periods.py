@@ -42,7 +42,16 @@ def _months(name: str, year: int, first: int, count: int) -> Period:
 
 
 def parse_period(name: str) -> Period:
-    name = name.strip()
+    """A period by name; PeriodError for anything else, an impossible date included."""
+    try:
+        return _parse(name.strip())
+    except ValueError as exc:  # year 0, 2026-02-30..: date() refuses them
+        if isinstance(exc, PeriodError):
+            raise
+        raise PeriodError(f"{name.strip()!r} is not a period: {exc}") from None
+
+
+def _parse(name: str) -> Period:
     if match := _HALF.match(name):
         return _months(name, int(match[1]), 1 + 6 * (int(match[2]) - 1), 6)
     if match := _QUARTER.match(name):

@@ -106,7 +106,12 @@ def test_a_panel_member_sees_the_cohort_pseudonymised_and_places_and_calibrates(
         headers=api_org.auth("pat"),
     )
     assert calibrated.status_code == 200, calibrated.text
-    assert calibrated.json()[0]["calibrated_rating"] == 3
+    assert calibrated.json() == {
+        "label": cy["label"],
+        "proposed": 4,
+        "calibrated": 3,
+        "final": False,
+    }
     again = client.get(f"/api/v1/panels/{api_org.panel_id}", headers=api_org.auth("pat")).json()
     row = next(r for r in again["rows"] if r["label"] == cy["label"])
     assert row["placement"] == {"performance": 3, "potential": 2}

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select
 
 from retrieval.langchain_retriever import EvidenceRetriever
 from retrieval.outcomes import PATTERNS_FILE, outcome_count
-from retrieval.periods import parse_period
+from retrieval.periods import PeriodError, parse_period
 from retrieval.queries import UnknownDraftKind, draft_kinds
 from retrieval.ranking import diversify, fit_budget, rankings, reciprocal_rank_fusion
 from retrieval.schema import Record
@@ -218,6 +218,12 @@ def test_a_period_bound_is_a_half_open_range_in_utc() -> None:
 
     assert period.starts_at == datetime(2026, 1, 1, tzinfo=UTC)
     assert period.ends_before == datetime(2026, 7, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("name", ["0000", "0000-H1", "2026-02-30..2026-03-01", "2026-Q5", ""])
+def test_an_impossible_period_is_a_period_error_not_a_crash(name: str) -> None:
+    with pytest.raises(PeriodError, match="is not a period"):
+        parse_period(name)
 
 
 def test_the_langchain_retriever_returns_the_pack_as_documents_in_order(

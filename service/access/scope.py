@@ -7,6 +7,10 @@
 - The subject requests, edits and checks their own self-reflection; approving it is their
   manager's step, so nobody approves their own review text.
 - HR admins read every draft (to follow a cycle) but write none.
+- A draft's earlier versions and its audit trail are for those who write it, and HR: the
+  subject of an approved manager's draft reads the approved text, not the working papers.
+- Peer feedback is shown to its subject without its author's name; the manager and HR
+  see who wrote it.
 A draft someone may not see is "not found" to them; one they see but may not change is
 "forbidden" (service.api.errors).
 """
@@ -33,3 +37,11 @@ def may_write_draft(principal: Principal, subject_id: int, kind: str) -> bool:
 
 def may_approve_draft(principal: Principal, subject_id: int) -> bool:
     return principal.manages(subject_id)
+
+
+def may_read_history(principal: Principal, subject_id: int, kind: str) -> bool:
+    return principal.hr_admin or may_write_draft(principal, subject_id, kind)
+
+
+def shows_author(principal: Principal, subject_id: int, kind: str) -> bool:
+    return not (kind == "feedback" and subject_id == principal.person_id)

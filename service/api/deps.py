@@ -7,7 +7,7 @@ rolled back when it raises), so a refused or failed request leaves nothing half-
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
 
@@ -112,3 +112,9 @@ class PageParams:
 
 
 PageDep = Annotated[PageParams, Depends()]
+
+
+# Ids as Postgres stores them: a larger number is not an id of anything, so it is refused
+# as invalid input rather than reaching the database.
+Id = Annotated[int, Path(ge=1, le=2_147_483_647, description="An id.")]
+BigId = Annotated[int, Path(ge=1, le=2**63 - 1, description="An id.")]

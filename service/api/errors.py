@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("fairdraft.api")
@@ -67,11 +68,20 @@ def forbidden(reason: str) -> ApiError:
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in (
+        (400, "A body that cannot be parsed (not UTF-8, JSON or multipart as declared)"),
         (401, "No valid bearer token"),
         (403, "Not allowed for this person"),
         (404, "Not found, or not visible to this person"),
         (422, "Invalid request"),
     )
+}
+
+
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {
+        "model": ErrorBody,
+        "description": "Refused by the state of the thing (a gate, a final rating)",
+    }
 }
 
 
@@ -127,6 +137,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
+async def _data_error(request: Request, exc: Exception) -> JSONResponse:
+    """A value Postgres cannot store (a NUL character, a number out of range): the user's
+    input, not our fault; the transaction is already rolled back."""
+    reason = "a value is out of the range the database can store, or contains a NUL character"
+    return JSONResponse(_body(request, [{"field": None, "reason": reason}]), status_code=422)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error", extra={"request_id": request_id(request)})
     reason = "internal error; nothing was changed. Quote the request id to your administrator."
@@ -137,4 +154,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -1,7 +1,7 @@
 """Request and response bodies: what the OpenAPI schema promises, with examples."""
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -225,7 +225,18 @@ class PanelIn(BaseModel):
     cycle: str = Field(min_length=4, max_length=64)
     level: str = Field(min_length=1, max_length=32)
     job_family: str = Field(min_length=1, max_length=128)
-    members: list[int] = Field(min_length=1, max_length=50, description="Person ids.")
+    members: list[Annotated[int, Field(ge=1, le=2_147_483_647)]] = Field(
+        min_length=1, max_length=50, description="Person ids."
+    )
+
+
+class PanelRatingOut(BaseModel):
+    """A cohort person's rating as a panel sees it: by label, never by id."""
+
+    label: str
+    proposed: int | None
+    calibrated: int | None
+    final: bool
 
 
 class PanelOut(BaseModel):

@@ -180,10 +180,12 @@ def finalise_rating(connection: Connection, cycle: str, person_id: int, *, by: s
             f"run the bias report for {cycle} first: ratings can be finalised only after the "
             "cycle's rating check has seen them as they are now"
         )
+    # updated_at is kept: finalising does not change a rating, so the cycle's report still
+    # describes the ratings as they are and the next person can be finalised without a rerun.
     connection.execute(
         update(Rating)
         .where(Rating.id.in_([r.id for r in ratings]), Rating.finalised_at.is_(None))
-        .values(finalised_by=by, finalised_at=func.now())
+        .values(finalised_by=by, finalised_at=func.now(), updated_at=Rating.updated_at)
     )
     audit(
         connection,

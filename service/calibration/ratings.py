@@ -27,6 +27,10 @@ class RatingRefused(ValueError):
     """The rating change is not allowed; the message says why (an HTTP 4xx, not a 500)."""
 
 
+class RatingFinal(RatingRefused):
+    """The rating is final: a conflict with its state rather than a bad value."""
+
+
 @dataclass(frozen=True)
 class RatingView:
     id: int
@@ -167,7 +171,7 @@ def _locked(connection: Connection, cycle_id: int, person_id: int) -> list[Ratin
 def _refuse_finalised(current: Sequence[RatingView], cycle: str, person_id: int) -> None:
     final = next((r for r in current if r.final), None)
     if final is not None:
-        raise RatingRefused(
+        raise RatingFinal(
             f"the ratings of person {person_id} in {cycle} were finalised by "
             f"{final.finalised_by}: they no longer change"
         )

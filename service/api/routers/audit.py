@@ -22,7 +22,7 @@ def list_audit(
     entity_id: Annotated[str | None, Query(max_length=128)] = None,
     actor: Annotated[str | None, Query(max_length=320)] = None,
 ) -> Page[AuditOut]:
-    statement = select(AuditEvent)
+    statement = select(AuditEvent.__table__)
     if entity is not None:
         statement = statement.where(AuditEvent.entity == entity)
     if entity_id is not None:
@@ -32,6 +32,6 @@ def list_audit(
     total = connection.execute(select(func.count()).select_from(statement.subquery())).scalar_one()
     rows = connection.execute(
         statement.order_by(AuditEvent.id.desc()).limit(page.limit).offset(page.offset)
-    ).scalars()
+    ).all()
     items = [AuditOut.model_validate(r, from_attributes=True) for r in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)

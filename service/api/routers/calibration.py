@@ -8,9 +8,10 @@ from fastapi import APIRouter
 from sqlalchemy import Connection
 
 from service.access.principal import Principal
-from service.api.deps import ConnectionDep, HrDep, PrincipalDep, SettingsDep
-from service.api.errors import ERROR_RESPONSES, ApiError, forbidden, not_found
-from service.api.routers.ratings import finalise_person, rating_out
+from service.api.deps import ConnectionDep, HrDep, Id, PrincipalDep, SettingsDep
+from service.api.errors import CONFLICT, ERROR_RESPONSES, ApiError, forbidden, not_found
+from service.api.params import period_param
+from service.api.routers.ratings import finalise_person
 from service.api.schemas import (
     CohortOut,
     CohortRowOut,
@@ -20,22 +21,23 @@ from service.api.schemas import (
     NineBoxOut,
     PanelIn,
     PanelOut,
+    PanelRatingOut,
     PlacementIn,
     RatingIn,
-    RatingOut,
 )
 from service.calibration.cohort import cohort_view
 from service.calibration.panels import (
     PanelRefused,
     PanelView,
     all_panels,
+    cohort_people,
     create_panel,
     panel,
     panels_of,
     place,
 )
-from service.calibration.pseudonyms import person_for_label
-from service.calibration.ratings import RatingRefused, calibrate_rating
+from service.calibration.pseudonyms import person_for_label, pseudonyms
+from service.calibration.ratings import RatingFinal, RatingRefused, calibrate_rating
 from service.settings import Settings
 
 router = APIRouter(prefix="/api/v1/panels", tags=["calibration"], responses=ERROR_RESPONSES)
@@ -58,14 +60,32 @@ def _panel(connection: Connection, principal: Principal, panel_id: int) -> Panel
     return found
 
 
-def _person(connection: Connection, settings: Settings, panel_id: int, label: str) -> int:
-    """The cohort person a label names: a pseudonym, or an id when names are shown."""
-    person_id = person_for_label(connection, panel_id, label)
+def _person(connection: Connection, settings: Settings, found: PanelView, label: str) -> int:
+    """The cohort person a label names: a pseudonym, or, when names are shown, an id of
+    someone in the cohort (anyone else is not found, like a wrong pseudonym)."""
+    person_id = person_for_label(connection, found.id, label)
     if person_id is None and not settings.panel_pseudonymise and label.isdigit():
-        person_id = int(label)
+        cohort = {p.id for p in cohort_people(connection, found)}
+        person_id = int(label) if int(label) in cohort else None
     if person_id is None:
         raise not_found("person in this cohort")
     return person_id
+
+
+def _panel_rating(
+    connection: Connection, settings: Settings, found: PanelView, person_id: int
+) -> PanelRatingOut:
+    """The answer to a panel's write, by the label the panel used: ids never leave."""
+    view = cohort_view(connection, found.id, pseudonymise=settings.panel_pseudonymise)
+    if settings.panel_pseudonymise:
+        cohort = [p.id for p in cohort_people(connection, found)]
+        label = pseudonyms(found, cohort)[person_id]
+    else:
+        label = str(person_id)
+    row = next(r for r in view.rows if r.label == label or r.person_id == person_id)
+    return PanelRatingOut(
+        label=label, proposed=row.proposed, calibrated=row.calibrated, final=row.final
+    )
 
 
 def _not_self(principal: Principal, person_id: int) -> None:
@@ -84,10 +104,12 @@ def list_panels(principal: PrincipalDep, connection: ConnectionDep) -> list[Pane
 
 @router.post("", status_code=201, summary="Set up a panel for a cohort of a cycle (HR)")
 def new_panel(body: PanelIn, principal: HrDep, connection: ConnectionDep) -> PanelOut:
+    cycle = period_param(body.cycle)
+    assert cycle is not None
     try:
         panel_id = create_panel(
             connection,
-            body.cycle,
+            cycle.name,
             body.level,
             body.job_family,
             body.members,
@@ -102,7 +124,7 @@ def new_panel(body: PanelIn, principal: HrDep, connection: ConnectionDep) -> Pan
 
 @router.get("/{panel_id}", summary="The cohort side by side, with the panel's charts' data")
 def get_cohort(
-    panel_id: int, principal: PrincipalDep, connection: ConnectionDep, settings: SettingsDep
+    panel_id: Id, principal: PrincipalDep, connection: ConnectionDep, settings: SettingsDep
 ) -> CohortOut:
     _panel(connection, principal, panel_id)
     view = cohort_view(connection, panel_id, pseudonymise=settings.panel_pseudonymise)
@@ -158,15 +180,15 @@ def get_cohort(
 
 @router.put("/{panel_id}/people/{label}/placement", summary="Place a person on the 9-box")
 def set_placement(
-    panel_id: int,
+    panel_id: Id,
     label: str,
     body: PlacementIn,
     principal: PrincipalDep,
     connection: ConnectionDep,
     settings: SettingsDep,
 ) -> NineBoxOut:
-    _panel(connection, principal, panel_id)
-    person_id = _person(connection, settings, panel_id, label)
+    found = _panel(connection, principal, panel_id)
+    person_id = _person(connection, settings, found, label)
     _not_self(principal, person_id)
     try:
         place(
@@ -182,36 +204,45 @@ def set_placement(
     return NineBoxOut(performance=body.performance, potential=body.potential)
 
 
-@router.put("/{panel_id}/people/{label}/calibrated-rating", summary="Set the calibrated rating")
+@router.put(
+    "/{panel_id}/people/{label}/calibrated-rating",
+    summary="Set the calibrated rating",
+    responses=CONFLICT,
+)
 def set_calibrated(
-    panel_id: int,
+    panel_id: Id,
     label: str,
     body: RatingIn,
     principal: PrincipalDep,
     connection: ConnectionDep,
     settings: SettingsDep,
-) -> list[RatingOut]:
+) -> PanelRatingOut:
     found = _panel(connection, principal, panel_id)
-    person_id = _person(connection, settings, panel_id, label)
+    person_id = _person(connection, settings, found, label)
     _not_self(principal, person_id)
     try:
-        views = calibrate_rating(
-            connection, found.cycle, person_id, body.rating, actor=principal.actor
-        )
+        calibrate_rating(connection, found.cycle, person_id, body.rating, actor=principal.actor)
+    except RatingFinal as exc:
+        raise ApiError(409, str(exc), field="rating") from None
     except RatingRefused as exc:
-        raise ApiError(409 if "final" in str(exc) else 422, str(exc), field="rating") from None
-    return [rating_out(v) for v in views]
+        raise ApiError(422, str(exc), field="rating") from None
+    return _panel_rating(connection, settings, found, person_id)
 
 
-@router.post("/{panel_id}/people/{label}/finalise", summary="Finalise the person's rating")
+@router.post(
+    "/{panel_id}/people/{label}/finalise",
+    summary="Finalise the person's rating",
+    responses=CONFLICT,
+)
 def finalise(
-    panel_id: int,
+    panel_id: Id,
     label: str,
     principal: PrincipalDep,
     connection: ConnectionDep,
     settings: SettingsDep,
-) -> list[RatingOut]:
+) -> PanelRatingOut:
     found = _panel(connection, principal, panel_id)
-    person_id = _person(connection, settings, panel_id, label)
+    person_id = _person(connection, settings, found, label)
     _not_self(principal, person_id)
-    return finalise_person(connection, found.cycle, person_id, principal)
+    finalise_person(connection, found.cycle, person_id, principal)
+    return _panel_rating(connection, settings, found, person_id)

@@ -7,9 +7,9 @@ from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from service.api.deps import ConnectionDep, HrDep, SettingsDep
-from service.api.errors import ERROR_RESPONSES, ApiError, not_found
+from service.api.errors import ERROR_RESPONSES, not_found
+from service.api.params import cycle_name
 from service.api.routers.jobs import job_out
-from service.api.routers.people import period_param
 from service.api.schemas import CycleJobIn, JobOut
 from service.db.models import BiasReport
 from service.jobs.queue import enqueue, job_status
@@ -24,13 +24,6 @@ def _accepted(connection: Any, job_id: int, response: Response) -> JobOut:
     return job_out(view)
 
 
-def _cycle(cycle: str) -> str:
-    period = period_param(cycle)
-    if period is None:
-        raise ApiError(422, "a cycle name is required", field="cycle")
-    return period.name
-
-
 @router.post("/{cycle}/drafts", status_code=202, summary="Draft the cycle for everyone")
 def draft_cycle(
     cycle: str,
@@ -43,7 +36,7 @@ def draft_cycle(
     job_id = enqueue(
         connection,
         "draft_cycle",
-        {"period": _cycle(cycle), "kinds": list(dict.fromkeys(body.kinds))},
+        {"period": cycle_name(cycle), "kinds": list(dict.fromkeys(body.kinds))},
         requested_by=principal.person_id,
         max_attempts=settings.job_max_attempts,
         actor=principal.actor,
@@ -62,7 +55,7 @@ def run_bias_report(
     job_id = enqueue(
         connection,
         "bias_report",
-        {"cycle": _cycle(cycle)},
+        {"cycle": cycle_name(cycle)},
         requested_by=principal.person_id,
         max_attempts=settings.job_max_attempts,
         actor=principal.actor,
@@ -73,11 +66,11 @@ def run_bias_report(
 @router.get("/{cycle}/bias-report", summary="The latest stored bias report of the cycle")
 def get_bias_report(cycle: str, principal: HrDep, connection: ConnectionDep) -> dict[str, Any]:
     row = connection.execute(
-        select(BiasReport)
-        .where(BiasReport.cycle == _cycle(cycle))
+        select(BiasReport.__table__)
+        .where(BiasReport.cycle == cycle_name(cycle))
         .order_by(BiasReport.version.desc())
         .limit(1)
-    ).scalar_one_or_none()
+    ).one_or_none()
     if row is None:
         raise not_found("bias report")
     return {

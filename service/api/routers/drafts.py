@@ -8,9 +8,15 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, select
 
 from service.access.principal import Principal
-from service.access.scope import may_approve_draft, may_see_draft, may_write_draft
-from service.api.deps import ConnectionDep, PrincipalDep, SettingsDep
+from service.access.scope import (
+    may_approve_draft,
+    may_read_history,
+    may_see_draft,
+    may_write_draft,
+)
+from service.api.deps import ConnectionDep, Id, PrincipalDep, SettingsDep
 from service.api.errors import (
+    CONFLICT,
     ERROR_RESPONSES,
     ApiError,
     ErrorBody,
@@ -18,8 +24,9 @@ from service.api.errors import (
     not_found,
     request_id,
 )
+from service.api.params import period_param
 from service.api.routers.jobs import job_out
-from service.api.routers.people import period_param, person_in_scope
+from service.api.routers.people import person_in_scope
 from service.api.schemas import (
     AcknowledgeIn,
     AuditOut,
@@ -64,7 +71,7 @@ router = APIRouter(prefix="/api/v1", tags=["drafts"], responses=ERROR_RESPONSES)
     summary="Ask for a draft; it is written in the background (poll the job)",
 )
 def request_draft(
-    person_id: int,
+    person_id: Id,
     request: DraftRequest,
     principal: PrincipalDep,
     connection: ConnectionDep,
@@ -92,7 +99,7 @@ def request_draft(
 
 @router.get("/people/{person_id}/drafts", summary="A person's drafts that the caller may see")
 def list_drafts(
-    person_id: int, principal: PrincipalDep, connection: ConnectionDep
+    person_id: Id, principal: PrincipalDep, connection: ConnectionDep
 ) -> list[dict[str, Any]]:
     person_in_scope(connection, principal, person_id)
     rows = connection.execute(
@@ -118,6 +125,13 @@ def visible_draft(connection: Connection, principal: Principal, draft_id: int) -
     row = connection.execute(select(Draft.__table__).where(Draft.id == draft_id)).one_or_none()
     if row is None or not may_see_draft(principal, row.subject_id, row.kind, row.status):
         raise not_found("draft")
+    return row
+
+
+def _history(connection: Connection, principal: Principal, draft_id: int) -> Any:
+    row = visible_draft(connection, principal, draft_id)
+    if not may_read_history(principal, row.subject_id, row.kind):
+        raise forbidden("the history of this draft is for those who write it")
     return row
 
 
@@ -155,15 +169,15 @@ def _draft_out(connection: Connection, row: Any, version: int | None = None) -> 
 
 
 @router.get("/drafts/{draft_id}", summary="A draft with its current version")
-def get_draft(draft_id: int, principal: PrincipalDep, connection: ConnectionDep) -> DraftOut:
+def get_draft(draft_id: Id, principal: PrincipalDep, connection: ConnectionDep) -> DraftOut:
     return _draft_out(connection, visible_draft(connection, principal, draft_id))
 
 
 @router.get("/drafts/{draft_id}/versions", summary="Every version of a draft, oldest first")
 def list_versions(
-    draft_id: int, principal: PrincipalDep, connection: ConnectionDep
+    draft_id: Id, principal: PrincipalDep, connection: ConnectionDep
 ) -> list[VersionSummary]:
-    visible_draft(connection, principal, draft_id)
+    _history(connection, principal, draft_id)
     return [
         VersionSummary(version=v, author=a, origin=o, created_at=t)
         for v, a, o, t in version_history(connection, draft_id)
@@ -172,9 +186,9 @@ def list_versions(
 
 @router.get("/drafts/{draft_id}/versions/{version}", summary="One version of a draft")
 def get_version(
-    draft_id: int, version: int, principal: PrincipalDep, connection: ConnectionDep
+    draft_id: Id, version: int, principal: PrincipalDep, connection: ConnectionDep
 ) -> DraftOut:
-    row = visible_draft(connection, principal, draft_id)
+    row = _history(connection, principal, draft_id)
     try:
         return _draft_out(connection, row, version)
     except DraftNotFound:
@@ -195,7 +209,7 @@ def get_version(
     },
 )
 def edit_draft(
-    draft_id: int,
+    draft_id: Id,
     edit: EditIn,
     request: Request,
     principal: PrincipalDep,
@@ -220,7 +234,7 @@ def edit_draft(
 def _stale(
     connection: Connection,
     request: Request,
-    draft_id: int,
+    draft_id: Id,
     based_on: int,
     body: DraftBody,
     principal: Principal,
@@ -254,8 +268,8 @@ def _check_out(connection: Connection, draft_id: int) -> CheckOut:
     acks = {
         a.flag: a
         for a in connection.execute(
-            select(FlagAcknowledgement).where(FlagAcknowledgement.check_id == check.id)
-        ).scalars()
+            select(FlagAcknowledgement.__table__).where(FlagAcknowledgement.check_id == check.id)
+        ).all()
     }
     flags = [
         FlagOut(
@@ -275,13 +289,13 @@ def _check_out(connection: Connection, draft_id: int) -> CheckOut:
 
 
 @router.get("/drafts/{draft_id}/check", summary="The latest bias check of a draft and its flags")
-def get_check(draft_id: int, principal: PrincipalDep, connection: ConnectionDep) -> CheckOut:
+def get_check(draft_id: Id, principal: PrincipalDep, connection: ConnectionDep) -> CheckOut:
     visible_draft(connection, principal, draft_id)
     return _check_out(connection, draft_id)
 
 
 @router.post("/drafts/{draft_id}/check", summary="Check the current version's language now")
-def run_check(draft_id: int, principal: PrincipalDep, connection: ConnectionDep) -> CheckOut:
+def run_check(draft_id: Id, principal: PrincipalDep, connection: ConnectionDep) -> CheckOut:
     _writable(connection, principal, draft_id)
     check_draft(connection, draft_id, actor=principal.actor)
     return _check_out(connection, draft_id)
@@ -290,9 +304,10 @@ def run_check(draft_id: int, principal: PrincipalDep, connection: ConnectionDep)
 @router.post(
     "/drafts/{draft_id}/flags/{flag}/acknowledge",
     summary="Keep a flagged phrase, with your name and a reason",
+    responses=CONFLICT,
 )
 def acknowledge(
-    draft_id: int,
+    draft_id: Id,
     flag: str,
     body: AcknowledgeIn,
     principal: PrincipalDep,
@@ -306,8 +321,12 @@ def acknowledge(
     return _check_out(connection, draft_id)
 
 
-@router.post("/drafts/{draft_id}/approve", summary="Approve: needs a fresh check and no open flag")
-def approve(draft_id: int, principal: PrincipalDep, connection: ConnectionDep) -> DraftOut:
+@router.post(
+    "/drafts/{draft_id}/approve",
+    summary="Approve: needs a fresh check and no open flag",
+    responses=CONFLICT,
+)
+def approve(draft_id: Id, principal: PrincipalDep, connection: ConnectionDep) -> DraftOut:
     row = visible_draft(connection, principal, draft_id)
     if not may_approve_draft(principal, row.subject_id):
         raise forbidden("only a manager of this person may approve their drafts")
@@ -319,13 +338,11 @@ def approve(draft_id: int, principal: PrincipalDep, connection: ConnectionDep) -
 
 
 @router.get("/drafts/{draft_id}/audit", summary="The audit trail of one draft")
-def draft_audit(
-    draft_id: int, principal: PrincipalDep, connection: ConnectionDep
-) -> list[AuditOut]:
-    visible_draft(connection, principal, draft_id)
+def draft_audit(draft_id: Id, principal: PrincipalDep, connection: ConnectionDep) -> list[AuditOut]:
+    _history(connection, principal, draft_id)
     rows = connection.execute(
-        select(AuditEvent)
+        select(AuditEvent.__table__)
         .where(AuditEvent.entity == "draft", AuditEvent.entity_id == str(draft_id))
         .order_by(AuditEvent.id)
-    ).scalars()
+    ).all()
     return [AuditOut.model_validate(r, from_attributes=True) for r in rows]

@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from service.api.deps import ConnectionDep, PrincipalDep
+from service.api.deps import BigId, ConnectionDep, PrincipalDep
 from service.api.errors import ERROR_RESPONSES, not_found
 from service.api.schemas import JobOut
 from service.jobs.queue import job_status
@@ -26,7 +26,7 @@ def job_out(view: Any) -> JobOut:
 
 
 @router.get("/jobs/{job_id}", summary="A job's status and, when done, its result")
-def get_job(job_id: int, principal: PrincipalDep, connection: ConnectionDep) -> JobOut:
+def get_job(job_id: BigId, principal: PrincipalDep, connection: ConnectionDep) -> JobOut:
     view = job_status(connection, job_id)
     if view is None or not (principal.hr_admin or view.requested_by == principal.person_id):
         raise not_found("job")

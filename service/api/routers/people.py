@@ -6,12 +6,13 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import Connection, func, select
 
 from retrieval.embedding import Embedder
-from retrieval.periods import Period, PeriodError, parse_period
 from retrieval.schema import Record
 from retrieval.search import retrieve_evidence
 from service.access.principal import Principal
-from service.api.deps import ConnectionDep, HrDep, PageDep, PrincipalDep, get_embedder
-from service.api.errors import ERROR_RESPONSES, ApiError, not_found
+from service.access.scope import shows_author
+from service.api.deps import ConnectionDep, HrDep, Id, PageDep, PrincipalDep, get_embedder
+from service.api.errors import ERROR_RESPONSES, not_found
+from service.api.params import period_param
 from service.api.schemas import (
     DraftKind,
     EvidenceItemOut,
@@ -64,18 +65,8 @@ def person_in_scope(connection: Connection, principal: Principal, person_id: int
 
 
 @router.get("/people/{person_id}", summary="One person in scope")
-def get_person(person_id: int, principal: PrincipalDep, connection: ConnectionDep) -> PersonOut:
+def get_person(person_id: Id, principal: PrincipalDep, connection: ConnectionDep) -> PersonOut:
     return person_in_scope(connection, principal, person_id)
-
-
-def period_param(value: str | None) -> Period | None:
-    """A period query parameter, or a 422 that says which forms are understood."""
-    if value is None:
-        return None
-    try:
-        return parse_period(value)
-    except PeriodError as exc:
-        raise ApiError(422, str(exc), field="period") from None
 
 
 PeriodQuery = Annotated[
@@ -85,7 +76,7 @@ PeriodQuery = Annotated[
 
 @router.get("/people/{person_id}/records", summary="A person's records, newest first")
 def list_records(
-    person_id: int,
+    person_id: Id,
     principal: PrincipalDep,
     connection: ConnectionDep,
     page: PageDep,
@@ -93,7 +84,7 @@ def list_records(
     kind: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Page[RecordOut]:
     person_in_scope(connection, principal, person_id)
-    statement = select(Record).where(Record.subject_id == person_id)
+    statement = select(Record.__table__).where(Record.subject_id == person_id)
     if (window := period_param(period)) is not None:
         statement = statement.where(
             Record.occurred_at >= window.starts_at, Record.occurred_at < window.ends_before
@@ -105,7 +96,7 @@ def list_records(
         statement.order_by(Record.occurred_at.desc(), Record.id)
         .limit(page.limit)
         .offset(page.offset)
-    ).scalars()
+    ).all()
     items = [
         RecordOut(
             id=r.id,
@@ -115,7 +106,7 @@ def list_records(
             title=r.title,
             body=r.body,
             occurred_at=r.occurred_at,
-            author=r.author,
+            author=r.author if shows_author(principal, person_id, r.kind) else None,
         )
         for r in rows
     ]
@@ -126,7 +117,7 @@ def list_records(
     "/people/{person_id}/evidence", summary="The evidence pack a draft would be written from"
 )
 def evidence_pack(
-    person_id: int,
+    person_id: Id,
     kind: DraftKind,
     principal: PrincipalDep,
     connection: ConnectionDep,
@@ -152,7 +143,7 @@ def evidence_pack(
                 title=item.title,
                 text=item.text,
                 occurred_at=item.occurred_at,
-                author=item.author,
+                author=item.author if shows_author(principal, person_id, item.kind) else None,
                 vector_score=item.scores.vector,
                 text_score=item.scores.text,
             )
@@ -166,7 +157,7 @@ def evidence_pack(
     "/people/{person_id}/demographics",
     summary="A person's demographic attributes (HR admins only)",
 )
-def demographics(person_id: int, principal: HrDep, connection: ConnectionDep) -> dict[str, str]:
+def demographics(person_id: Id, principal: HrDep, connection: ConnectionDep) -> dict[str, str]:
     if connection.execute(select(Person.id).where(Person.id == person_id)).one_or_none() is None:
         raise not_found("person")
     rows = connection.execute(

@@ -5,12 +5,14 @@ from fastapi import APIRouter
 from sqlalchemy import Connection
 
 from service.access.principal import Principal
-from service.api.deps import ConnectionDep, HrDep, PrincipalDep
-from service.api.errors import ERROR_RESPONSES, ApiError, forbidden, not_found
+from service.api.deps import ConnectionDep, HrDep, Id, PrincipalDep
+from service.api.errors import CONFLICT, ERROR_RESPONSES, ApiError, forbidden, not_found
+from service.api.params import cycle_name
 from service.api.routers.people import person_in_scope
 from service.api.schemas import RatingIn, RatingOut
 from service.bias.gate import GateRefused, finalise_rating
 from service.calibration.ratings import (
+    RatingFinal,
     RatingRefused,
     RatingView,
     cycle_ratings,
@@ -47,19 +49,30 @@ def list_ratings(cycle: str, principal: PrincipalDep, connection: ConnectionDep)
     return [rating_out(v) for v in views if _visible(principal, v)]
 
 
-@router.put("/{cycle}/ratings/{person_id}", summary="Propose (or change) your rating of a report")
+@router.put(
+    "/{cycle}/ratings/{person_id}",
+    summary="Propose (or change) your rating of a report",
+    responses=CONFLICT,
+)
 def propose(
-    cycle: str, person_id: int, body: RatingIn, principal: PrincipalDep, connection: ConnectionDep
+    cycle: str, person_id: Id, body: RatingIn, principal: PrincipalDep, connection: ConnectionDep
 ) -> RatingOut:
     person_in_scope(connection, principal, person_id)
     if not principal.manages(person_id):
         raise forbidden("only a manager of this person may propose their rating")
     try:
         view = propose_rating(
-            connection, cycle, person_id, principal.person_id, body.rating, actor=principal.actor
+            connection,
+            cycle_name(cycle),
+            person_id,
+            principal.person_id,
+            body.rating,
+            actor=principal.actor,
         )
+    except RatingFinal as exc:
+        raise ApiError(409, str(exc), field="rating") from None
     except RatingRefused as exc:
-        raise ApiError(409 if "final" in str(exc) else 422, str(exc), field="rating") from None
+        raise ApiError(422, str(exc), field="rating") from None
     return rating_out(view)
 
 
@@ -73,9 +86,13 @@ def finalise_person(
     return [rating_out(v) for v in cycle_ratings(connection, cycle, [person_id])]
 
 
-@router.post("/{cycle}/ratings/{person_id}/finalise", summary="Finalise a person's rating (HR)")
+@router.post(
+    "/{cycle}/ratings/{person_id}/finalise",
+    summary="Finalise a person's rating (HR)",
+    responses=CONFLICT,
+)
 def finalise(
-    cycle: str, person_id: int, principal: HrDep, connection: ConnectionDep
+    cycle: str, person_id: Id, principal: HrDep, connection: ConnectionDep
 ) -> list[RatingOut]:
     if not cycle_ratings(connection, cycle, [person_id]):
         raise not_found("rating")
