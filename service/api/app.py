@@ -26,6 +26,7 @@ from service.api.routers import (
 from service.jobs.worker import start_in_thread
 from service.settings import Settings
 from service.store import open_store
+from service.web.setup import install_pages
 
 DESCRIPTION = """Drafts performance reviews from evidence and checks them for bias before a
 person approves them.
@@ -64,6 +65,7 @@ def create_app(
     install_error_handlers(app)
     for module in (people, drafts, jobs, ratings, calibration, cycles, audit, ingest):
         app.include_router(module.router)
+    install_pages(app)
 
     @app.get("/health", tags=["service"], summary="Liveness: the process answers")
     def health() -> dict[str, str]:

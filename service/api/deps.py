@@ -57,7 +57,7 @@ def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(401, "a bearer token is required", field="Authorization")
-    person_id = _person_for(connection, settings, request, credentials.credentials)
+    person_id = person_for_bearer(connection, settings, request, credentials.credentials)
     principal = (
         load_principal(connection, person_id, indirect=settings.manager_scope_indirect)
         if person_id is not None
@@ -69,9 +69,10 @@ def current_principal(
     return principal
 
 
-def _person_for(
+def person_for_bearer(
     connection: Connection, settings: Settings, request: Request, token: str
 ) -> int | None:
+    """The person an API token or an OIDC JWT speaks for (API and pages alike)."""
     if settings.oidc_issuer and looks_like_jwt(token):
         verifier: OidcVerifier | None = getattr(request.app.state, "oidc", None)
         if verifier is None:

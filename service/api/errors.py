@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -110,16 +110,31 @@ def _log_refusal(request: Request, status: int, reason: str) -> None:
         )
 
 
-async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+def _page(request: Request, status: int, reason: str) -> Response | None:
+    """Pages answer errors as a page: the web module registers how (app.state.error_page)."""
+    page = getattr(request.app.state, "error_page", None)
+    if page is None or request.url.path.startswith(("/api/", "/openapi", "/docs", "/health")):
+        return None
+    response: Response = page(request, status, reason)
+    return response
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     _log_refusal(request, exc.status, exc.reason)
+    if (page := _page(request, exc.status, exc.reason)) is not None:
+        return page
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     body = _body(request, [{"field": exc.field, "reason": exc.reason}], **exc.extra)
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if (
+        page := _page(request, 422, "the form or address has a value that is not valid")
+    ) is not None:
+        return page
     errors = [
         {
             "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body") or None,
@@ -130,9 +145,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(_body(request, errors), status_code=422)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     _log_refusal(request, exc.status_code, str(exc.detail))
+    if (page := _page(request, exc.status_code, str(exc.detail))) is not None:
+        return page
     body = _body(request, [{"field": None, "reason": str(exc.detail)}])
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 

@@ -119,6 +119,16 @@ class VersionOut(BaseModel):
     citation_flags: list[dict[str, Any]]
 
 
+class CitedEvidenceOut(BaseModel):
+    """An evidence item a draft's sentences may cite, as it was when the draft was written."""
+
+    id: str = Field(examples=["E3"])
+    kind: str
+    title: str | None
+    occurred_at: datetime
+    text: str
+
+
 class DraftOut(BaseModel):
     id: int
     person_id: int
@@ -127,6 +137,7 @@ class DraftOut(BaseModel):
     status: Literal["draft", "checked", "approved"]
     current_version: int
     version: VersionOut
+    evidence: list[CitedEvidenceOut] = Field(description="What the citations (E1, E2, ...) name.")
 
 
 class VersionSummary(BaseModel):

@@ -91,8 +91,7 @@ def save_edit(
     connection: Connection, *, draft_id: int, based_on: int, body: DraftBody, author: str
 ) -> StoredVersion:
     """A person's edit as a new version, checked against the draft's own evidence ids."""
-    first = load_version(connection, draft_id, 1)
-    pack_ids = [e["id"] for e in (first.provenance or {}).get("evidence", [])]
+    pack_ids = [e["id"] for e in draft_evidence(connection, draft_id)]
     checked, report = check_citations(body, pack_ids)
     bumped = connection.execute(
         update(Draft)
@@ -118,6 +117,19 @@ def save_edit(
     return load_version(connection, draft_id, bumped)
 
 
+def draft_evidence(connection: Connection, draft_id: int) -> list[dict[str, Any]]:
+    """The evidence the draft's text rests on: the pack of its latest generated version
+    (a regeneration brings a new pack whose E-ids mean other items; edits keep the pack of
+    the text they edit)."""
+    provenance = connection.execute(
+        select(DraftVersion.provenance)
+        .where(DraftVersion.draft_id == draft_id, DraftVersion.origin.in_(("llm", "offline")))
+        .order_by(DraftVersion.version.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return list((provenance or {}).get("evidence", []))
+
+
 def keep_stale_edit(
     connection: Connection, *, draft_id: int, based_on: int, body: DraftBody, author: str
 ) -> int:
@@ -126,8 +138,7 @@ def keep_stale_edit(
     merge it into the current version. Returns its version number."""
     connection.execute(select(Draft.id).where(Draft.id == draft_id).with_for_update())
     number = connection.execute(select(_next_number(draft_id))).scalar_one()
-    first = load_version(connection, draft_id, 1)
-    pack_ids = [e["id"] for e in (first.provenance or {}).get("evidence", [])]
+    pack_ids = [e["id"] for e in draft_evidence(connection, draft_id)]
     checked, report = check_citations(body, pack_ids)
     _add_version(connection, draft_id, number, author, "stale_edit", checked, report, None)
     audit(

@@ -31,6 +31,7 @@ from service.api.schemas import (
     AcknowledgeIn,
     AuditOut,
     CheckOut,
+    CitedEvidenceOut,
     DraftOut,
     DraftRequest,
     EditIn,
@@ -53,6 +54,7 @@ from service.drafting.store import (
     DraftNotFound,
     StaleEdit,
     StoredVersion,
+    draft_evidence,
     keep_stale_edit,
     load_version,
     save_edit,
@@ -128,14 +130,14 @@ def visible_draft(connection: Connection, principal: Principal, draft_id: int) -
     return row
 
 
-def _history(connection: Connection, principal: Principal, draft_id: int) -> Any:
+def history_draft(connection: Connection, principal: Principal, draft_id: int) -> Any:
     row = visible_draft(connection, principal, draft_id)
     if not may_read_history(principal, row.subject_id, row.kind):
         raise forbidden("the history of this draft is for those who write it")
     return row
 
 
-def _writable(connection: Connection, principal: Principal, draft_id: int) -> Any:
+def writable_draft(connection: Connection, principal: Principal, draft_id: int) -> Any:
     row = visible_draft(connection, principal, draft_id)
     if not may_write_draft(principal, row.subject_id, row.kind):
         raise forbidden("you may read this draft but not change it")
@@ -165,6 +167,9 @@ def _draft_out(connection: Connection, row: Any, version: int | None = None) -> 
         status=row.status,
         current_version=row.current_version,
         version=version_out(stored),
+        evidence=[
+            CitedEvidenceOut.model_validate(item) for item in draft_evidence(connection, row.id)
+        ],
     )
 
 
@@ -177,7 +182,7 @@ def get_draft(draft_id: Id, principal: PrincipalDep, connection: ConnectionDep) 
 def list_versions(
     draft_id: Id, principal: PrincipalDep, connection: ConnectionDep
 ) -> list[VersionSummary]:
-    _history(connection, principal, draft_id)
+    history_draft(connection, principal, draft_id)
     return [
         VersionSummary(version=v, author=a, origin=o, created_at=t)
         for v, a, o, t in version_history(connection, draft_id)
@@ -188,7 +193,7 @@ def list_versions(
 def get_version(
     draft_id: Id, version: int, principal: PrincipalDep, connection: ConnectionDep
 ) -> DraftOut:
-    row = _history(connection, principal, draft_id)
+    row = history_draft(connection, principal, draft_id)
     try:
         return _draft_out(connection, row, version)
     except DraftNotFound:
@@ -215,7 +220,7 @@ def edit_draft(
     principal: PrincipalDep,
     connection: ConnectionDep,
 ) -> DraftOut | JSONResponse:
-    _writable(connection, principal, draft_id)
+    writable_draft(connection, principal, draft_id)
     try:
         body = parse_text(edit.text)
     except DraftTextError as exc:
@@ -260,7 +265,7 @@ def _stale(
     return JSONResponse(body_out, status_code=409)
 
 
-def _check_out(connection: Connection, draft_id: int) -> CheckOut:
+def check_out(connection: Connection, draft_id: int) -> CheckOut:
     check = latest_check(connection, draft_id)
     status = connection.execute(select(Draft.status).where(Draft.id == draft_id)).scalar_one()
     if check is None:
@@ -291,14 +296,14 @@ def _check_out(connection: Connection, draft_id: int) -> CheckOut:
 @router.get("/drafts/{draft_id}/check", summary="The latest bias check of a draft and its flags")
 def get_check(draft_id: Id, principal: PrincipalDep, connection: ConnectionDep) -> CheckOut:
     visible_draft(connection, principal, draft_id)
-    return _check_out(connection, draft_id)
+    return check_out(connection, draft_id)
 
 
 @router.post("/drafts/{draft_id}/check", summary="Check the current version's language now")
 def run_check(draft_id: Id, principal: PrincipalDep, connection: ConnectionDep) -> CheckOut:
-    _writable(connection, principal, draft_id)
+    writable_draft(connection, principal, draft_id)
     check_draft(connection, draft_id, actor=principal.actor)
-    return _check_out(connection, draft_id)
+    return check_out(connection, draft_id)
 
 
 @router.post(
@@ -313,12 +318,12 @@ def acknowledge(
     principal: PrincipalDep,
     connection: ConnectionDep,
 ) -> CheckOut:
-    _writable(connection, principal, draft_id)
+    writable_draft(connection, principal, draft_id)
     try:
         acknowledge_flag(connection, draft_id, flag, by=principal.actor, reason=body.reason)
     except GateRefused as exc:
         raise ApiError(409, str(exc), field="flag") from None
-    return _check_out(connection, draft_id)
+    return check_out(connection, draft_id)
 
 
 @router.post(
@@ -339,7 +344,7 @@ def approve(draft_id: Id, principal: PrincipalDep, connection: ConnectionDep) ->
 
 @router.get("/drafts/{draft_id}/audit", summary="The audit trail of one draft")
 def draft_audit(draft_id: Id, principal: PrincipalDep, connection: ConnectionDep) -> list[AuditOut]:
-    _history(connection, principal, draft_id)
+    history_draft(connection, principal, draft_id)
     rows = connection.execute(
         select(AuditEvent.__table__)
         .where(AuditEvent.entity == "draft", AuditEvent.entity_id == str(draft_id))

@@ -1,0 +1,1 @@
+"""One router per audience: sign-in, employees, drafts, managers, panels, HR."""

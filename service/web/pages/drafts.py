@@ -1,0 +1,167 @@
+"""The draft page: the text beside its evidence, flags at the phrases that raised them,
+editing with the version it was based on, check, acknowledge, approve, history."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from service.access.scope import may_approve_draft, may_read_history, may_write_draft
+from service.api.deps import ConnectionDep, Id
+from service.api.errors import ApiError
+from service.api.routers.drafts import check_out, visible_draft, writable_draft
+from service.bias.gate import GateRefused, acknowledge_flag, approve_draft, check_draft
+from service.db.models import Person
+from service.drafting.store import (
+    StaleEdit,
+    draft_evidence,
+    keep_stale_edit,
+    load_version,
+    save_edit,
+    version_history,
+)
+from service.drafting.text_format import DraftTextError, parse_text
+from service.web.draft_view import sections_with_flags, version_diff
+from service.web.flash import redirect_with
+from service.web.session import PagePrincipal, SameOrigin
+from service.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/drafts/{draft_id}")
+def draft_page(
+    draft_id: Id,
+    request: Request,
+    principal: PagePrincipal,
+    connection: ConnectionDep,
+) -> Response:
+    row = visible_draft(connection, principal, draft_id)
+    current = load_version(connection, draft_id)
+    check = check_out(connection, draft_id)
+    fresh = check.version == current.version
+    flags = [f.model_dump() for f in check.flags] if fresh else []
+    subject = connection.execute(
+        select(Person.name).where(Person.id == row.subject_id)
+    ).scalar_one()
+    history = (
+        version_history(connection, draft_id)
+        if may_read_history(principal, row.subject_id, row.kind)
+        else []
+    )
+    return render(
+        request,
+        "draft.html.j2",
+        draft=row,
+        subject=subject,
+        current=current,
+        sections=sections_with_flags(current.body, flags),
+        evidence=draft_evidence(connection, draft_id),
+        check=check,
+        fresh_check=fresh,
+        flags=flags,
+        history=history,
+        can_write=may_write_draft(principal, row.subject_id, row.kind),
+        can_approve=may_approve_draft(principal, row.subject_id),
+    )
+
+
+def _back(draft_id: int, *, notice: str | None = None, error: str | None = None) -> Response:
+    return redirect_with(f"/drafts/{draft_id}", notice=notice, error=error)
+
+
+@router.post("/drafts/{draft_id}/edit", dependencies=[SameOrigin])
+def save(
+    draft_id: Id,
+    principal: PagePrincipal,
+    connection: ConnectionDep,
+    based_on: Annotated[int, Form(ge=1)],
+    text: Annotated[str, Form(max_length=100_000)],
+) -> Response:
+    writable_draft(connection, principal, draft_id)
+    try:
+        body = parse_text(text)
+    except DraftTextError as exc:
+        raise ApiError(422, f"the text could not be read: {exc}", field="text") from None
+    try:
+        saved = save_edit(
+            connection, draft_id=draft_id, based_on=based_on, body=body, author=principal.actor
+        )
+    except StaleEdit as exc:
+        kept = keep_stale_edit(
+            connection, draft_id=draft_id, based_on=based_on, body=body, author=principal.actor
+        )
+        return _back(
+            draft_id,
+            error=f"Someone saved version {exc.current} while you edited. Your text is kept as "
+            f"version {kept} in the history: merge it into the current text.",
+        )
+    return _back(draft_id, notice=f"Saved as version {saved.version}.")
+
+
+@router.post("/drafts/{draft_id}/check", dependencies=[SameOrigin])
+def run_check(draft_id: Id, principal: PagePrincipal, connection: ConnectionDep) -> Response:
+    writable_draft(connection, principal, draft_id)
+    result = check_draft(connection, draft_id, actor=principal.actor)
+    found = len(result.flags)
+    return _back(draft_id, notice=f"Checked: {found} flag{'s' if found != 1 else ''}.")
+
+
+@router.post("/drafts/{draft_id}/flags/{flag}/acknowledge", dependencies=[SameOrigin])
+def acknowledge(
+    draft_id: Id,
+    flag: str,
+    principal: PagePrincipal,
+    connection: ConnectionDep,
+    reason: Annotated[str, Form(max_length=2000)],
+) -> Response:
+    writable_draft(connection, principal, draft_id)
+    try:
+        acknowledge_flag(connection, draft_id, flag, by=principal.actor, reason=reason)
+    except GateRefused as exc:
+        return _back(draft_id, error=str(exc))
+    return _back(draft_id, notice=f"{flag} acknowledged.")
+
+
+@router.post("/drafts/{draft_id}/approve", dependencies=[SameOrigin])
+def approve(draft_id: Id, principal: PagePrincipal, connection: ConnectionDep) -> Response:
+    row = visible_draft(connection, principal, draft_id)
+    if not may_approve_draft(principal, row.subject_id):
+        raise ApiError(403, "only a manager of this person may approve their drafts")
+    try:
+        approve_draft(connection, draft_id, by=principal.actor)
+    except GateRefused as exc:
+        return _back(draft_id, error=str(exc))
+    return _back(draft_id, notice="Approved.")
+
+
+@router.get("/drafts/{draft_id}/history")
+def history(
+    draft_id: Id,
+    request: Request,
+    principal: PagePrincipal,
+    connection: ConnectionDep,
+    before: int | None = None,
+    after: int | None = None,
+) -> Response:
+    row = visible_draft(connection, principal, draft_id)
+    if not may_read_history(principal, row.subject_id, row.kind):
+        raise ApiError(403, "the history of this draft is for those who write it")
+    versions = version_history(connection, draft_id)
+    numbers = [v for v, *_ in versions]
+    newer = after if after in numbers else row.current_version
+    older = before if before in numbers else max((n for n in numbers if n < newer), default=newer)
+    diff = version_diff(
+        load_version(connection, draft_id, older).body.as_text(),
+        load_version(connection, draft_id, newer).body.as_text(),
+    )
+    return render(
+        request,
+        "history.html.j2",
+        draft=row,
+        versions=versions,
+        older=older,
+        newer=newer,
+        diff=diff,
+    )

@@ -1,0 +1,94 @@
+"""The employee's pages: my evidence for a period, my drafts, asking for a draft, and a
+job's progress."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from retrieval.schema import Record
+from service.access.scope import may_see_draft, shows_author
+from service.api.deps import BigId, ConnectionDep, SettingsDep
+from service.api.errors import not_found
+from service.api.params import period_param
+from service.db.models import Draft
+from service.jobs.queue import enqueue, job_status
+from service.web.session import PagePrincipal, SameOrigin
+from service.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+DEFAULT_PERIOD = "2026-H1"
+
+
+@router.get("/me")
+def my_evidence(
+    request: Request,
+    principal: PagePrincipal,
+    connection: ConnectionDep,
+    period: str = DEFAULT_PERIOD,
+) -> Response:
+    window = period_param(period)
+    assert window is not None
+    rows = connection.execute(
+        select(Record.__table__)
+        .where(
+            Record.subject_id == principal.person_id,
+            Record.occurred_at >= window.starts_at,
+            Record.occurred_at < window.ends_before,
+        )
+        .order_by(Record.occurred_at.desc())
+    ).all()
+    records = [
+        {
+            "kind": r.kind,
+            "title": r.title,
+            "body": r.body,
+            "occurred_at": r.occurred_at,
+            "author": r.author if shows_author(principal, principal.person_id, r.kind) else None,
+        }
+        for r in rows
+    ]
+    drafts = [
+        d
+        for d in connection.execute(
+            select(Draft.id, Draft.kind, Draft.period, Draft.status, Draft.current_version)
+            .where(Draft.subject_id == principal.person_id)
+            .order_by(Draft.period.desc(), Draft.kind)
+        ).all()
+        if may_see_draft(principal, principal.person_id, d.kind, d.status)
+    ]
+    return render(
+        request, "my_evidence.html.j2", period=window.name, records=records, drafts=drafts
+    )
+
+
+@router.post("/me/drafts", dependencies=[SameOrigin])
+def request_self_reflection(
+    principal: PagePrincipal,
+    connection: ConnectionDep,
+    settings: SettingsDep,
+    period: Annotated[str, Form(max_length=64)],
+) -> Response:
+    window = period_param(period)
+    assert window is not None
+    job_id = enqueue(
+        connection,
+        "draft",
+        {"person_id": principal.person_id, "kind": "self_reflection", "period": window.name},
+        requested_by=principal.person_id,
+        max_attempts=settings.job_max_attempts,
+        actor=principal.actor,
+    )
+    return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+
+
+@router.get("/jobs/{job_id}")
+def job_page(
+    job_id: BigId, request: Request, principal: PagePrincipal, connection: ConnectionDep
+) -> Response:
+    view = job_status(connection, job_id)
+    if view is None or not (principal.hr_admin or view.requested_by == principal.person_id):
+        raise not_found("job")
+    draft_id = (view.result or {}).get("draft_id") if view.status == "done" else None
+    return render(request, "job.html.j2", job=view, draft_id=draft_id)

@@ -1,0 +1,35 @@
+"""Mounting the pages on the app: static files, the page routers, and how errors and a
+missing sign-in look on a page."""
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from service.api.errors import request_id
+from service.web.pages import auth, drafts, employee
+from service.web.session import SignInRequired, sign_in_url
+from service.web.templating import STATIC, render
+
+
+def error_page(request: Request, status: int, reason: str) -> Response:
+    return render(
+        request,
+        "error.html.j2",
+        status_code=status,
+        status=status,
+        reason=reason,
+        request_id=request_id(request),
+    )
+
+
+async def _sign_in(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignInRequired)
+    return RedirectResponse(sign_in_url(exc.next_path), status_code=303)
+
+
+def install_pages(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.state.error_page = error_page
+    app.add_exception_handler(SignInRequired, _sign_in)
+    for module in (auth, employee, drafts):
+        app.include_router(module.router)
