@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint bench-ingest bench-retrieval eval-retrieval bench-drafting eval-drafting eval-bias bench-bias org clean
+.PHONY: demo test lint chromium bench-ingest bench-retrieval eval-retrieval bench-drafting eval-drafting eval-bias bench-bias org clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,14 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# The browser tests (tests/test_e2e.py) drive Debian's chromium; install it when missing.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+
+test: lint chromium
 	$(BIN)/pytest
 
 bench-ingest: $(VENV)/.installed
@@ -46,6 +53,10 @@ eval-bias: $(VENV)/.installed
 
 bench-bias: $(VENV)/.installed
 	$(BIN)/python -m evals.bench_bias --people 2400
+
+.PHONY: bench-api
+bench-api: $(VENV)/.installed
+	$(BIN)/python -m evals.bench_api --people 600 --clients 50 --seconds 60
 
 org: $(VENV)/.installed
 	$(BIN)/python -m evals.synthetic_org --people 120 --out evals/out/org

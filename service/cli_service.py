@@ -14,7 +14,6 @@ from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
 
 from service.access.tokens import issue_token, revoke_token
-from service.api.app import create_app
 from service.api.logs import configure_logging
 from service.audit import audit
 from service.calibration.panels import create_panel
@@ -34,14 +33,16 @@ ACTOR = "cli:admin"
 def serve(
     host: Annotated[str | None, typer.Option(help="default FAIRDRAFT_API_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default FAIRDRAFT_API_PORT")] = None,
+    workers: Annotated[int | None, typer.Option(help="default FAIRDRAFT_API_WORKERS")] = None,
 ) -> None:
-    """Run the API (and, unless FAIRDRAFT_SERVE_WORKER=false, one job worker)."""
+    """Run the API (and, unless FAIRDRAFT_SERVE_WORKER=false, a job worker per process)."""
     settings = get_settings()
-    configure_logging()
     uvicorn.run(
-        create_app(settings),
+        "service.api.app:app_from_environment",
+        factory=True,
         host=host or settings.api_host,
         port=port or settings.api_port,
+        workers=workers or settings.api_workers,
         log_config=None,
         access_log=False,
     )

@@ -83,6 +83,16 @@ class Settings(BaseSettings):
     )
     progress: bool = Field(default=True, description="Show progress bars on long operations.")
     api_host: str = Field(default="127.0.0.1", description="Address `fairdraft serve` binds.")
+    api_workers: int = Field(
+        default=1, ge=1, le=64, description="Processes `fairdraft serve` runs (one per core)."
+    )
+    db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=200,
+        description="Database connections each process keeps open (plus as many again on "
+        "demand); below the API's thread count, requests open and close connections.",
+    )
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_token_days: int = Field(
         default=90, ge=1, le=3650, description="Lifetime of a token made by `fairdraft token`."

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from service.api.errors import install_error_handlers
-from service.api.logs import request_context
+from service.api.logs import RequestContext, configure_logging
 from service.api.routers import (
     audit,
     calibration,
@@ -24,7 +24,7 @@ from service.api.routers import (
     ratings,
 )
 from service.jobs.worker import start_in_thread
-from service.settings import Settings
+from service.settings import Settings, get_settings
 from service.store import open_store
 from service.web.setup import install_pages
 
@@ -61,7 +61,7 @@ def create_app(
     app.state.settings = settings
     if engine is not None:
         app.state.engine = engine
-    app.middleware("http")(request_context)
+    app.add_middleware(RequestContext)
     install_error_handlers(app)
     for module in (people, drafts, jobs, ratings, calibration, cycles, audit, ingest):
         app.include_router(module.router)
@@ -72,3 +72,10 @@ def create_app(
         return {"status": "ok"}
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app on the environment's settings: what each `fairdraft serve` process runs
+    (each configures its own JSON logging, since workers are separate processes)."""
+    configure_logging()
+    return create_app(get_settings())

@@ -22,12 +22,13 @@ from service.store import embedder_from
 _bearer = HTTPBearer(auto_error=False, description="A fairdraft API token or an OIDC JWT.")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
+    """async: trivial dependencies stay on the event loop instead of a thread hop each."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 

@@ -21,7 +21,7 @@ def database_url(settings: Settings) -> Iterator[str]:
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
-    return create_engine(url, pool_size=pool_size, pool_pre_ping=True)
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -32,7 +32,7 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 def open_engine(settings: Settings) -> Iterator[Engine]:
     """Engine for the configured (or embedded) database, disposed on exit."""
     with database_url(settings) as url:
-        engine = make_engine(url)
+        engine = make_engine(url, pool_size=settings.db_pool_size)
         try:
             yield engine
         finally:

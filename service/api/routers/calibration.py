@@ -53,14 +53,14 @@ def panel_out(view: PanelView) -> PanelOut:
     )
 
 
-def _panel(connection: Connection, principal: Principal, panel_id: int) -> PanelView:
+def visible_panel(connection: Connection, principal: Principal, panel_id: int) -> PanelView:
     found = panel(connection, panel_id)
     if found is None or not (principal.hr_admin or panel_id in principal.panels):
         raise not_found("panel")
     return found
 
 
-def _person(connection: Connection, settings: Settings, found: PanelView, label: str) -> int:
+def cohort_member(connection: Connection, settings: Settings, found: PanelView, label: str) -> int:
     """The cohort person a label names: a pseudonym, or, when names are shown, an id of
     someone in the cohort (anyone else is not found, like a wrong pseudonym)."""
     person_id = person_for_label(connection, found.id, label)
@@ -88,7 +88,7 @@ def _panel_rating(
     )
 
 
-def _not_self(principal: Principal, person_id: int) -> None:
+def not_self(principal: Principal, person_id: int) -> None:
     """A panel member who is in the cohort themselves sees it, but decides nothing about
     their own rating or placement."""
     if person_id == principal.person_id:
@@ -126,7 +126,7 @@ def new_panel(body: PanelIn, principal: HrDep, connection: ConnectionDep) -> Pan
 def get_cohort(
     panel_id: Id, principal: PrincipalDep, connection: ConnectionDep, settings: SettingsDep
 ) -> CohortOut:
-    _panel(connection, principal, panel_id)
+    visible_panel(connection, principal, panel_id)
     view = cohort_view(connection, panel_id, pseudonymise=settings.panel_pseudonymise)
     return CohortOut(
         panel=panel_out(view.panel),
@@ -187,9 +187,9 @@ def set_placement(
     connection: ConnectionDep,
     settings: SettingsDep,
 ) -> NineBoxOut:
-    found = _panel(connection, principal, panel_id)
-    person_id = _person(connection, settings, found, label)
-    _not_self(principal, person_id)
+    found = visible_panel(connection, principal, panel_id)
+    person_id = cohort_member(connection, settings, found, label)
+    not_self(principal, person_id)
     try:
         place(
             connection,
@@ -217,9 +217,9 @@ def set_calibrated(
     connection: ConnectionDep,
     settings: SettingsDep,
 ) -> PanelRatingOut:
-    found = _panel(connection, principal, panel_id)
-    person_id = _person(connection, settings, found, label)
-    _not_self(principal, person_id)
+    found = visible_panel(connection, principal, panel_id)
+    person_id = cohort_member(connection, settings, found, label)
+    not_self(principal, person_id)
     try:
         calibrate_rating(connection, found.cycle, person_id, body.rating, actor=principal.actor)
     except RatingFinal as exc:
@@ -241,8 +241,8 @@ def finalise(
     connection: ConnectionDep,
     settings: SettingsDep,
 ) -> PanelRatingOut:
-    found = _panel(connection, principal, panel_id)
-    person_id = _person(connection, settings, found, label)
-    _not_self(principal, person_id)
+    found = visible_panel(connection, principal, panel_id)
+    person_id = cohort_member(connection, settings, found, label)
+    not_self(principal, person_id)
     finalise_person(connection, found.cycle, person_id, principal)
     return _panel_rating(connection, settings, found, person_id)
