@@ -46,14 +46,18 @@ def embedded_server(pgdata: Path, database: str) -> Iterator[str]:
 
 
 def create_database_if_missing(admin_uri: str, database: str) -> None:
-    """CREATE DATABASE cannot run in a transaction, and has no IF NOT EXISTS."""
+    """CREATE DATABASE cannot run in a transaction, and has no IF NOT EXISTS; two processes
+    starting together (serve's workers) may both try, and the loser finds it made."""
     with psycopg.connect(admin_uri, autocommit=True) as conn:
         exists = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
         ).fetchone()
         if not exists:
             logger.info("creating database %s", database)
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                logger.info("database %s was created by another process", database)
 
 
 def sqlalchemy_url(libpq_uri: str) -> str:

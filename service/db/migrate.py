@@ -7,7 +7,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -49,9 +49,16 @@ def check_models_match(engine: Engine) -> None:
         command.check(config)
 
 
+_MIGRATION_LOCK = 0x66616972  # any constant: one migration at a time per database
+
+
 def _run(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
+    """Under a transaction-scoped advisory lock, so that processes starting together (the
+    workers of `fairdraft serve --workers 2` on an empty database) migrate one after the
+    other; the second then finds the schema at head and does nothing."""
     config = alembic_config()
     with engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         config.attributes["connection"] = conn
         step(config, revision)
     engine.dispose()  # pooled connections may predate the types the migration created
