@@ -145,3 +145,9 @@ def _forms(name: str) -> set[tuple[str, ...]]:
         if word and len(word[0]) > 1:
             forms.add(word)
     return {f for f in forms if any(len(w) > 1 for w in f)}
+
+
+def in_panel_words(message: str, person_id: int, who: str) -> str:
+    """A refusal as a panel may read it: the rating and gate functions name people by id,
+    and an id must not reach a pseudonymised panel (page or API)."""
+    return re.sub(rf"\bperson {person_id}\b", lambda _: who, message)

@@ -6,7 +6,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from service.api.errors import request_id
-from service.web.pages import auth, drafts, employee
+from service.web.pages import auth, drafts, employee, hr, panels, team
 from service.web.session import SignInRequired, sign_in_url
 from service.web.templating import STATIC, render
 
@@ -31,5 +31,5 @@ def install_pages(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.error_page = error_page
     app.add_exception_handler(SignInRequired, _sign_in)
-    for module in (auth, employee, drafts):
+    for module in (auth, employee, drafts, team, panels, hr):
         app.include_router(module.router)

@@ -11,7 +11,6 @@ from service.access.principal import Principal
 from service.api.deps import ConnectionDep, HrDep, Id, PrincipalDep, SettingsDep
 from service.api.errors import CONFLICT, ERROR_RESPONSES, ApiError, forbidden, not_found
 from service.api.params import period_param
-from service.api.routers.ratings import finalise_person
 from service.api.schemas import (
     CohortOut,
     CohortRowOut,
@@ -25,6 +24,7 @@ from service.api.schemas import (
     PlacementIn,
     RatingIn,
 )
+from service.bias.gate import GateRefused, finalise_rating
 from service.calibration.cohort import cohort_view
 from service.calibration.panels import (
     PanelRefused,
@@ -36,7 +36,7 @@ from service.calibration.panels import (
     panels_of,
     place,
 )
-from service.calibration.pseudonyms import person_for_label, pseudonyms
+from service.calibration.pseudonyms import in_panel_words, person_for_label, pseudonyms
 from service.calibration.ratings import RatingFinal, RatingRefused, calibrate_rating
 from service.settings import Settings
 
@@ -54,6 +54,7 @@ def panel_out(view: PanelView) -> PanelOut:
 
 
 def visible_panel(connection: Connection, principal: Principal, panel_id: int) -> PanelView:
+    """The panel, for its members and HR; "not found" to anyone else (API and pages)."""
     found = panel(connection, panel_id)
     if found is None or not (principal.hr_admin or panel_id in principal.panels):
         raise not_found("panel")
@@ -200,7 +201,7 @@ def set_placement(
             actor=principal.actor,
         )
     except PanelRefused as exc:
-        raise ApiError(422, str(exc)) from None
+        raise ApiError(422, in_panel_words(str(exc), person_id, label)) from None
     return NineBoxOut(performance=body.performance, potential=body.potential)
 
 
@@ -223,9 +224,9 @@ def set_calibrated(
     try:
         calibrate_rating(connection, found.cycle, person_id, body.rating, actor=principal.actor)
     except RatingFinal as exc:
-        raise ApiError(409, str(exc), field="rating") from None
+        raise ApiError(409, in_panel_words(str(exc), person_id, label), field="rating") from None
     except RatingRefused as exc:
-        raise ApiError(422, str(exc), field="rating") from None
+        raise ApiError(422, in_panel_words(str(exc), person_id, label), field="rating") from None
     return _panel_rating(connection, settings, found, person_id)
 
 
@@ -244,5 +245,8 @@ def finalise(
     found = visible_panel(connection, principal, panel_id)
     person_id = cohort_member(connection, settings, found, label)
     not_self(principal, person_id)
-    finalise_person(connection, found.cycle, person_id, principal)
+    try:
+        finalise_rating(connection, found.cycle, person_id, by=principal.actor)
+    except GateRefused as exc:
+        raise ApiError(409, in_panel_words(str(exc), person_id, label)) from None
     return _panel_rating(connection, settings, found, person_id)
