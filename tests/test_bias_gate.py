@@ -103,6 +103,23 @@ def test_an_open_flag_blocks_approval_until_acknowledged_with_a_reason(
     assert {"draft.checked", "flag.acknowledged", "draft.approved"} <= set(actions(engine))
 
 
+def test_checking_approved_text_again_records_the_check_and_keeps_the_approval(
+    engine: Engine, draft_id: int
+) -> None:
+    with engine.begin() as conn:
+        check_draft(conn, draft_id, actor="test")
+        for open_flag in open_flags(conn, draft_id):
+            acknowledge_flag(conn, draft_id, open_flag["key"], by="bo", reason="quoted peers")
+        approve_draft(conn, draft_id, by="bo")
+        again = check_draft(conn, draft_id, actor="test")
+
+    with engine.connect() as conn:
+        assert conn.execute(select(Draft.status).where(Draft.id == draft_id)).scalar() == (
+            "approved"
+        )
+    assert again.flags
+
+
 def test_an_edit_after_the_check_needs_a_new_check_and_a_fixed_text_passes(
     engine: Engine, draft_id: int
 ) -> None:

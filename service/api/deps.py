@@ -47,7 +47,10 @@ def get_embedder(request: Request) -> Embedder:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ConnectionDep = Annotated[Connection, Depends(get_connection)]
+# scope="function": the transaction commits when the endpoint returns, before the response
+# is sent, so a client that reads right after a write (a browser following a redirect)
+# sees it. FastAPI's default closes yield-dependencies only after the response.
+ConnectionDep = Annotated[Connection, Depends(get_connection, scope="function")]
 
 
 def current_principal(

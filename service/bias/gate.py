@@ -43,7 +43,8 @@ class CheckResult:
 
 def check_draft(connection: Connection, draft_id: int, *, actor: str) -> CheckResult:
     """Profile the draft's current version, store the check with its flags (keyed F1, F2,
-    ...) and move the draft to `checked`."""
+    ...) and move a draft in `draft` to `checked` (an approved one stays approved: its text
+    has not changed since it was approved, which any edit would have undone)."""
     current = load_version(connection, draft_id)
     profile = profile_draft(current.body, people_names(connection))
     flags = flag_rows(profile)
@@ -58,7 +59,9 @@ def check_draft(connection: Connection, draft_id: int, *, actor: str) -> CheckRe
         )
         .returning(DraftCheck.id)
     ).scalar_one()
-    _move(connection, draft_id, "checked", actor, {"check": check_id, "flags": len(flags)})
+    status = connection.execute(select(Draft.status).where(Draft.id == draft_id)).scalar_one()
+    if status == "draft":  # a re-check of approved text records the check, keeps the approval
+        _move(connection, draft_id, "checked", actor, {"check": check_id, "flags": len(flags)})
     return CheckResult(check_id, draft_id, current.version, flags, profile.measures)
 
 

@@ -265,7 +265,7 @@ def evidence_lines(records: Sequence[Mapping[str, Any]]) -> list[EvidenceLine]:
     status would read as a finding."""
     kinds = Counter(str(r["kind"]) for r in records)
     features = evidence_features(records)
-    lines = [EvidenceLine(f"{kind_title(k)} records", str(n)) for k, n in sorted(kinds.items())]
+    lines = [EvidenceLine(kind_title(k), str(n)) for k, n in sorted(kinds.items())]
     lines.append(
         EvidenceLine("Results stated with numbers", str(int(features["measured_outcomes"])))
     )
