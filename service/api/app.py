@@ -11,6 +11,7 @@ from contextlib import ExitStack, asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from retrieval.pack_cache import PackCache
 from service.api.errors import install_error_handlers
 from service.api.logs import RequestContext, configure_logging
 from service.api.routers import (
@@ -59,6 +60,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.pack_cache = PackCache()
     if engine is not None:
         app.state.engine = engine
     app.add_middleware(RequestContext)

@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
 
 from retrieval.embedding import Embedder
+from retrieval.pack_cache import PackCache
 from service.access.oidc import InvalidOidcToken, OidcVerifier, looks_like_jwt
 from service.access.principal import Principal, load_principal, person_by_email
 from service.access.tokens import person_for_token
@@ -44,6 +45,12 @@ def get_embedder(request: Request) -> Embedder:
     if embedder is None:
         embedder = request.app.state.embedder = embedder_from(request.app.state.settings)
     return embedder
+
+
+async def get_pack_cache(request: Request) -> PackCache:
+    """One evidence-pack cache per process, created with the app."""
+    cache: PackCache = request.app.state.pack_cache
+    return cache
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

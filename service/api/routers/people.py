@@ -6,11 +6,19 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import Connection, func, select
 
 from retrieval.embedding import Embedder
+from retrieval.pack_cache import PackCache
 from retrieval.schema import Record
-from retrieval.search import retrieve_evidence
 from service.access.principal import Principal
 from service.access.scope import shows_author
-from service.api.deps import ConnectionDep, HrDep, Id, PageDep, PrincipalDep, get_embedder
+from service.api.deps import (
+    ConnectionDep,
+    HrDep,
+    Id,
+    PageDep,
+    PrincipalDep,
+    get_embedder,
+    get_pack_cache,
+)
 from service.api.errors import ERROR_RESPONSES, not_found
 from service.api.params import period_param
 from service.api.schemas import (
@@ -122,13 +130,12 @@ def evidence_pack(
     principal: PrincipalDep,
     connection: ConnectionDep,
     embedder: Annotated[Embedder, Depends(get_embedder)],
+    packs: Annotated[PackCache, Depends(get_pack_cache)],
     period: PeriodQuery = None,
 ) -> EvidencePackOut:
     person_in_scope(connection, principal, person_id)
     window = period_param(period)
-    pack = retrieve_evidence(
-        connection, embedder, subject_id=person_id, period=window, draft_kind=kind
-    )
+    pack = packs.pack(connection, embedder, subject_id=person_id, period=window, draft_kind=kind)
     return EvidencePackOut(
         person_id=person_id,
         period=window.name if window else None,
