@@ -30,9 +30,8 @@ A closed loop keeps `--clients` requests in flight, so by Little's law the mean 
 clients / throughput whatever the server does (`littles_law_mean_ms`): with no think time
 the latency target is a throughput target (50 clients under 100 ms need ~500+ requests/s).
 
-With `--workers N` or `--pool-size N` the server is instead `uvicorn --factory
-evals.bench_api:experiment_app` with that many worker processes and that database pool
-size: an experiment for finding what a deployment needs, not what `fairdraft serve` does.
+`--workers N` runs `fairdraft serve --workers N` (one process per core is what a
+deployment would use); `--pool-size N` sets FAIRDRAFT_DB_POOL_SIZE for it.
 """
 
 import argparse
@@ -57,7 +56,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from fastapi import FastAPI
 from rich.console import Console
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects.postgresql import insert
@@ -66,20 +64,15 @@ from evals.org_store import HASHING_MODEL, org_store
 from evals.report import print_figures
 from service.access.principal import reports_of
 from service.access.tokens import issue_token
-from service.api.app import create_app
-from service.api.logs import configure_logging
-from service.db.engine import make_engine
 from service.db.models import Draft, Person, PersonRole
 from service.drafting.run import Drafting, draft_cycle, offline_drafter
 from service.ingest.progress import RichProgress
-from service.settings import get_settings
 
 PERIOD = "2026-H1"
 KIND = "self_reflection"
 ACTOR = "bench-api"
 TARGET_P95_MS = 100.0
 REQUEST_TIMEOUT_S = 30.0
-POOL_SIZE_ENV = "FAIRDRAFT_BENCH_POOL_SIZE"
 ENDPOINTS = ("evidence", "draft", "drafts_list")
 MEASURED = "m"  # X-Request-ID prefix of counted requests, so the server log can be filtered
 
@@ -182,26 +175,18 @@ def free_port() -> int:
     return port
 
 
-def server_command(port: int, workers: int | None, pool_size: int | None) -> list[str]:
-    """`fairdraft serve`, or for an experiment uvicorn with workers and a pool size."""
-    if workers is None and pool_size is None:
-        fairdraft = Path(sys.executable).with_name("fairdraft")
-        return [str(fairdraft), "serve", "--host", "127.0.0.1", "--port", str(port)]
+def server_command(port: int, workers: int) -> list[str]:
+    """`fairdraft serve` with `workers` processes."""
+    fairdraft = Path(sys.executable).with_name("fairdraft")
     return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "evals.bench_api:experiment_app",
-        "--factory",
+        str(fairdraft),
+        "serve",
         "--host",
         "127.0.0.1",
         "--port",
         str(port),
         "--workers",
-        str(workers or 1),
-        "--no-access-log",
-        "--log-level",
-        "warning",
+        str(workers),
     ]
 
 
@@ -217,18 +202,8 @@ def server_env(database_url: str, home: Path, pool_size: int | None) -> dict[str
         TRANSFORMERS_OFFLINE="1",
     )
     if pool_size is not None:
-        env[POOL_SIZE_ENV] = str(pool_size)
+        env["FAIRDRAFT_DB_POOL_SIZE"] = str(pool_size)
     return env
-
-
-def experiment_app() -> FastAPI:
-    """The app as `fairdraft serve` builds it, on an engine with FAIRDRAFT_BENCH_POOL_SIZE
-    connections (uvicorn's `--factory` calls this once in each worker process)."""
-    settings = get_settings()
-    assert settings.database_url, "the experiment needs FAIRDRAFT_DATABASE_URL"
-    configure_logging()
-    pool_size = int(os.environ.get(POOL_SIZE_ENV, "5"))
-    return create_app(settings, engine=make_engine(settings.database_url, pool_size=pool_size))
 
 
 @contextmanager
@@ -525,8 +500,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--hr-admins", type=int, default=2, help="clients that are HR admins")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--home", type=Path, help="keep the store (and drafts) here")
-    parser.add_argument("--workers", type=int, help="experiment: uvicorn worker processes")
-    parser.add_argument("--pool-size", type=int, help="experiment: database pool per process")
+    parser.add_argument("--workers", type=int, default=1, help="fairdraft serve --workers")
+    parser.add_argument("--pool-size", type=int, help="FAIRDRAFT_DB_POOL_SIZE for the server")
     return parser.parse_args(argv)
 
 
@@ -537,9 +512,8 @@ def run_load(spec: LoadSpec, plans: list[ClientPlan]) -> LoadResult:
 
 
 def server_label(args: argparse.Namespace) -> str:
-    if args.workers is None and args.pool_size is None:
-        return "fairdraft serve"
-    return f"uvicorn workers={args.workers or 1} pool_size={args.pool_size or 5}"
+    pool = f" pool {args.pool_size}" if args.pool_size else ""
+    return f"fairdraft serve --workers {args.workers}{pool}"
 
 
 def serve_and_load(
@@ -552,7 +526,7 @@ def serve_and_load(
     """Start the server on the store, load it from a second process, stop it; returns what
     the load generator saw and how many database sessions were opened meanwhile."""
     port = free_port()
-    command = server_command(port, args.workers, args.pool_size)
+    command = server_command(port, args.workers)
     env = server_env(engine.url.render_as_string(hide_password=False), home, args.pool_size)
     console.log(f"starting {server_label(args)} on port {port}")
     with running_server(command, env, home / "serve.log") as server_pid:
