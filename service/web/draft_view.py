@@ -75,3 +75,10 @@ def version_diff(before: str, after: str) -> list[DiffLine]:
         elif tag == "+ ":
             lines.append(DiffLine("added", text))
     return lines
+
+
+def evidence_body(item: dict[str, Any]) -> str:
+    """An evidence item's text without its title: chunks begin with their record's title
+    (it helps retrieval), which the page already shows as the item's heading."""
+    text, title = str(item.get("text", "")), str(item.get("title") or "")
+    return text[len(title) :].lstrip() if title and text.startswith(title) else text

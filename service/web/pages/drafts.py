@@ -22,7 +22,7 @@ from service.drafting.store import (
     version_history,
 )
 from service.drafting.text_format import DraftTextError, parse_text
-from service.web.draft_view import sections_with_flags, version_diff
+from service.web.draft_view import evidence_body, sections_with_flags, version_diff
 from service.web.flash import redirect_with
 from service.web.session import PagePrincipal, SameOrigin
 from service.web.templating import render
@@ -57,7 +57,9 @@ def draft_page(
         subject=subject,
         current=current,
         sections=sections_with_flags(current.body, flags),
-        evidence=draft_evidence(connection, draft_id),
+        evidence=[
+            {**item, "body": evidence_body(item)} for item in draft_evidence(connection, draft_id)
+        ],
         check=check,
         fresh_check=fresh,
         flags=flags,

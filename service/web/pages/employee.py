@@ -6,13 +6,14 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from retrieval.schema import Record
 from service.access.scope import may_see_draft, shows_author
 from service.api.deps import BigId, ConnectionDep, SettingsDep
 from service.api.errors import not_found
 from service.api.params import period_param
-from service.db.models import Draft
+from service.db.models import Draft, Person
 from service.jobs.queue import enqueue, job_status
 from service.web.session import PagePrincipal, SameOrigin
 from service.web.templating import render
@@ -30,8 +31,10 @@ def my_evidence(
 ) -> Response:
     window = period_param(period)
     assert window is not None
+    author = aliased(Person)
     rows = connection.execute(
-        select(Record.__table__)
+        select(Record.__table__, author.name.label("author_name"))
+        .outerjoin(author, author.id == Record.author_id)
         .where(
             Record.subject_id == principal.person_id,
             Record.occurred_at >= window.starts_at,
@@ -45,7 +48,9 @@ def my_evidence(
             "title": r.title,
             "body": r.body,
             "occurred_at": r.occurred_at,
-            "author": r.author if shows_author(principal, principal.person_id, r.kind) else None,
+            "author": (r.author_name or r.author)
+            if shows_author(principal, principal.person_id, r.kind)
+            else None,
         }
         for r in rows
     ]
