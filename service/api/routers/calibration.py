@@ -2,7 +2,6 @@
 distribution, the 9-box, manager leniency, the disagreements to discuss first; placing,
 calibrating and finalising. A panel is visible to its members and to HR only."""
 
-from dataclasses import asdict
 
 from fastapi import APIRouter
 from sqlalchemy import Connection
@@ -132,20 +131,7 @@ def get_cohort(
     return CohortOut(
         panel=panel_out(view.panel),
         pseudonymised=view.pseudonymised,
-        rows=[
-            CohortRowOut(
-                label=r.label,
-                person_id=r.person_id,
-                manager_label=r.manager_label,
-                summary=r.summary,
-                proposed=r.proposed,
-                calibrated=r.calibrated,
-                final=r.final,
-                placement=NineBoxOut(**asdict(r.placement)) if r.placement else None,
-                predicted=r.predicted,
-            )
-            for r in view.rows
-        ],
+        rows=[CohortRowOut.model_validate(r, from_attributes=True) for r in view.rows],
         distribution=DistributionOut(
             scale=list(view.distribution.scale),
             proposed={str(k): v for k, v in view.distribution.proposed.items()},
@@ -153,27 +139,9 @@ def get_cohort(
             rated=view.distribution.rated,
             calibrated_people=view.distribution.calibrated_people,
         ),
-        managers=[
-            ManagerOut(
-                label=m.label,
-                n=m.n,
-                mean_residual=m.mean_residual,
-                direction=m.direction,
-                flagged=m.flagged,
-            )
-            for m in view.managers
-        ],
+        managers=[ManagerOut.model_validate(m, from_attributes=True) for m in view.managers],
         disagreements=[
-            DisagreementOut(
-                label=d.label,
-                proposed=d.proposed,
-                predicted=d.predicted,
-                calibrated=d.calibrated,
-                evidence_gap=d.evidence_gap,
-                calibration_change=d.calibration_change,
-                size=d.size,
-            )
-            for d in view.disagreements
+            DisagreementOut.model_validate(d, from_attributes=True) for d in view.disagreements
         ],
         evidence_r_squared=view.evidence_r_squared,
     )

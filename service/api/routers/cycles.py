@@ -9,19 +9,11 @@ from sqlalchemy import select
 from service.api.deps import ConnectionDep, HrDep, SettingsDep
 from service.api.errors import ERROR_RESPONSES, not_found
 from service.api.params import cycle_name
-from service.api.routers.jobs import job_out
+from service.api.routers.jobs import accept_job
 from service.api.schemas import CycleJobIn, JobOut
 from service.db.models import BiasReport
-from service.jobs.queue import enqueue, job_status
 
 router = APIRouter(prefix="/api/v1/cycles", tags=["cycles"], responses=ERROR_RESPONSES)
-
-
-def _accepted(connection: Any, job_id: int, response: Response) -> JobOut:
-    response.headers["Location"] = f"/api/v1/jobs/{job_id}"
-    view = job_status(connection, job_id)
-    assert view is not None
-    return job_out(view)
 
 
 @router.post("/{cycle}/drafts", status_code=202, summary="Draft the cycle for everyone")
@@ -33,15 +25,15 @@ def draft_cycle(
     settings: SettingsDep,
     response: Response,
 ) -> JobOut:
-    job_id = enqueue(
+    payload = {"period": cycle_name(cycle), "kinds": list(dict.fromkeys(body.kinds))}
+    return accept_job(
         connection,
+        response,
+        principal,
         "draft_cycle",
-        {"period": cycle_name(cycle), "kinds": list(dict.fromkeys(body.kinds))},
-        requested_by=principal.person_id,
+        payload,
         max_attempts=settings.job_max_attempts,
-        actor=principal.actor,
     )
-    return _accepted(connection, job_id, response)
 
 
 @router.post("/{cycle}/bias-report", status_code=202, summary="Run the cycle's bias check")
@@ -52,15 +44,14 @@ def run_bias_report(
     settings: SettingsDep,
     response: Response,
 ) -> JobOut:
-    job_id = enqueue(
+    return accept_job(
         connection,
+        response,
+        principal,
         "bias_report",
         {"cycle": cycle_name(cycle)},
-        requested_by=principal.person_id,
         max_attempts=settings.job_max_attempts,
-        actor=principal.actor,
     )
-    return _accepted(connection, job_id, response)
 
 
 @router.get("/{cycle}/bias-report", summary="The latest stored bias report of the cycle")

@@ -25,7 +25,7 @@ from service.api.errors import (
     request_id,
 )
 from service.api.params import period_param
-from service.api.routers.jobs import job_out
+from service.api.routers.jobs import accept_job
 from service.api.routers.people import person_in_scope
 from service.api.schemas import (
     AcknowledgeIn,
@@ -62,7 +62,6 @@ from service.drafting.store import (
 )
 from service.drafting.structure import DraftBody
 from service.drafting.text_format import DraftTextError, parse_text
-from service.jobs.queue import enqueue, job_status
 
 router = APIRouter(prefix="/api/v1", tags=["drafts"], responses=ERROR_RESPONSES)
 
@@ -85,18 +84,14 @@ def request_draft(
         raise forbidden(f"you may not request a {request.kind} for this person")
     period = period_param(request.period)
     assert period is not None
-    job_id = enqueue(
+    return accept_job(
         connection,
+        response,
+        principal,
         "draft",
         {"person_id": person_id, "kind": request.kind, "period": period.name},
-        requested_by=principal.person_id,
         max_attempts=settings.job_max_attempts,
-        actor=principal.actor,
     )
-    response.headers["Location"] = f"/api/v1/jobs/{job_id}"
-    view = job_status(connection, job_id)
-    assert view is not None
-    return job_out(view)
 
 
 @router.get("/people/{person_id}/drafts", summary="A person's drafts that the caller may see")

@@ -9,9 +9,8 @@ from fastapi import APIRouter, Form, Response, UploadFile
 
 from service.api.deps import ConnectionDep, HrDep, SettingsDep
 from service.api.errors import ERROR_RESPONSES, ApiError, ErrorBody
-from service.api.routers.jobs import job_out
+from service.api.routers.jobs import accept_job
 from service.api.schemas import JobOut
-from service.jobs.queue import enqueue, job_status
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"], responses=ERROR_RESPONSES)
 _SUFFIXES = {"people": ".csv", "ratings": ".csv", "records": ".jsonl"}
@@ -52,15 +51,11 @@ def upload(
     if size == 0:
         target.unlink(missing_ok=True)
         raise ApiError(422, "the file is empty", field="file")
-    job_id = enqueue(
+    return accept_job(
         connection,
+        response,
+        principal,
         "ingest",
         {"path": str(target), "format": format, "skip_invalid": skip_invalid},
-        requested_by=principal.person_id,
         max_attempts=1,
-        actor=principal.actor,
     )
-    response.headers["Location"] = f"/api/v1/jobs/{job_id}"
-    view = job_status(connection, job_id)
-    assert view is not None
-    return job_out(view)

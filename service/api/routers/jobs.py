@@ -2,12 +2,14 @@
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from sqlalchemy import Connection
 
+from service.access.principal import Principal
 from service.api.deps import BigId, ConnectionDep, PrincipalDep
 from service.api.errors import ERROR_RESPONSES, not_found
 from service.api.schemas import JobOut
-from service.jobs.queue import job_status
+from service.jobs.queue import enqueue, job_status
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"], responses=ERROR_RESPONSES)
 
@@ -23,6 +25,31 @@ def job_out(view: Any) -> JobOut:
         created_at=view.created_at,
         updated_at=view.updated_at,
     )
+
+
+def accept_job(
+    connection: Connection,
+    response: Response,
+    principal: Principal,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    max_attempts: int,
+) -> JobOut:
+    """Queue background work for the caller and answer as a 202 does: the job, and where
+    to poll it."""
+    job_id = enqueue(
+        connection,
+        kind,
+        payload,
+        requested_by=principal.person_id,
+        max_attempts=max_attempts,
+        actor=principal.actor,
+    )
+    response.headers["Location"] = f"/api/v1/jobs/{job_id}"
+    view = job_status(connection, job_id)
+    assert view is not None
+    return job_out(view)
 
 
 @router.get("/jobs/{job_id}", summary="A job's status and, when done, its result")
