@@ -150,6 +150,7 @@ CALIBRATED = f"{API}/panels/{{panel_id}}/people/{{label}}/calibrated-rating"
 PANEL_FINALISE = f"{API}/panels/{{panel_id}}/people/{{label}}/finalise"
 CYCLE_DRAFTS = f"{API}/cycles/{{cycle}}/drafts"
 BIAS_REPORT = f"{API}/cycles/{{cycle}}/bias-report"
+BIAS_PROBE = f"{API}/cycles/{{cycle}}/bias-probe"
 AUDIT = f"{API}/audit"
 INGEST = f"{API}/ingest"
 
@@ -596,6 +597,13 @@ def matrix() -> list[Case]:
             body={"kinds": ["self_reflection"]},
         ),
         *grid("POST", BIAS_REPORT, HR_ONLY.format(hal=202), fixed=cycle),
+        *grid(
+            "POST",
+            BIAS_PROBE,
+            HR_ONLY.format(hal=202),
+            fixed=cycle,
+            body={"kind": "manager_feedback", "sample": 2},
+        ),
         *grid("POST", INGEST, HR_ONLY.format(hal=202), upload=True),
         # last: a new panel changes what its member sees (Pat: L6 engineering, their own)
         *grid("POST", PANELS, HR_ONLY.format(hal=201), body=new_panel),

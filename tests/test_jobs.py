@@ -431,6 +431,22 @@ def test_a_cycle_job_drafts_everyone_and_a_bias_report_job_stores_the_report(
     assert isinstance(report_view.result["findings"], int)
 
 
+def test_a_probe_job_without_a_model_says_why_it_probed_nobody(
+    engine: Engine, fast: Settings, store: Ingestor
+) -> None:
+    """The offline drafter writes from the evidence's wording alone, so a swap cannot move
+    it by the model's judgement: the probe is for LLM drafts (measured with fake models in
+    tests/test_counterfactual.py); the job says so instead of reporting zero shifts."""
+    payload = {"period": "2026-H1", "kind": "self_reflection", "sample": 3, "seed": 1}
+    job = add_job(engine, "bias_probe", payload)
+    assert Worker(engine, fast).run_once()
+
+    view = status_of(engine, job)
+    assert view.status == "done" and view.result is not None, view.error
+    assert view.result["skipped"] and view.result["probed"] == 0
+    assert "@example.com" not in str(view.result)
+
+
 def test_an_ingest_job_lands_the_upload_and_deletes_it_while_a_refused_file_stays(
     engine: Engine, fast: Settings
 ) -> None:

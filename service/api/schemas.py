@@ -194,6 +194,16 @@ class CycleJobIn(BaseModel):
     )
 
 
+class ProbeIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"kind": "manager_feedback", "sample": 20, "seed": 7}]}
+    )
+
+    kind: DraftKind
+    sample: int = Field(default=20, ge=1, le=500, description="People drafted twice.")
+    seed: int = Field(default=7, ge=0, le=2**31 - 1)
+
+
 class AuditOut(BaseModel):
     id: int
     at: datetime

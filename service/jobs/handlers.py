@@ -9,7 +9,7 @@ job at once instead of trying again.
 import asyncio
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,18 @@ from sqlalchemy.orm import Session
 from retrieval.embedding import Embedder
 from retrieval.periods import PeriodError, parse_period
 from retrieval.queries import UnknownDraftKind
+from service.bias.counterfactual import probe
 from service.bias.gate import GateRefused
 from service.bias.report import build_report
 from service.db.models import Person
 from service.drafting.llm import DraftingFailed
-from service.drafting.run import Drafting, draft_cycle, draft_person, drafter_from
+from service.drafting.run import (
+    Drafting,
+    cycle_people,
+    draft_cycle,
+    draft_person,
+    drafter_from,
+)
 from service.drafting.store import DraftNotFound
 from service.drafting.structure import DRAFT_KINDS
 from service.ingest.directory import UnknownPerson
@@ -218,10 +225,36 @@ def _summary(summary: IngestSummary) -> dict[str, Any]:
     return {**summary.counts(), "refused_rows": refused}
 
 
+def bias_probe_job(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """The counterfactual probe: {"period", "kind", "sample", "seed"}. The result holds the
+    measures' shifts and counts only, not who was sampled: the job's result is read by
+    whoever asked, and which swap a person got says something about their name."""
+    period = _period(payload)
+    kind = _draft_kinds([_field(payload, "kind", str)])[0]
+    sample = _field(payload, "sample", int, default=20)
+    seed = _field(payload, "seed", int, default=7)
+    run = _drafting(context)
+    people = cycle_people(context.engine, period, context.settings.embedding_model)
+    result = asyncio.run(probe(run, people, kind, period, sample=sample, seed=seed))
+    return {
+        "kind": result.kind,
+        "period": result.period,
+        "model": result.model,
+        "sample": result.sample,
+        "probed": len(result.people),
+        "skipped": result.skipped,
+        "changed_share": result.changed_share,
+        "no_evidence": len(result.no_evidence),
+        "failed": len(result.failed),
+        "measures": [asdict(m) for m in result.measures],
+    }
+
+
 HANDLERS: dict[str, Handler] = {
     "draft": draft_job,
     "draft_cycle": draft_cycle_job,
     "bias_report": bias_report_job,
+    "bias_probe": bias_probe_job,
     "ingest": ingest_job,
 }
 

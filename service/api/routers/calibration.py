@@ -2,7 +2,6 @@
 distribution, the 9-box, manager leniency, the disagreements to discuss first; placing,
 calibrating and finalising. A panel is visible to its members and to HR only."""
 
-
 from fastapi import APIRouter
 from sqlalchemy import Connection
 

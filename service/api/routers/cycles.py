@@ -10,7 +10,7 @@ from service.api.deps import ConnectionDep, HrDep, SettingsDep
 from service.api.errors import ERROR_RESPONSES, not_found
 from service.api.params import cycle_name
 from service.api.routers.jobs import accept_job
-from service.api.schemas import CycleJobIn, JobOut
+from service.api.schemas import CycleJobIn, JobOut, ProbeIn
 from service.db.models import BiasReport
 
 router = APIRouter(prefix="/api/v1/cycles", tags=["cycles"], responses=ERROR_RESPONSES)
@@ -50,6 +50,30 @@ def run_bias_report(
         principal,
         "bias_report",
         {"cycle": cycle_name(cycle)},
+        max_attempts=settings.job_max_attempts,
+    )
+
+
+@router.post(
+    "/{cycle}/bias-probe",
+    status_code=202,
+    summary="Draft a sample again with names and pronouns swapped; measure the shift",
+)
+def run_bias_probe(
+    cycle: str,
+    body: ProbeIn,
+    principal: HrDep,
+    connection: ConnectionDep,
+    settings: SettingsDep,
+    response: Response,
+) -> JobOut:
+    payload = {"period": cycle_name(cycle), "kind": body.kind, "sample": body.sample}
+    return accept_job(
+        connection,
+        response,
+        principal,
+        "bias_probe",
+        {**payload, "seed": body.seed},
         max_attempts=settings.job_max_attempts,
     )
 
