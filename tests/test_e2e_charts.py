@@ -30,10 +30,15 @@ from service.drafting.run import Drafting, draft_cycle, offline_drafter
 from service.ingest.progress import NoProgress
 from service.ingest.run import Ingestor, ingest_path
 from service.settings import Settings
+from tests import test_e2e
 from tests.api_org import CYCLE, ApiOrg
-from tests.test_e2e import PHONE, Live, browser, live  # noqa: F401  (fixtures)
+from tests.test_e2e import PHONE, Live
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# test_e2e.py's fixtures: the browser, and `live`, which serves this module's `api_org`
+browser = test_e2e.browser
+live = test_e2e.live
 
 PEOPLE = 120
 KINDS = ("calibration_summary", "manager_feedback")
@@ -97,20 +102,37 @@ def said(chart: Locator) -> str:
     return label
 
 
-def smallest_text_px(page: Page) -> float:
-    """The smallest rendered font size of any chart text, in CSS pixels (SVG text shrinks
-    with its SVG)."""
-    return float(
-        page.evaluate(
-            """() => Math.min(...[...document.querySelectorAll('svg.chart text')]
-                .filter(t => t.textContent.trim())
-                .map(t => t.getBoundingClientRect().height
-                    ? parseFloat(getComputedStyle(t).fontSize)
-                      * t.ownerSVGElement.getBoundingClientRect().width
-                      / t.ownerSVGElement.viewBox.baseVal.width
-                    : Infinity))"""
-        )
-    )
+CHART_TEXT = """() => {
+  const problems = [];
+  let smallest = Infinity;
+  for (const svg of document.querySelectorAll('svg.chart')) {
+    const box = svg.viewBox.baseVal;
+    const scale = svg.getBoundingClientRect().width / box.width;
+    const texts = [...svg.querySelectorAll('text')].filter(t => t.textContent.trim());
+    const boxes = texts.map(t => [t, t.getBBox()]);
+    for (const [t, b] of boxes) {
+      smallest = Math.min(smallest, parseFloat(getComputedStyle(t).fontSize) * scale);
+      if (b.x < 0 || b.y < 0 || b.x + b.width > box.width || b.y + b.height > box.height)
+        problems.push(`${svg.id}: "${t.textContent}" runs outside the chart`);
+    }
+    boxes.forEach(([t, b], i) => boxes.slice(i + 1).forEach(([u, c]) => {
+      const across = Math.min(b.x + b.width, c.x + c.width) - Math.max(b.x, c.x);
+      const down = Math.min(b.y + b.height, c.y + c.height) - Math.max(b.y, c.y);
+      if (across > 1 && down > 1)
+        problems.push(`${svg.id}: "${t.textContent}" overlaps "${u.textContent}"`);
+    }));
+  }
+  return {smallest, problems};
+}"""
+
+
+def check_chart_text(page: Page) -> None:
+    """At a phone's width, no chart text is under 10 px (SVG text shrinks with its SVG),
+    runs outside its chart or overlaps other text."""
+    page.set_viewport_size(PHONE)
+    found = page.evaluate(CHART_TEXT)
+    assert not found["problems"], found["problems"]
+    assert found["smallest"] >= 10, f"chart text of {found['smallest']:.1f} px on a phone"
 
 
 def test_the_bias_report_and_a_panel_with_a_realistic_org(live: Live) -> None:
@@ -136,8 +158,7 @@ def test_the_bias_report_and_a_panel_with_a_realistic_org(live: Live) -> None:
     managers = re.findall(r"\(E\d+\): [+-]\d\.\d\d points over (\d+) rated reports", leniency)
     assert managers and all(int(n) >= 3 for n in managers), leniency
     live.look(hr, "hr-cycle")
-    hr.set_viewport_size(PHONE)
-    assert smallest_text_px(hr) >= 10, "chart text under 10px on a phone"
+    check_chart_text(hr)
 
     page = live.open_as("member", f"/panels/{org.panel_id}")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Calibration: L4 engineering")
@@ -158,5 +179,4 @@ def test_the_bias_report_and_a_panel_with_a_realistic_org(live: Live) -> None:
     ).to_have_count(2)
     assert "Not placed yet:" in page.content()
     live.look(page, "panel-cohort")
-    page.set_viewport_size(PHONE)
-    assert smallest_text_px(page) >= 10, "chart text under 10px on a phone"
+    check_chart_text(page)

@@ -7,7 +7,9 @@ a table for screen readers (visually hidden: the picture is for the eye, the tab
 ear). All text is escaped here, so a template inserts the result as it is.
 
 The drawings use a viewBox and scale to the width they are given (`.chart` in app.css);
-they are narrow enough (440 units) that their text stays legible on a phone.
+they are narrow enough (440 units) and their smallest text large enough (14 units) that it
+stays legible on a phone: a 390 px screen draws them about 318 px wide, so 14 units are
+about 10 px. Text that can sit over a guide line has a white halo.
 """
 
 from collections.abc import Mapping, Sequence
@@ -25,6 +27,8 @@ LINE = "#c9ced6"
 WIDTH = 440
 _ROW = 46  # height of one row of a horizontal bar chart
 _TOP = 34  # room for the legend
+_SMALL = 14  # the smallest text: about 10 px when a phone draws the chart 318 px wide
+_CHAR = 8.6  # a generous width of one character of 14-unit text, to space the legend
 
 
 @dataclass(frozen=True)
@@ -62,11 +66,20 @@ def _text(
     size: int = 14,
     bold: bool = False,
     fill: str = INK,
+    halo: bool = False,
+    fit: float | None = None,
 ) -> str:
-    weight = ' font-weight="700"' if bold else ""
+    """`halo`: a white outline under the glyphs, so that a line behind the text does not
+    run through it. `fit`: the width the text may take; longer text (by a generous
+    estimate) is squeezed into it rather than cut off at the chart's edge."""
+    extra = ' font-weight="700"' if bold else ""
+    if fit is not None and len(text) * _CHAR * size / _SMALL > fit:
+        extra += f' textLength="{_n(fit)}" lengthAdjust="spacingAndGlyphs"'
+    if halo:
+        extra += ' stroke="#ffffff" stroke-width="4" stroke-linejoin="round" paint-order="stroke"'
     return (
         f'<text x="{_n(x)}" y="{_n(y)}" text-anchor="{anchor}" font-size="{size}"'
-        f'{weight} fill="{fill}">{escape(text)}</text>'
+        f'{extra} fill="{fill}">{escape(text)}</text>'
     )
 
 
@@ -143,8 +156,8 @@ def _legend(items: Sequence[tuple[str, str]], y: float = 16) -> str:
             f'<rect x="{_n(x)}" y="{_n(y - 10)}" width="14" height="12" fill="{fill}" '
             f'stroke="{INK}" stroke-width="1"/>'
         )
-        out.append(_text(x + 19, y, name, size=12))
-        x += 19 + 7.2 * len(name) + 18
+        out.append(_text(x + 19, y, name, size=_SMALL))
+        x += 19 + _CHAR * len(name) + 18
     return "".join(out)
 
 
@@ -219,7 +232,7 @@ def _hbars(
 ) -> str:
     """Rows of bars from zero (wherever zero sits in `domain`), each with a heading line
     above it and its value written at its end; dashed guide lines; a solid zero line."""
-    left, right = 52.0, WIDTH - 52.0
+    left, right = 60.0, WIDTH - 60.0  # room for a value written past the bar's end
     low, high = domain
 
     def at(v: float) -> float:
@@ -232,12 +245,12 @@ def _hbars(
     zero = at(0.0)
     for i, row in enumerate(rows):
         y = _TOP + _ROW * i
-        parts.append(_text(8, y + 15, row.heading))
+        parts.append(_text(8, y + 15, row.heading, fit=WIDTH - 16))
         mid = y + 29
         parts += [_vline(at(g), mid - 11, y + _ROW, dashed=True) for g in guides]
         parts.append(_vline(zero, mid - 11, y + _ROW))
         if row.value is None:
-            parts.append(_text(zero + 6, mid + 5, row.value_text, size=13, fill=MUTED))
+            parts.append(_text(zero + 6, mid + 5, row.value_text, fill=MUTED, halo=True))
             continue
         end = at(row.value)
         x, w = min(zero, end), abs(end - zero)
@@ -249,17 +262,24 @@ def _hbars(
         below = row.value < 0
         anchor = "end" if below else "start"
         parts.append(
-            _text(end + (-11 if below else 11), mid + 5, row.value_text, anchor=anchor, bold=True)
+            _text(
+                end + (-11 if below else 11),
+                mid + 5,
+                row.value_text,
+                anchor=anchor,
+                bold=True,
+                halo=True,
+            )
         )
     for value, label in ticks:
         parts.append(
             f'<line x1="{_n(at(value))}" y1="{_n(bottom)}" x2="{_n(at(value))}" '
             f'y2="{_n(bottom + 5)}" stroke="{INK}" stroke-width="1"/>'
         )
-        parts.append(_text(at(value), bottom + 18, label, anchor="middle", size=12))
-    parts.append(_text(left, bottom + 36, captions[0], size=12, fill=MUTED))
-    parts.append(_text(right, bottom + 36, captions[1], anchor="end", size=12, fill=MUTED))
-    return _svg(chart_id, bottom + 44, title, summary, "".join(parts))
+        parts.append(_text(at(value), bottom + 19, label, anchor="middle", size=_SMALL))
+    parts.append(_text(8, bottom + 39, captions[0], size=_SMALL, fill=MUTED))
+    parts.append(_text(WIDTH - 8, bottom + 39, captions[1], anchor="end", size=_SMALL, fill=MUTED))
+    return _svg(chart_id, bottom + 46, title, summary, "".join(parts))
 
 
 def leniency_chart(managers: Sequence[ManagerRow], *, chart_id: str) -> Markup:

@@ -82,3 +82,24 @@ def evidence_body(item: dict[str, Any]) -> str:
     (it helps retrieval), which the page already shows as the item's heading."""
     text, title = str(item.get("text", "")), str(item.get("title") or "")
     return text[len(title) :].lstrip() if title and text.startswith(title) else text
+
+
+@dataclass(frozen=True)
+class TextBlock:
+    heading: str
+    lines: list[str]
+
+
+def text_blocks(text: str) -> list[TextBlock]:
+    """A draft in its plain-text form (## headings, - sentences) as headed blocks, so a page
+    can show a summary as text rather than as the markup it is written in."""
+    blocks: list[TextBlock] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("## "):
+            blocks.append(TextBlock(line[3:].strip(), []))
+        elif line:
+            if not blocks:
+                blocks.append(TextBlock("", []))
+            blocks[-1].lines.append(line.removeprefix("- "))
+    return blocks

@@ -31,6 +31,7 @@ from service.calibration.ratings import RatingRefused, calibrate_rating
 from service.db.models import Person
 from service.settings import Settings
 from service.web.charts import distribution_chart, leniency_chart
+from service.web.draft_view import TextBlock, text_blocks
 from service.web.flash import redirect_with
 from service.web.session import PagePrincipal, SameOrigin
 from service.web.templating import render
@@ -51,6 +52,7 @@ class Card:
     placement: str  # "Performance high, potential medium", or "Not placed"
     choice: int | None  # the rating the calibration form starts at: calibrated, else proposed
     own: bool  # the member themselves: shown, but with no forms
+    summary: list[TextBlock]  # the comparable-evidence summary, headed blocks
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,17 @@ def panel_page(
     found = visible_panel(connection, principal, panel_id)
     view = cohort_view(connection, found.id, pseudonymise=settings.panel_pseudonymise)
     own = own_label(connection, found, principal, view.rows)
-    cards = [Card(_key(r), r, _placement_text(r), _choice(r), r.label == own) for r in view.rows]
+    cards = [
+        Card(
+            _key(r),
+            r,
+            _placement_text(r),
+            _choice(r),
+            r.label == own,
+            text_blocks(r.summary or ""),
+        )
+        for r in view.rows
+    ]
     low, high = view.distribution.scale
     return render(
         request,
