@@ -350,9 +350,3 @@ def test_a_draft_survives_the_round_trip_through_plain_text() -> None:
     body = DraftBody.model_validate_json((DRAFTS / "valid.json").read_text())
 
     assert parse_text(body.as_text()) == body
-
-
-def test_a_stored_body_read_without_validation_equals_the_validated_one() -> None:
-    stored = json.loads((DRAFTS / "valid.json").read_text())
-
-    assert DraftBody.from_stored(stored) == DraftBody.model_validate(stored)

@@ -5,8 +5,6 @@ offline drafter writes, and what is stored with each draft version, so a draft r
 same whoever wrote it.
 """
 
-from typing import Any
-
 from pydantic import BaseModel, Field
 
 DRAFT_KINDS = ("self_reflection", "manager_feedback", "promotion_packet", "calibration_summary")
@@ -31,26 +29,6 @@ class DraftBody(BaseModel):
     """A whole draft."""
 
     sections: list[DraftSection] = Field(description="The draft's sections, in order.")
-
-    @classmethod
-    def from_stored(cls, data: dict[str, Any]) -> "DraftBody":
-        """A body as stored with a version, which was validated before it was stored:
-        built without validating again (a cycle report reads thousands; validation was
-        two thirds of reading them)."""
-        return cls.model_construct(
-            sections=[
-                DraftSection.model_construct(
-                    heading=section["heading"],
-                    sentences=[
-                        DraftSentence.model_construct(
-                            text=sentence["text"], evidence=list(sentence.get("evidence", []))
-                        )
-                        for sentence in section["sentences"]
-                    ],
-                )
-                for section in data["sections"]
-            ]
-        )
 
     def sentences(self) -> list[DraftSentence]:
         return [sentence for section in self.sections for sentence in section.sentences]
