@@ -10,14 +10,11 @@ from typing import Annotated
 import typer
 import uvicorn
 from rich.console import Console
-from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert
 
+from service.access.roles import grant_hr_admin, revoke_hr_admin
 from service.access.tokens import issue_token, revoke_token
 from service.api.logs import configure_logging
-from service.audit import audit
 from service.calibration.panels import create_panel
-from service.db.models import PersonRole
 from service.ingest.directory import find_person
 from service.jobs.worker import run_worker
 from service.settings import get_settings
@@ -86,36 +83,14 @@ def token_revoke(token_id: Annotated[int, typer.Argument(help="the token's id")]
 def role_grant(person: Annotated[str, typer.Option(help="employee_id or email")]) -> None:
     """Make a person an HR admin: cycles, bias reports, demographics, audit, uploads."""
     with open_store(get_settings()) as engine, engine.begin() as conn:
-        subject = find_person(conn, person)
-        conn.execute(
-            insert(PersonRole)
-            .values(person_id=subject.id, role="hr_admin", granted_by=ACTOR)
-            .on_conflict_do_nothing()
-        )
-        audit(
-            conn,
-            actor=ACTOR,
-            action="role.granted",
-            entity="person",
-            entity_id=str(subject.id),
-            after={"role": "hr_admin"},
-        )
+        grant_hr_admin(conn, find_person(conn, person).id, actor=ACTOR)
     out.print(f"{person} is an HR admin")
 
 
 @role_app.command("revoke")
 def role_revoke(person: Annotated[str, typer.Option(help="employee_id or email")]) -> None:
     with open_store(get_settings()) as engine, engine.begin() as conn:
-        subject = find_person(conn, person)
-        conn.execute(delete(PersonRole).where(PersonRole.person_id == subject.id))
-        audit(
-            conn,
-            actor=ACTOR,
-            action="role.revoked",
-            entity="person",
-            entity_id=str(subject.id),
-            before={"role": "hr_admin"},
-        )
+        revoke_hr_admin(conn, find_person(conn, person).id, actor=ACTOR)
     out.print(f"{person} is no longer an HR admin")
 
 

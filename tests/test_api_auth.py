@@ -16,11 +16,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 
+from service.access.roles import grant_hr_admin, revoke_hr_admin
 from service.access.tokens import issue_token, revoke_token
 from service.api.app import create_app
-from service.db.models import ApiToken
+from service.db.models import ApiToken, AuditEvent
 from service.settings import Settings
 from tests.api_org import ApiOrg
 
@@ -133,3 +134,19 @@ def test_oidc_jwts_that_are_expired_foreign_or_forged_are_refused(
         response = me(oidc_client, token)
         assert response.status_code == 401, token
         assert response.json()["errors"][0]["field"] == "Authorization"
+
+
+def test_granting_and_revoking_hr_admin_changes_the_next_request_and_is_audited(
+    client: TestClient, api_org: ApiOrg, engine: Engine
+) -> None:
+    with engine.begin() as conn:
+        grant_hr_admin(conn, api_org.ids["dee"], actor="admin")
+    assert "hr_admin" in me(client, api_org.tokens["dee"]).json()["roles"]
+    with engine.begin() as conn:
+        revoke_hr_admin(conn, api_org.ids["dee"], actor="admin")
+    assert "hr_admin" not in me(client, api_org.tokens["dee"]).json()["roles"]
+    with engine.connect() as conn:
+        actions = conn.execute(
+            select(AuditEvent.action).where(AuditEvent.entity_id == str(api_org.ids["dee"]))
+        ).scalars()
+        assert {"role.granted", "role.revoked"} <= set(actions)

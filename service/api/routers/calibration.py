@@ -71,6 +71,17 @@ def cohort_member(connection: Connection, settings: Settings, found: PanelView, 
     return person_id
 
 
+def panel_subject(
+    connection: Connection, settings: Settings, principal: Principal, panel_id: int, label: str
+) -> tuple[PanelView, int]:
+    """The panel and the cohort person a panel decision is about, for a caller who may
+    decide it: the panel visible to them, the person in its cohort and not themselves."""
+    found = visible_panel(connection, principal, panel_id)
+    person_id = cohort_member(connection, settings, found, label)
+    not_self(principal, person_id)
+    return found, person_id
+
+
 def _panel_rating(
     connection: Connection, settings: Settings, found: PanelView, person_id: int
 ) -> PanelRatingOut:
@@ -155,13 +166,11 @@ def set_placement(
     connection: ConnectionDep,
     settings: SettingsDep,
 ) -> NineBoxOut:
-    found = visible_panel(connection, principal, panel_id)
-    person_id = cohort_member(connection, settings, found, label)
-    not_self(principal, person_id)
+    found, person_id = panel_subject(connection, settings, principal, panel_id, label)
     try:
         place(
             connection,
-            panel_id,
+            found.id,
             person_id,
             body.performance,
             body.potential,
@@ -185,9 +194,7 @@ def set_calibrated(
     connection: ConnectionDep,
     settings: SettingsDep,
 ) -> PanelRatingOut:
-    found = visible_panel(connection, principal, panel_id)
-    person_id = cohort_member(connection, settings, found, label)
-    not_self(principal, person_id)
+    found, person_id = panel_subject(connection, settings, principal, panel_id, label)
     try:
         calibrate_rating(connection, found.cycle, person_id, body.rating, actor=principal.actor)
     except RatingFinal as exc:
@@ -209,9 +216,7 @@ def finalise(
     connection: ConnectionDep,
     settings: SettingsDep,
 ) -> PanelRatingOut:
-    found = visible_panel(connection, principal, panel_id)
-    person_id = cohort_member(connection, settings, found, label)
-    not_self(principal, person_id)
+    found, person_id = panel_subject(connection, settings, principal, panel_id, label)
     try:
         finalise_rating(connection, found.cycle, person_id, by=principal.actor)
     except GateRefused as exc:
