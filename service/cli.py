@@ -5,17 +5,14 @@ import getpass
 import json
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
 
-from retrieval.periods import PeriodError, parse_period
+from retrieval.periods import parse_period
 from retrieval.queries import UnknownDraftKind, draft_kinds
 from retrieval.reembed import reembed as reembed_chunks
 from retrieval.reembed import stale_chunk_count
@@ -24,20 +21,18 @@ from retrieval.similar import create_hnsw_index, stored_dimension
 from service.bias.counterfactual import probe
 from service.bias.display import print_report, probe_table
 from service.bias.gate import (
-    GateRefused,
     acknowledge_flag,
     approve_draft,
     check_draft,
     finalise_rating,
 )
 from service.bias.report import build_report
+from service.cli_errors import errors, user_errors
 from service.cli_output import evidence_table, print_row_errors, summary_table
 from service.cli_service import panel_app, role_app, serve, token_app, worker
-from service.db.embedded import EmbeddedDatabaseError
 from service.db.engine import open_engine
-from service.db.migrate import SchemaOutOfDate, current_revision, head_revision, upgrade
+from service.db.migrate import current_revision, head_revision, upgrade
 from service.drafting.display import cycle_table, print_draft
-from service.drafting.llm import DraftingFailed
 from service.drafting.run import (
     Drafting,
     cycle_people,
@@ -47,7 +42,6 @@ from service.drafting.run import (
     load_person,
 )
 from service.drafting.store import (
-    DraftNotFound,
     StaleEdit,
     keep_stale_edit,
     load_version,
@@ -55,9 +49,8 @@ from service.drafting.store import (
     version_history,
 )
 from service.drafting.structure import DRAFT_KINDS, DraftBody
-from service.drafting.text_format import DraftTextError, parse_text
-from service.ingest.directory import UnknownPerson, find_person
-from service.ingest.errors import IngestError, IngestRefused
+from service.drafting.text_format import parse_text
+from service.ingest.directory import find_person
 from service.ingest.progress import NoProgress, RichProgress
 from service.ingest.run import FORMATS, Ingestor, files_to_ingest, ingest_path
 from service.ingest.summary import IngestSummary
@@ -74,7 +67,6 @@ app.command()(serve)
 app.command()(worker)
 # Piped output (CI logs, files) gets a fixed width so tables are not squeezed to 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 120)
-errors = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
 def cli_actor() -> str:
@@ -89,7 +81,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the schema migrations (safe to run again)."""
-    with _user_errors(), open_engine(get_settings()) as engine:
+    with user_errors(), open_engine(get_settings()) as engine:
         before = current_revision(engine)
         upgrade(engine)
         console.print(f"schema: {before or 'empty'} -> {current_revision(engine)}")
@@ -98,7 +90,7 @@ def db_upgrade() -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Show the schema revision of the database and the one this code needs."""
-    with _user_errors(), open_engine(get_settings()) as engine:
+    with user_errors(), open_engine(get_settings()) as engine:
         console.print(f"database: {current_revision(engine) or 'empty'}; code: {head_revision()}")
 
 
@@ -106,7 +98,7 @@ def db_current() -> None:
 def db_index() -> None:
     """Build the HNSW index for org-wide similarity over the configured model's vectors."""
     settings = get_settings()
-    with _user_errors(), open_store(settings) as engine:
+    with user_errors(), open_store(settings) as engine:
         dim = stored_dimension(engine, settings.embedding_model)
         if dim is None:
             console.print(
@@ -134,7 +126,7 @@ def ingest(
 ) -> None:
     """Validate and store an export; a file with an invalid row is refused whole."""
     settings = get_settings()
-    with _user_errors():
+    with user_errors():
         summaries = run_ingest(settings, path, fmt=fmt, skip_invalid=skip_invalid)
         _show(summaries, as_json=as_json)
 
@@ -170,7 +162,7 @@ def evidence(
 ) -> None:
     """Show the evidence pack a draft of this kind would be written from."""
     settings = get_settings()
-    with _user_errors(), open_store(settings) as engine, engine.connect() as conn:
+    with user_errors(), open_store(settings) as engine, engine.connect() as conn:
         subject = find_person(conn, person)
         pack = retrieve_evidence(
             conn,
@@ -194,7 +186,7 @@ def draft(
 ) -> None:
     """Draft a review text from the person's evidence (a new version if one exists)."""
     settings = get_settings()
-    with _user_errors(), open_store(settings) as engine:
+    with user_errors(), open_store(settings) as engine:
         run = Drafting(
             engine, settings, embedder_from(settings), drafter_from(settings), cli_actor()
         )
@@ -219,7 +211,7 @@ def draft_cycle_command(
         _draft_kind(k)
         for k in (kind or ["self_reflection", "manager_feedback", "promotion_packet"])
     ]
-    with _user_errors(), open_store(settings) as engine:
+    with user_errors(), open_store(settings) as engine:
         run = Drafting(
             engine, settings, embedder_from(settings), drafter_from(settings), cli_actor()
         )
@@ -247,7 +239,7 @@ def show(
     version: Annotated[int | None, typer.Option(help="a version; default the current")] = None,
 ) -> None:
     """Print a draft version as plain text (the format `fairdraft edit` reads)."""
-    with _user_errors(), open_store(get_settings()) as engine, engine.connect() as conn:
+    with user_errors(), open_store(get_settings()) as engine, engine.connect() as conn:
         stored = load_version(conn, draft, version)
         history = version_history(conn, draft)
     errors.print(
@@ -267,7 +259,7 @@ def edit(
     by: Annotated[str, typer.Option(help="who edits (name or email)")],
 ) -> None:
     """Save an edited text as the draft's next version; refused if someone saved since."""
-    with _user_errors():
+    with user_errors():
         body = parse_text(file.read_text())
         with open_store(get_settings()) as engine:
             saved = _save_or_keep(engine, draft, based_on, body, by)
@@ -289,7 +281,7 @@ def bias_report(
     """Check every draft of the cycle and its ratings across groups; store and print the
     report, flagged findings first. For HR: it reads the restricted demographics."""
     settings = get_settings()
-    with _user_errors(), open_store(settings) as engine, engine.begin() as conn:
+    with user_errors(), open_store(settings) as engine, engine.begin() as conn:
         report = build_report(conn, cycle, actor=cli_actor())
     if json_output:
         console.print_json(json.dumps(report))
@@ -306,7 +298,7 @@ def bias_probe(
 ) -> None:
     """Draft again with names and pronouns swapped, and show how far the language moved."""
     settings = get_settings()
-    with _user_errors(), open_store(settings) as engine:
+    with user_errors(), open_store(settings) as engine:
         run = Drafting(
             engine, settings, embedder_from(settings), drafter_from(settings), cli_actor()
         )
@@ -320,7 +312,7 @@ def bias_probe(
 @app.command("check-draft")
 def check_draft_command(draft: Annotated[int, typer.Option(help="draft id")]) -> None:
     """Run the bias check on a draft's current version and list its flags."""
-    with _user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
+    with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         result = check_draft(conn, draft, actor=cli_actor())
     console.print(f"draft {draft} version {result.version} checked: {len(result.flags)} flags")
     for flag in result.flags:
@@ -338,7 +330,7 @@ def acknowledge(
     reason: Annotated[str, typer.Option(help="why the wording stays")],
 ) -> None:
     """Keep a flagged phrase, on the record, with a reason."""
-    with _user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
+    with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         acknowledge_flag(conn, draft, flag, by=by, reason=reason)
     console.print(f"flag {flag} of draft {draft} acknowledged by {by}")
 
@@ -349,7 +341,7 @@ def approve(
     by: Annotated[str, typer.Option(help="who approves (name or email)")],
 ) -> None:
     """Approve a draft: only after a check of its current version, with no open flag."""
-    with _user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
+    with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         approve_draft(conn, draft, by=by)
     console.print(f"draft {draft} approved by {by}")
 
@@ -361,7 +353,7 @@ def finalise_rating_command(
     by: Annotated[str, typer.Option(help="who finalises")],
 ) -> None:
     """Finalise a person's rating, once the cycle's bias report has seen the ratings."""
-    with _user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
+    with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         finalise_rating(conn, cycle, find_person(conn, person).id, by=by)
     console.print(f"rating of {person} in {cycle} finalised by {by}")
 
@@ -390,7 +382,7 @@ def reembed(
 ) -> None:
     """Embed every chunk not yet embedded with the configured model (after changing it)."""
     settings = get_settings()
-    with _user_errors(), open_store(settings) as engine:
+    with user_errors(), open_store(settings) as engine:
         stale = stale_chunk_count(engine, settings.embedding_model)
         if not stale:
             console.print(f"every chunk is embedded with {settings.embedding_model}")
@@ -413,33 +405,5 @@ def demo(
     """Generate a synthetic org, ingest and embed it, and show what was stored."""
     from evals.demo import run_demo
 
-    with _user_errors():
+    with user_errors():
         run_demo(get_settings(), console, people=people, seed=seed)
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn the errors a user can cause into a message and a non-zero exit, no traceback."""
-    try:
-        yield
-    except IngestRefused as exc:
-        errors.print(f"[red]{exc}[/red]")
-        print_row_errors(errors, "invalid rows", exc.errors)
-        raise typer.Exit(1) from None
-    except (IngestError, PeriodError, UnknownDraftKind, UnknownPerson) as exc:
-        errors.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    except (GateRefused, DraftNotFound, StaleEdit, DraftTextError) as exc:
-        errors.print(f"[red]refused:[/red] {exc}")
-        raise typer.Exit(1) from None
-    except DraftingFailed as exc:
-        errors.print(
-            f"[red]drafting failed:[/red] {exc}. Nothing was stored; earlier drafts are kept."
-        )
-        raise typer.Exit(1) from None
-    except (SchemaOutOfDate, EmbeddedDatabaseError) as exc:
-        errors.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
-    except OperationalError as exc:
-        errors.print(f"[red]error:[/red] cannot reach the database: {exc.orig}")
-        raise typer.Exit(1) from None

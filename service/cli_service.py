@@ -15,6 +15,7 @@ from service.access.roles import grant_hr_admin, revoke_hr_admin
 from service.access.tokens import issue_token, revoke_token
 from service.api.logs import configure_logging
 from service.calibration.panels import create_panel
+from service.cli_errors import user_errors
 from service.ingest.directory import find_person
 from service.jobs.worker import run_worker
 from service.settings import get_settings
@@ -63,7 +64,7 @@ def token_create(
 ) -> None:
     """Make a token for a person; it is printed once and cannot be shown again."""
     settings = get_settings()
-    with open_store(settings) as engine, engine.begin() as conn:
+    with user_errors(), open_store(settings) as engine, engine.begin() as conn:
         subject = find_person(conn, person)
         issued = issue_token(
             conn, subject.id, days=days or settings.api_token_days, label=label, actor=ACTOR
@@ -74,7 +75,7 @@ def token_create(
 
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[int, typer.Argument(help="the token's id")]) -> None:
-    with open_store(get_settings()) as engine, engine.begin() as conn:
+    with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         revoked = revoke_token(conn, token_id, actor=ACTOR)
     out.print(f"token {token_id} revoked" if revoked else f"token {token_id}: no live token")
 
@@ -82,14 +83,14 @@ def token_revoke(token_id: Annotated[int, typer.Argument(help="the token's id")]
 @role_app.command("grant")
 def role_grant(person: Annotated[str, typer.Option(help="employee_id or email")]) -> None:
     """Make a person an HR admin: cycles, bias reports, demographics, audit, uploads."""
-    with open_store(get_settings()) as engine, engine.begin() as conn:
+    with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         grant_hr_admin(conn, find_person(conn, person).id, actor=ACTOR)
     out.print(f"{person} is an HR admin")
 
 
 @role_app.command("revoke")
 def role_revoke(person: Annotated[str, typer.Option(help="employee_id or email")]) -> None:
-    with open_store(get_settings()) as engine, engine.begin() as conn:
+    with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         revoke_hr_admin(conn, find_person(conn, person).id, actor=ACTOR)
     out.print(f"{person} is no longer an HR admin")
 
@@ -102,7 +103,7 @@ def panel_create(
     member: Annotated[list[str], typer.Option(help="employee_id or email (repeat)")],
 ) -> None:
     """Set up a calibration panel for a cohort, with the people who sit on it."""
-    with open_store(get_settings()) as engine, engine.begin() as conn:
+    with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         members = [find_person(conn, m).id for m in member]
         panel_id = create_panel(conn, cycle, level, job_family, members, actor=ACTOR)
     out.print(f"panel {panel_id}: {level} {job_family}, {cycle}, {len(members)} member(s)")

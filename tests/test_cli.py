@@ -113,6 +113,35 @@ def test_an_unknown_draft_kind_is_a_clear_error() -> None:
     assert result.exit_code == 2 and "unknown draft kind 'x'" in result.output
 
 
+def test_access_commands_make_a_token_and_name_an_unknown_person_without_a_traceback() -> None:
+    runner.invoke(app, ["ingest", str(FIXTURES / "org" / "people.csv")])
+
+    made = runner.invoke(app, ["token", "create", "--person", "bo.chen@example.com"])
+    granted = runner.invoke(app, ["role", "grant", "--person", "E001"])
+    unknown = runner.invoke(app, ["token", "create", "--person", "nobody@example.com"])
+    no_cohort = runner.invoke(
+        app,
+        [
+            "panel",
+            "create",
+            "--cycle",
+            "2026-H1",
+            "--level",
+            "L3",
+            "--job-family",
+            "x",
+            "--member",
+            "nobody@example.com",
+        ],
+    )
+
+    assert made.exit_code == 0 and "fd_" in made.stdout, made.output
+    assert granted.exit_code == 0 and "HR admin" in granted.output
+    assert unknown.exit_code == 2 and "no person with employee_id or email" in unknown.output
+    assert no_cohort.exit_code == 2, no_cohort.output
+    assert "Traceback" not in unknown.output + no_cohort.output
+
+
 def test_the_bias_report_prints_findings_and_the_probe_skips_offline_drafts() -> None:
     runner.invoke(app, ["ingest", str(FIXTURES / "org")])
     runner.invoke(app, ["draft-cycle", "--period", "2026-H1"])
