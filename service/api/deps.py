@@ -4,12 +4,12 @@ A request gets one connection in one transaction (committed when the endpoint re
 rolled back when it raises), so a refused or failed request leaves nothing half-written.
 """
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Iterator, Sequence
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Row, Select, func, select
 
 from retrieval.embedding import Embedder
 from retrieval.pack_cache import PackCache
@@ -17,9 +17,11 @@ from service.access.oidc import InvalidOidcToken, OidcVerifier, looks_like_jwt
 from service.access.principal import Principal, load_principal, person_by_email
 from service.access.tokens import person_for_token
 from service.api.errors import ApiError, forbidden
+from service.api.schemas import Page
 from service.settings import Settings
 from service.store import embedder_from
 
+T = TypeVar("T")
 _bearer = HTTPBearer(auto_error=False, description="A fairdraft API token or an OIDC JWT.")
 
 
@@ -121,6 +123,22 @@ class PageParams:
             raise ApiError(422, f"at most {settings.max_page_size} per page", field="limit")
         self.limit = limit
         self.offset = offset
+
+    def rows(
+        self, connection: Connection, statement: Select[Any], *order_by: Any
+    ) -> tuple[Sequence[Row[Any]], int]:
+        """This page of the statement's rows in `order_by` order, and how many rows there
+        are over all pages."""
+        total = connection.execute(
+            select(func.count()).select_from(statement.subquery())
+        ).scalar_one()
+        rows = connection.execute(
+            statement.order_by(*order_by).limit(self.limit).offset(self.offset)
+        ).all()
+        return rows, int(total)
+
+    def of(self, items: list[T], total: int) -> Page[T]:
+        return Page(items=items, total=total, limit=self.limit, offset=self.offset)
 
 
 PageDep = Annotated[PageParams, Depends()]

@@ -91,8 +91,7 @@ def save_edit(
     connection: Connection, *, draft_id: int, based_on: int, body: DraftBody, author: str
 ) -> StoredVersion:
     """A person's edit as a new version, checked against the draft's own evidence ids."""
-    pack_ids = [e["id"] for e in draft_evidence(connection, draft_id)]
-    checked, report = check_citations(body, pack_ids)
+    checked, report = _checked(connection, draft_id, body)
     bumped = connection.execute(
         update(Draft)
         .where(Draft.id == draft_id, Draft.current_version == based_on)
@@ -130,6 +129,13 @@ def draft_evidence(connection: Connection, draft_id: int) -> list[dict[str, Any]
     return list((provenance or {}).get("evidence", []))
 
 
+def _checked(
+    connection: Connection, draft_id: int, body: DraftBody
+) -> tuple[DraftBody, CitationReport]:
+    """A person's text with its citations checked against the draft's own evidence ids."""
+    return check_citations(body, [e["id"] for e in draft_evidence(connection, draft_id)])
+
+
 def keep_stale_edit(
     connection: Connection, *, draft_id: int, based_on: int, body: DraftBody, author: str
 ) -> int:
@@ -138,8 +144,7 @@ def keep_stale_edit(
     merge it into the current version. Returns its version number."""
     connection.execute(select(Draft.id).where(Draft.id == draft_id).with_for_update())
     number = connection.execute(select(_next_number(draft_id))).scalar_one()
-    pack_ids = [e["id"] for e in draft_evidence(connection, draft_id)]
-    checked, report = check_citations(body, pack_ids)
+    checked, report = _checked(connection, draft_id, body)
     _add_version(connection, draft_id, number, author, "stale_edit", checked, report, None)
     audit(
         connection,

@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from service.api.deps import ConnectionDep, HrDep, PageDep
 from service.api.errors import ERROR_RESPONSES
@@ -29,9 +29,5 @@ def list_audit(
         statement = statement.where(AuditEvent.entity_id == entity_id)
     if actor is not None:
         statement = statement.where(AuditEvent.actor == actor)
-    total = connection.execute(select(func.count()).select_from(statement.subquery())).scalar_one()
-    rows = connection.execute(
-        statement.order_by(AuditEvent.id.desc()).limit(page.limit).offset(page.offset)
-    ).all()
-    items = [AuditOut.model_validate(r, from_attributes=True) for r in rows]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    rows, total = page.rows(connection, statement, AuditEvent.id.desc())
+    return page.of([AuditOut.model_validate(r, from_attributes=True) for r in rows], total)

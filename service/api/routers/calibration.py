@@ -8,7 +8,7 @@ from sqlalchemy import Connection
 from service.access.principal import Principal
 from service.api.deps import ConnectionDep, HrDep, Id, PrincipalDep, SettingsDep
 from service.api.errors import CONFLICT, ERROR_RESPONSES, ApiError, forbidden, not_found
-from service.api.params import period_param
+from service.api.params import cycle_name
 from service.api.schemas import (
     CohortOut,
     CohortRowOut,
@@ -114,12 +114,10 @@ def list_panels(principal: PrincipalDep, connection: ConnectionDep) -> list[Pane
 
 @router.post("", status_code=201, summary="Set up a panel for a cohort of a cycle (HR)")
 def new_panel(body: PanelIn, principal: HrDep, connection: ConnectionDep) -> PanelOut:
-    cycle = period_param(body.cycle)
-    assert cycle is not None
     try:
         panel_id = create_panel(
             connection,
-            cycle.name,
+            cycle_name(body.cycle),
             body.level,
             body.job_family,
             body.members,

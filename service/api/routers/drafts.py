@@ -24,7 +24,7 @@ from service.api.errors import (
     not_found,
     request_id,
 )
-from service.api.params import period_param
+from service.api.params import required_period
 from service.api.routers.jobs import accept_job
 from service.api.routers.people import person_in_scope
 from service.api.schemas import (
@@ -82,8 +82,7 @@ def request_draft(
     person_in_scope(connection, principal, person_id)
     if not may_write_draft(principal, person_id, request.kind):
         raise forbidden(f"you may not request a {request.kind} for this person")
-    period = period_param(request.period)
-    assert period is not None
+    period = required_period(request.period)
     return accept_job(
         connection,
         response,

@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from retrieval.embedding import Embedder
 from retrieval.pack_cache import PackCache
@@ -54,12 +54,8 @@ def list_people(
     statement = select(Person)
     if not principal.hr_admin:
         statement = statement.where(Person.id.in_({principal.person_id, *principal.reports}))
-    total = connection.execute(select(func.count()).select_from(statement.subquery())).scalar_one()
-    rows = connection.execute(
-        statement.order_by(Person.id).limit(page.limit).offset(page.offset)
-    ).all()
-    items = [PersonOut.model_validate(row, from_attributes=True) for row in rows]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    rows, total = page.rows(connection, statement, Person.id)
+    return page.of([PersonOut.model_validate(row, from_attributes=True) for row in rows], total)
 
 
 def person_in_scope(connection: Connection, principal: Principal, person_id: int) -> PersonOut:
@@ -99,12 +95,7 @@ def list_records(
         )
     if kind is not None:
         statement = statement.where(Record.kind == kind)
-    total = connection.execute(select(func.count()).select_from(statement.subquery())).scalar_one()
-    rows = connection.execute(
-        statement.order_by(Record.occurred_at.desc(), Record.id)
-        .limit(page.limit)
-        .offset(page.offset)
-    ).all()
+    rows, total = page.rows(connection, statement, Record.occurred_at.desc(), Record.id)
     items = [
         RecordOut(
             id=r.id,
@@ -118,7 +109,7 @@ def list_records(
         )
         for r in rows
     ]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return page.of(items, total)
 
 
 @router.get(

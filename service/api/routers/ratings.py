@@ -2,7 +2,6 @@
 panels calibrate and finalise through their cohort (routers/calibration.py)."""
 
 from fastapi import APIRouter
-from sqlalchemy import Connection
 
 from service.access.principal import Principal
 from service.api.deps import ConnectionDep, HrDep, Id, PrincipalDep
@@ -76,16 +75,6 @@ def propose(
     return rating_out(view)
 
 
-def finalise_person(
-    connection: Connection, cycle: str, person_id: int, principal: Principal
-) -> list[RatingOut]:
-    try:
-        finalise_rating(connection, cycle, person_id, by=principal.actor)
-    except GateRefused as exc:
-        raise ApiError(409, str(exc)) from None
-    return [rating_out(v) for v in cycle_ratings(connection, cycle, [person_id])]
-
-
 @router.post(
     "/{cycle}/ratings/{person_id}/finalise",
     summary="Finalise a person's rating (HR)",
@@ -96,4 +85,8 @@ def finalise(
 ) -> list[RatingOut]:
     if not cycle_ratings(connection, cycle, [person_id]):
         raise not_found("rating")
-    return finalise_person(connection, cycle, person_id, principal)
+    try:
+        finalise_rating(connection, cycle, person_id, by=principal.actor)
+    except GateRefused as exc:
+        raise ApiError(409, str(exc)) from None
+    return [rating_out(v) for v in cycle_ratings(connection, cycle, [person_id])]

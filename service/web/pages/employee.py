@@ -12,7 +12,7 @@ from retrieval.schema import Record
 from service.access.scope import may_see_draft, shows_author
 from service.api.deps import BigId, ConnectionDep, SettingsDep
 from service.api.errors import not_found
-from service.api.params import period_param
+from service.api.params import required_period
 from service.db.models import Draft, Person
 from service.jobs.queue import enqueue, job_status
 from service.web.session import PagePrincipal, SameOrigin
@@ -29,8 +29,7 @@ def my_evidence(
     connection: ConnectionDep,
     period: str = DEFAULT_PERIOD,
 ) -> Response:
-    window = period_param(period)
-    assert window is not None
+    window = required_period(period)
     author = aliased(Person)
     rows = connection.execute(
         select(Record.__table__, author.name.label("author_name"))
@@ -75,8 +74,7 @@ def request_self_reflection(
     settings: SettingsDep,
     period: Annotated[str, Form(max_length=64)],
 ) -> Response:
-    window = period_param(period)
-    assert window is not None
+    window = required_period(period)
     job_id = enqueue(
         connection,
         "draft",

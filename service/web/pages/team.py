@@ -21,7 +21,7 @@ from retrieval.schema import Record
 from service.access.principal import Principal
 from service.api.deps import ConnectionDep, Id
 from service.api.errors import forbidden, not_found
-from service.api.params import cycle_name, period_param
+from service.api.params import cycle_name, required_period
 from service.bias.evidence_features import evidence_features
 from service.calibration.cohort import SUMMARY_KIND
 from service.calibration.ratings import (
@@ -75,7 +75,7 @@ def team(
     connection: ConnectionDep,
     period: str = DEFAULT_PERIOD,
 ) -> Response:
-    window = _period(period)
+    window = required_period(period)
     rows = team_rows(connection, principal, window.name) if principal.reports else []
     return render(
         request,
@@ -156,12 +156,6 @@ def _proposal(view: RatingView, principal: Principal, names: Mapping[int, str]) 
     return f"{view.rating} by {who}"
 
 
-def _period(value: str) -> Period:
-    window = period_param(value)
-    assert window is not None
-    return window
-
-
 def _report(connection: Connection, principal: Principal, person_id: int) -> Any:
     """The person, when the caller may propose their rating: 404 for anyone the caller
     may not know about, 403 for someone visible but not theirs to rate (HR, oneself)."""
@@ -194,7 +188,7 @@ def rating_page(
     period: str = DEFAULT_PERIOD,
 ) -> Response:
     person = _report(connection, principal, person_id)
-    window = _period(period)
+    window = required_period(period)
     scale = cycle_scale(connection, window.name)
     low, high = (scale.low, scale.high) if scale else DEFAULT_SCALE
     ratings = cycle_ratings(connection, window.name, [person_id])
