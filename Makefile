@@ -51,6 +51,10 @@ eval-drafting: $(VENV)/.installed
 eval-bias: $(VENV)/.installed
 	$(BIN)/python -m evals.eval_bias --seeds 10 --people 120
 
+.PHONY: eval-injection
+eval-injection: $(VENV)/.installed
+	$(BIN)/python -m evals.eval_injection --people 120
+
 bench-bias: $(VENV)/.installed
 	$(BIN)/python -m evals.bench_bias --people 2400
 

@@ -32,6 +32,14 @@ class EvidenceItem:
     occurred_at: datetime
     author: str | None
     scores: Scores
+    # Rules of the injection detector its record matched at ingest ([] none; None: ingested
+    # before the detector). Drafting checks the text again and widens this; see
+    # service/drafting/injection.py.
+    instruction_signals: tuple[str, ...] | None = None
+
+    @property
+    def reads_as_instructions(self) -> bool:
+        return bool(self.instruction_signals)
 
     def source_facts(self) -> dict[str, Any]:
         """Where the item comes from, as plain JSON values (for provenance and metadata)."""

@@ -120,6 +120,7 @@ def _candidates(
             Record.external_id,
             Record.title,
             Record.author,
+            Record.instruction_signals,
             # What the evidence is about, where the source system says: the project, and a
             # feedback tool's competency or theme tag.
             Record.meta["project"].astext.label("topic"),
@@ -195,6 +196,9 @@ def _item(
         title=row.title,
         occurred_at=row.occurred_at,
         author=row.author,
+        instruction_signals=(
+            None if row.instruction_signals is None else tuple(row.instruction_signals)
+        ),
         scores=Scores(
             vector=round(float(np.max(similarity)), 4),
             text=round(float(text_score), 4),

@@ -29,7 +29,7 @@ from service.bias.gate import (
 from service.bias.report import build_report
 from service.cli_errors import errors, user_errors
 from service.cli_output import evidence_table, print_row_errors, summary_table
-from service.cli_service import panel_app, role_app, serve, token_app, worker
+from service.cli_service import panel_app, period_option, role_app, serve, token_app, worker
 from service.db.engine import open_engine
 from service.db.migrate import current_revision, head_revision, upgrade
 from service.drafting.display import cycle_table, print_draft
@@ -54,6 +54,7 @@ from service.ingest.directory import find_person
 from service.ingest.progress import NoProgress, RichProgress
 from service.ingest.run import FORMATS, Ingestor, files_to_ingest, ingest_path
 from service.ingest.summary import IngestSummary
+from service.ingest.validate import FileLimits, check_file
 from service.settings import Settings, get_settings
 from service.store import embedder_from, open_store
 
@@ -65,6 +66,11 @@ app.add_typer(role_app, name="role")
 app.add_typer(panel_app, name="panel")
 app.command()(serve)
 app.command()(worker)
+# Every period and cycle option goes through the one period validation as it is parsed.
+PeriodOption = Annotated[
+    str, typer.Option(help="2026-H1, 2026-Q3, 2026-05, 2026 or a..b", callback=period_option)
+]
+CycleOption = Annotated[str, typer.Option(help="the cycle, e.g. 2026-H1", callback=period_option)]
 # Piped output (CI logs, files) gets a fixed width so tables are not squeezed to 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 120)
 
@@ -134,7 +140,15 @@ def ingest(
 def run_ingest(
     settings: Settings, path: Path, *, fmt: str | None, skip_invalid: bool
 ) -> list[IngestSummary]:
-    files_to_ingest(path)  # a missing path is reported before any server is started
+    # A missing path, or a file that is not a UTF-8 text export within the limits, is
+    # reported before any server is started.
+    if fmt is not None and path.is_file():
+        files = [path]
+    else:
+        files = [file for file, _ in files_to_ingest(path)]
+    limits = FileLimits.from_settings(settings)
+    for file in files:
+        check_file(file, limits)
     progress = RichProgress() if settings.progress else NoProgress()
     with open_store(settings) as engine:
         ingestor = Ingestor(engine, settings, actor=cli_actor(), progress=progress)
@@ -155,7 +169,7 @@ def _show(summaries: list[IngestSummary], *, as_json: bool) -> None:
 @app.command()
 def evidence(
     person: Annotated[str, typer.Option(help="employee_id or email")],
-    period: Annotated[str, typer.Option(help="2026-H1, 2026-Q3, 2026-05, 2026 or a..b")],
+    period: PeriodOption,
     kind: Annotated[str, typer.Option(help=f"one of {', '.join(draft_kinds())}")],
     budget: Annotated[int, typer.Option(help="token budget of the pack")] = 2000,
     ranking: Annotated[str, typer.Option(help="hybrid, vector or text")] = "hybrid",
@@ -182,7 +196,7 @@ def evidence(
 def draft(
     person: Annotated[str, typer.Option(help="employee_id or email")],
     kind: Annotated[str, typer.Option(help=f"one of {', '.join(DRAFT_KINDS)}")],
-    period: Annotated[str, typer.Option(help="2026-H1, 2026-Q3, 2026-05, 2026 or a..b")],
+    period: PeriodOption,
 ) -> None:
     """Draft a review text from the person's evidence (a new version if one exists)."""
     settings = get_settings()
@@ -197,7 +211,7 @@ def draft(
 
 @app.command("draft-cycle")
 def draft_cycle_command(
-    period: Annotated[str, typer.Option(help="the cycle's period, e.g. 2026-H1")],
+    period: CycleOption,
     kind: Annotated[
         list[str] | None, typer.Option(help="draft kinds (repeat); default: the three reviews")
     ] = None,
@@ -215,7 +229,6 @@ def draft_cycle_command(
         run = Drafting(
             engine, settings, embedder_from(settings), drafter_from(settings), cli_actor()
         )
-        parse_period(period)
         summary = asyncio.run(
             draft_cycle(
                 run,
@@ -275,7 +288,7 @@ def edit(
 
 @app.command("bias-report")
 def bias_report(
-    cycle: Annotated[str, typer.Option(help="the cycle, e.g. 2026-H1")],
+    cycle: CycleOption,
     json_output: Annotated[bool, typer.Option("--json", help="the stored report as JSON")] = False,
 ) -> None:
     """Check every draft of the cycle and its ratings across groups; store and print the
@@ -291,7 +304,7 @@ def bias_report(
 
 @app.command("bias-probe")
 def bias_probe(
-    period: Annotated[str, typer.Option(help="the cycle's period, e.g. 2026-H1")],
+    period: CycleOption,
     kind: Annotated[str, typer.Option(help=f"one of {', '.join(DRAFT_KINDS)}")],
     sample: Annotated[int, typer.Option(help="people to draft twice")] = 20,
     seed: Annotated[int, typer.Option(help="seed of the sample")] = 7,
@@ -348,7 +361,7 @@ def approve(
 
 @app.command("finalise-rating")
 def finalise_rating_command(
-    cycle: Annotated[str, typer.Option(help="the cycle, e.g. 2026-H1")],
+    cycle: CycleOption,
     person: Annotated[str, typer.Option(help="employee_id or email")],
     by: Annotated[str, typer.Option(help="who finalises")],
 ) -> None:

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.exc import OperationalError
 
 from retrieval.periods import PeriodError
@@ -31,11 +32,11 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except IngestRefused as exc:
-        errors.print(f"[red]{exc}[/red]")
+        errors.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
         print_row_errors(errors, "invalid rows", exc.errors)
         raise typer.Exit(1) from None
     except (IngestError, PeriodError, UnknownDraftKind, UnknownPerson) as exc:
-        errors.print(f"[red]error:[/red] {exc}")
+        errors.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     except (GateRefused, DraftNotFound, StaleEdit, DraftTextError, PanelRefused) as exc:
         errors.print(f"[red]refused:[/red] {exc}")

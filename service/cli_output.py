@@ -5,6 +5,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from retrieval.evidence import EvidencePack
 from service.ingest.errors import RowError
@@ -21,7 +22,7 @@ def summary_table(summaries: Sequence[IngestSummary]) -> Table:
         table.add_column(column, justify="right")
     for s in summaries:
         table.add_row(
-            Path(s.path).name,
+            Text(Path(s.path).name),
             s.format,
             str(s.inserted),
             str(s.updated),
@@ -36,12 +37,14 @@ def summary_table(summaries: Sequence[IngestSummary]) -> Table:
 
 
 def print_row_errors(console: Console, title: str, errors: Sequence[RowError]) -> None:
-    table = Table(title=title)
+    """One line per problem; fields and reasons quote the file, so they are shown as plain
+    text (a "[/x]" in a value is not rich markup, and cannot break the output)."""
+    table = Table(title=Text(title))
     table.add_column("line", justify="right")
     table.add_column("field")
     table.add_column("reason")
     for error in errors[:MAX_ERRORS_SHOWN]:
-        table.add_row(str(error.line), error.field, error.reason)
+        table.add_row(str(error.line), Text(error.field), Text(error.reason))
     console.print(table)
     if len(errors) > MAX_ERRORS_SHOWN:
         console.print(f"... and {len(errors) - MAX_ERRORS_SHOWN} more")

@@ -7,18 +7,21 @@ people's access rather than reviews.
 import sys
 from typing import Annotated
 
+import annotated_types
 import typer
 import uvicorn
 from rich.console import Console
+from rich.markup import escape
 
+from retrieval.periods import PeriodError, parse_period
 from service.access.roles import grant_hr_admin, revoke_hr_admin
 from service.access.tokens import issue_token, revoke_token
 from service.api.logs import configure_logging
 from service.calibration.panels import create_panel
-from service.cli_errors import user_errors
+from service.cli_errors import errors, user_errors
 from service.ingest.directory import find_person
 from service.jobs.worker import run_worker
-from service.settings import get_settings
+from service.settings import Settings, get_settings
 from service.store import open_store
 
 token_app = typer.Typer(help="Per-person API tokens (shown once, stored hashed).")
@@ -26,6 +29,19 @@ role_app = typer.Typer(help="Roles the reporting tree does not tell (HR admin)."
 panel_app = typer.Typer(help="Calibration panels: one per cohort (level, job family) and cycle.")
 out = Console(width=None if sys.stdout.isatty() else 120)
 ACTOR = "cli:admin"
+
+
+def _setting_bounds(name: str) -> tuple[int, int]:
+    """The ge/le bounds a setting declares, so a CLI option never drifts from it."""
+    metadata = Settings.model_fields[name].metadata
+    low = next(m.ge for m in metadata if isinstance(m, annotated_types.Ge))
+    high = next(m.le for m in metadata if isinstance(m, annotated_types.Le))
+    if not (isinstance(low, int) and isinstance(high, int)):
+        raise TypeError(f"{name}: integer bounds expected")
+    return low, high
+
+
+TOKEN_DAYS = _setting_bounds("api_token_days")  # 1 to 3650, as FAIRDRAFT_API_TOKEN_DAYS
 
 
 def serve(
@@ -43,6 +59,8 @@ def serve(
         workers=workers or settings.api_workers,
         log_config=None,
         access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
     )
 
 
@@ -54,20 +72,52 @@ def worker(
     run_worker(get_settings(), concurrency=concurrency)
 
 
+def period_option(value: str) -> str:
+    """Every --period and --cycle option goes through the one period validation
+    (retrieval.periods) as it is parsed, before a database opens: not a period, one line
+    and exit 2, like every other input error."""
+    try:
+        return parse_period(value).name
+    except PeriodError as exc:
+        errors.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+
+
+def token_days(days: int | None) -> int | None:
+    """--days within the bounds FAIRDRAFT_API_TOKEN_DAYS has; else one line and exit 2.
+    Checked before anything opens: 0 is refused rather than read as "the default", and a
+    huge number never reaches date arithmetic."""
+    if days is not None and not TOKEN_DAYS[0] <= days <= TOKEN_DAYS[1]:
+        errors.print(
+            f"[red]error:[/red] --days: {days} is not a lifetime; give "
+            f"{TOKEN_DAYS[0]} to {TOKEN_DAYS[1]} days"
+        )
+        raise typer.Exit(2)
+    return days
+
+
 @token_app.command("create")
 def token_create(
     person: Annotated[str, typer.Option(help="employee_id or email")],
     label: Annotated[str, typer.Option(help="what the token is for")] = "api",
     days: Annotated[
-        int | None, typer.Option(help="lifetime; default FAIRDRAFT_API_TOKEN_DAYS")
+        int | None,
+        typer.Option(
+            help=f"lifetime, {TOKEN_DAYS[0]} to {TOKEN_DAYS[1]}; default FAIRDRAFT_API_TOKEN_DAYS"
+        ),
     ] = None,
 ) -> None:
     """Make a token for a person; it is printed once and cannot be shown again."""
+    lifetime = token_days(days)
     settings = get_settings()
     with user_errors(), open_store(settings) as engine, engine.begin() as conn:
         subject = find_person(conn, person)
         issued = issue_token(
-            conn, subject.id, days=days or settings.api_token_days, label=label, actor=ACTOR
+            conn,
+            subject.id,
+            days=settings.api_token_days if lifetime is None else lifetime,
+            label=label,
+            actor=ACTOR,
         )
     out.print(f"token {issued.id} for {person}, expires {issued.expires_at:%Y-%m-%d}:")
     sys.stdout.write(issued.token + "\n")
@@ -97,7 +147,7 @@ def role_revoke(person: Annotated[str, typer.Option(help="employee_id or email")
 
 @panel_app.command("create")
 def panel_create(
-    cycle: Annotated[str, typer.Option(help="e.g. 2026-H1")],
+    cycle: Annotated[str, typer.Option(help="e.g. 2026-H1", callback=period_option)],
     level: Annotated[str, typer.Option(help="the cohort's level, e.g. L3")],
     job_family: Annotated[str, typer.Option(help="the cohort's job family")],
     member: Annotated[list[str], typer.Option(help="employee_id or email (repeat)")],

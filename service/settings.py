@@ -122,6 +122,19 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=50 * 1024 * 1024, ge=1024, description="Largest ingest upload accepted."
     )
+    # Ingest limits (issue 12): a file over them is refused, its line and field named, before
+    # a row is parsed or a job is queued.
+    ingest_max_line_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Longest line of an ingested file, in bytes; a longer one refuses the file.",
+    )
+    ingest_max_body_chars: int = Field(
+        default=100_000, ge=100, description="Longest record body, in characters."
+    )
+    ingest_max_metadata_depth: int = Field(
+        default=16, ge=1, le=100, description="Deepest nesting of a record's metadata object."
+    )
     max_page_size: int = Field(
         default=200, ge=1, le=10000, description="Largest page a list returns."
     )
@@ -138,6 +151,37 @@ class Settings(BaseSettings):
     )
     job_poll_s: float = Field(default=0.5, gt=0, description="Idle worker's poll interval.")
     job_max_attempts: int = Field(default=3, ge=1, le=20, description="Tries before a job fails.")
+    # Web security: sessions, limits before work, throttling of failed sign-ins.
+    session_idle_minutes: int = Field(
+        default=30, ge=1, le=24 * 60, description="A page session ends after this long unused."
+    )
+    session_hours: int = Field(
+        default=12, ge=1, le=24 * 30, description="A page session ends this long after sign-in."
+    )
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="Mark the session cookie Secure. Unset: when the request came over HTTPS "
+        "(directly, or through a proxy named in FAIRDRAFT_TRUSTED_PROXIES that says so).",
+    )
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="Addresses whose X-Forwarded-For / X-Forwarded-Proto are believed "
+        "(uvicorn's forwarded_allow_ips): the client address used for throttling and the "
+        "scheme used for the Secure cookie come from them.",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body other than an ingest upload; refused with 413 "
+        "before it is read.",
+    )
+    auth_failure_limit: int = Field(
+        default=10,
+        ge=1,
+        description="Failed sign-ins or bearer tokens one client address may send in "
+        "FAIRDRAFT_AUTH_FAILURE_WINDOW_S before it is answered 429 without a check.",
+    )
+    auth_failure_window_s: int = Field(default=300, ge=1, le=86400)
 
     @property
     def llm_configured(self) -> bool:

@@ -1025,8 +1025,11 @@ def log_leaks(caplog: pytest.LogCaptureFixture) -> list[str]:
 @pytest.fixture
 def api(engine: Engine, settings: Settings, api_org: ApiOrg) -> Iterator[TestClient]:
     """The app on this test's database, answering a server error as a 500 (as in
-    production) rather than raising it, so a failing row is a status in the report."""
-    app = create_app(settings, engine=engine, worker=False)
+    production) rather than raising it, so a failing row is a status in the report. Every
+    endpoint gets a forged token, all from one address: the failure throttle (tested in
+    tests/test_security_http.py) is set past the matrix's count."""
+    unthrottled = settings.model_copy(update={"auth_failure_limit": 100_000})
+    app = create_app(unthrottled, engine=engine, worker=False)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 

@@ -176,13 +176,15 @@ def test_a_proposal_is_upserted_per_rater_and_every_change_audited(
     ]
 
 
-def test_a_proposal_in_a_new_cycle_creates_it_with_the_default_scale(
+def test_a_proposal_in_an_unknown_cycle_is_refused_and_creates_no_cycle(
     engine: Engine, ids: dict[str, int]
 ) -> None:
-    with engine.begin() as conn:
+    # Cycles are HR's to set up (ratings import, panel set-up), never a rater's side effect.
+    with engine.begin() as conn, pytest.raises(RatingRefused, match="no review cycle"):
         propose_rating(conn, "2026-H2", ids["E005"], ids["E002"], 5, actor="bo")
-        scale = cycle_scale(conn, "2026-H2")
-    assert scale is not None and (scale.low, scale.high) == (1, 5)
+    with engine.connect() as conn:
+        assert cycle_scale(conn, "2026-H2") is None
+    assert events(engine, "rating.proposed") == []
 
 
 @pytest.mark.parametrize("value", [0, 6])

@@ -137,6 +137,7 @@ class Live:
         """A browser of one's own (own cookies), signed in as `who` through the sign-in
         form, on `next_path`."""
         context = self.browser.new_context(viewport=DESKTOP, base_url=self.url)
+        context.add_init_script(path=AXE_JS)  # by CDP: the pages' CSP refuses a script tag
         context.set_default_timeout(15_000)
         self.contexts.append(context)
         page = context.new_page()

@@ -20,7 +20,8 @@ from service.db.models import AuditEvent, Person
 from service.drafting.store import load_version
 from service.ingest.directory import find_person
 from service.ingest.run import Ingestor, ingest_path
-from service.jobs.handlers import HANDLERS, JobContext, describe_error, register, uploads_dir
+from service.ingest.uploads import uploads_dir
+from service.jobs.handlers import HANDLERS, JobContext, describe_error, register
 from service.jobs.queue import (
     JobView,
     claim,
@@ -447,7 +448,7 @@ def test_a_probe_job_without_a_model_says_why_it_probed_nobody(
     assert "@example.com" not in str(view.result)
 
 
-def test_an_ingest_job_lands_the_upload_and_deletes_it_while_a_refused_file_stays(
+def test_an_ingest_job_lands_the_upload_and_deletes_it_and_a_refused_upload_too(
     engine: Engine, fast: Settings
 ) -> None:
     uploads = uploads_dir(fast)
@@ -473,7 +474,7 @@ def test_an_ingest_job_lands_the_upload_and_deletes_it_while_a_refused_file_stay
         assert conn.execute(select(func.count()).select_from(Person)).scalar_one() == 4
     assert (kept_view.status, kept_view.attempts) == ("failed", 1), "a refusal is not retried"
     assert kept_view.error is not None and "refused" in kept_view.error
-    assert Path(refused).exists(), "a refused upload is kept"
+    assert not Path(refused).exists(), "a refused upload is removed: no one can retry it"
 
 
 def test_an_ingest_job_never_deletes_a_file_outside_the_uploads_folder(

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, insert, select, update
 
 from service.audit import audit
-from service.db.models import ApiToken
+from service.db.models import ApiToken, WebSession
 
 PREFIX = "fd_"
 
@@ -66,6 +66,7 @@ def revoke_token(connection: Connection, token_id: int, *, actor: str) -> bool:
     ).scalar_one_or_none()
     if revoked is None:
         return False
+    end_sessions_of_token(connection, token_id)
     audit(
         connection,
         actor=actor,
@@ -77,14 +78,35 @@ def revoke_token(connection: Connection, token_id: int, *, actor: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class TokenOwner:
+    token_id: int
+    person_id: int
+
+
 def person_for_token(connection: Connection, token: str) -> int | None:
     """The person a live token speaks for; None for an unknown, revoked or expired one."""
+    owner = live_token(connection, token)
+    return owner.person_id if owner else None
+
+
+def live_token(connection: Connection, token: str) -> TokenOwner | None:
     if not token.startswith(PREFIX):
         return None
-    return connection.execute(
-        select(ApiToken.person_id).where(
+    row = connection.execute(
+        select(ApiToken.id, ApiToken.person_id).where(
             ApiToken.token_hash == token_hash(token),
             ApiToken.revoked_at.is_(None),
             ApiToken.expires_at > datetime.now(UTC),
         )
-    ).scalar_one_or_none()
+    ).one_or_none()
+    return TokenOwner(row.id, row.person_id) if row else None
+
+
+def end_sessions_of_token(connection: Connection, token_id: int) -> None:
+    """Revoking a token ends the page sessions opened with it."""
+    connection.execute(
+        update(WebSession)
+        .where(WebSession.token_id == token_id, WebSession.ended_at.is_(None))
+        .values(ended_at=datetime.now(UTC))
+    )

@@ -7,13 +7,17 @@ machine needs nothing else. Tests pass their own engine and choose whether a wor
 
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI
-from sqlalchemy import Engine
+from fastapi import Depends, FastAPI
+from sqlalchemy import Engine, text
 
 from retrieval.pack_cache import PackCache
-from service.api.errors import install_error_handlers
+from service.api.deps import get_engine
+from service.api.docs import install_docs
+from service.api.errors import ErrorBody, install_error_handlers
 from service.api.logs import RequestContext, configure_logging
+from service.api.middleware import Authenticate, BodyLimit, SecurityHeaders
 from service.api.routers import (
     audit,
     calibration,
@@ -58,20 +62,39 @@ def create_app(
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs from the installed package, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.pack_cache = PackCache()
     if engine is not None:
         app.state.engine = engine
+    # Starlette wraps the last added outermost: request ids and logs see every answer,
+    # headers go on every answer, limits and authentication run before any body is read.
+    app.add_middleware(Authenticate, settings=settings)
+    app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestContext)
     install_error_handlers(app)
     for module in (people, drafts, jobs, ratings, calibration, cycles, audit, ingest):
         app.include_router(module.router)
     install_pages(app)
+    install_docs(app)
 
     @app.get("/health", tags=["service"], summary="Liveness: the process answers")
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get(
+        "/ready",
+        tags=["service"],
+        summary="Readiness: the database answers (503 with Retry-After while it does not)",
+        responses={503: {"model": ErrorBody, "description": "The database is unreachable"}},
+    )
+    def ready(engine: Annotated[Engine, Depends(get_engine)]) -> dict[str, str]:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return {"status": "ready"}
 
     return app
 

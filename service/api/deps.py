@@ -13,9 +13,7 @@ from sqlalchemy import Connection, Engine, Row, Select, func, select
 
 from retrieval.embedding import Embedder
 from retrieval.pack_cache import PackCache
-from service.access.oidc import InvalidOidcToken, OidcVerifier, looks_like_jwt
-from service.access.principal import Principal, load_principal, person_by_email
-from service.access.tokens import person_for_token
+from service.access.principal import Principal
 from service.api.errors import ApiError, forbidden
 from service.api.schemas import Page
 from service.settings import Settings
@@ -62,39 +60,16 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ConnectionDep = Annotated[Connection, Depends(get_connection, scope="function")]
 
 
-def current_principal(
+async def current_principal(
     request: Request,
-    connection: ConnectionDep,
-    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise ApiError(401, "a bearer token is required", field="Authorization")
-    person_id = person_for_bearer(connection, settings, request, credentials.credentials)
-    principal = (
-        load_principal(connection, person_id, indirect=settings.manager_scope_indirect)
-        if person_id is not None
-        else None
-    )
+    """The caller the authentication middleware resolved before the body was read (the
+    `credentials` parameter only documents the scheme in the OpenAPI description)."""
+    principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:
-        raise ApiError(401, "the token is unknown, revoked or expired", field="Authorization")
-    request.state.principal = principal
+        raise ApiError(401, "a valid bearer token is required", field="Authorization")
     return principal
-
-
-def person_for_bearer(
-    connection: Connection, settings: Settings, request: Request, token: str
-) -> int | None:
-    """The person an API token or an OIDC JWT speaks for (API and pages alike)."""
-    if settings.oidc_issuer and looks_like_jwt(token):
-        verifier: OidcVerifier | None = getattr(request.app.state, "oidc", None)
-        if verifier is None:
-            verifier = request.app.state.oidc = OidcVerifier(settings)
-        try:
-            return person_by_email(connection, verifier.email(token))
-        except InvalidOidcToken:
-            return None
-    return person_for_token(connection, token)
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

@@ -12,10 +12,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("fairdraft.api")
+
+
+# What SQLAlchemy raises when the server is gone or unreachable (connection refused, reset,
+# admin shutdown) or the pool has no connection to give: 503, not 500.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
 
 
 class ErrorItem(BaseModel):
@@ -49,12 +55,14 @@ class ApiError(Exception):
         *,
         field: str | None = None,
         extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.field = field
         self.extra = extra or {}
+        self.headers = headers or {}
 
 
 def not_found(what: str) -> ApiError:
@@ -72,7 +80,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "No valid bearer token"),
         (403, "Not allowed for this person"),
         (404, "Not found, or not visible to this person"),
+        (413, "The body is over the size limit (refused before it is read)"),
         (422, "Invalid request"),
+        (429, "Too many failed authentications from this address; see Retry-After"),
+        (503, "The database is unreachable; see Retry-After"),
     )
 }
 
@@ -113,7 +124,9 @@ def _log_refusal(request: Request, status: int, reason: str) -> None:
 def _page(request: Request, status: int, reason: str) -> Response | None:
     """Pages answer errors as a page: the web module registers how (app.state.error_page)."""
     page = getattr(request.app.state, "error_page", None)
-    if page is None or request.url.path.startswith(("/api/", "/openapi", "/docs", "/health")):
+    if page is None or request.url.path.startswith(
+        ("/api/", "/openapi", "/docs", "/health", "/ready")
+    ):
         return None
     response: Response = page(request, status, reason)
     return response
@@ -123,10 +136,16 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     _log_refusal(request, exc.status, exc.reason)
     if (page := _page(request, exc.status, exc.reason)) is not None:
+        page.headers.update(exc.headers)
         return page
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
     body = _body(request, [{"field": exc.field, "reason": exc.reason}], **exc.extra)
-    return JSONResponse(body, status_code=exc.status, headers=headers)
+    return JSONResponse(body, status_code=exc.status, headers=headers | exc.headers)
+
+
+async def error_response(request: Request, exc: ApiError) -> Response:
+    """The answer to an ApiError raised outside the routes (the middleware's refusals)."""
+    return await _api_error(request, exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -135,14 +154,25 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         page := _page(request, 422, "the form or address has a value that is not valid")
     ) is not None:
         return page
-    errors = [
-        {
-            "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body") or None,
-            "reason": str(e.get("msg", "invalid")),
-        }
-        for e in exc.errors()
-    ]
+    errors = [_validation_item(e) for e in exc.errors()]
     return JSONResponse(_body(request, errors), status_code=422)
+
+
+def _validation_item(error: dict[str, Any]) -> dict[str, Any]:
+    """(field, reason) of one pydantic error; a body that is not JSON names the body and
+    the character where parsing stopped, not that offset as if it were a field."""
+    location = [str(p) for p in error.get("loc", ())]
+    if error.get("type") == "json_invalid":
+        where = location[1] if len(location) > 1 else "?"
+        detail = (error.get("ctx") or {}).get("error", "invalid JSON")
+        return {
+            "field": "body",
+            "reason": f"the body is not valid JSON: {detail} at character {where}",
+        }
+    return {
+        "field": ".".join(p for p in location if p != "body") or None,
+        "reason": str(error.get("msg", "invalid")),
+    }
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -161,6 +191,30 @@ async def _data_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(_body(request, [{"field": None, "reason": reason}]), status_code=422)
 
 
+RETRY_AFTER_S = 5
+
+
+async def database_unavailable(request: Request, exc: Exception) -> Response:
+    """The database cannot be reached (down, restarting, pool exhausted): the caller may try
+    again shortly, and nothing was changed. Logged once per request, without a traceback."""
+    log.warning(
+        "database unavailable",
+        extra={
+            "event": "database_unavailable",
+            "request_id": request_id(request),
+            "error": type(exc).__name__,
+        },
+    )
+    return await _api_error(
+        request,
+        ApiError(
+            503,
+            "the database is unavailable; nothing was changed. Try again shortly.",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        ),
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error", extra={"request_id": request_id(request)})
     reason = "internal error; nothing was changed. Quote the request id to your administrator."
@@ -172,4 +226,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DataError, _data_error)
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, database_unavailable)
     app.add_exception_handler(Exception, _unexpected)

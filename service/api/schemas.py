@@ -216,12 +216,19 @@ class AuditOut(BaseModel):
 
 
 class RatingIn(BaseModel):
-    rating: int = Field(ge=1, le=10, examples=[4], description="Within the cycle's scale.")
+    """Strict: a JSON integer only. "5", 5.0 and true are refused (422 naming the field)
+    rather than coerced, so a client's type bug never lands as a rating."""
+
+    rating: int = Field(
+        ge=1, le=10, strict=True, examples=[4], description="Within the cycle's scale."
+    )
 
 
 class PlacementIn(BaseModel):
-    performance: int = Field(ge=1, le=3, description="1 low, 2 moderate, 3 high.")
-    potential: int = Field(ge=1, le=3, description="1 low, 2 moderate, 3 high.")
+    """Strict integers, like ratings."""
+
+    performance: int = Field(ge=1, le=3, strict=True, description="1 low, 2 moderate, 3 high.")
+    potential: int = Field(ge=1, le=3, strict=True, description="1 low, 2 moderate, 3 high.")
 
 
 class RatingOut(BaseModel):

@@ -3,16 +3,21 @@
 A draft can be approved only when a bias check of its current version exists (so no edit
 came after the check) and every flag of that check is either gone (the text was changed
 and checked again: a new check of the new version no longer raises it) or acknowledged by
-a named person with a reason. A rating can be finalised only after the cycle's bias report
-(which checks the ratings) ran on the ratings as they are now. Every transition is an
-audit event, and a refusal says exactly what is missing.
+a named person with a reason. Besides the language flags, the check raises a
+`prompt_injection` flag on every sentence that relies on evidence reading as instructions
+to a model (it cites such an item, repeats what one asks for, or reads as instructions
+itself: `service/drafting/injection_flags.py`), so such a draft is never approved unseen.
+A rating can be finalised only after the cycle's bias report (which checks the ratings)
+ran on the ratings as they are now. Every transition is an audit event, and a refusal says
+exactly what is missing.
 """
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 
 from service.audit import audit
 from service.bias.language import LanguageProfile, name_words, profile_draft
@@ -25,7 +30,11 @@ from service.db.models import (
     Rating,
     ReviewCycle,
 )
-from service.drafting.store import DraftNotFound, load_version
+from service.drafting.injection_flags import InjectionFinding, draft_findings, evidence_marks
+from service.drafting.store import DraftNotFound, draft_evidence, load_version
+from service.drafting.structure import DraftBody
+
+INJECTION_MEASURE = "prompt_injection"
 
 
 class GateRefused(RuntimeError):
@@ -47,7 +56,10 @@ def check_draft(connection: Connection, draft_id: int, *, actor: str) -> CheckRe
     has not changed since it was approved, which any edit would have undone)."""
     current = load_version(connection, draft_id)
     profile = profile_draft(current.body, people_names(connection))
-    flags = flag_rows(profile)
+    flags = keyed(
+        [asdict(flag) for flag in profile.flags]
+        + injection_flags(connection, draft_id, current.body)
+    )
     check_id = connection.execute(
         insert(DraftCheck)
         .values(
@@ -71,8 +83,32 @@ def people_names(connection: Connection) -> frozenset[str]:
 
 
 def flag_rows(profile: LanguageProfile) -> list[dict[str, Any]]:
-    """A check's flags as stored, keyed F1, F2, ... for acknowledgements to name."""
-    return [{"key": f"F{n}", **asdict(flag)} for n, flag in enumerate(profile.flags, start=1)]
+    """A profile's flags as stored, keyed F1, F2, ... for acknowledgements to name."""
+    return keyed([asdict(flag) for flag in profile.flags])
+
+
+def keyed(flags: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"key": f"F{n}", **flag} for n, flag in enumerate(flags, start=1)]
+
+
+def injection_flags(connection: Connection, draft_id: int, body: DraftBody) -> list[dict[str, Any]]:
+    """Flags, shaped like the language flags, on sentences that rely on evidence reading as
+    instructions to a model. The draft's evidence is checked again here, so a draft written
+    before the detector existed is checked like a new one."""
+    marks = evidence_marks(draft_evidence(connection, draft_id))
+    return [_injection_row(finding) for finding in draft_findings(body, marks)]
+
+
+def _injection_row(finding: InjectionFinding) -> dict[str, Any]:
+    return {
+        "section": finding.section,
+        "sentence": finding.sentence,
+        "start": finding.start,
+        "end": finding.end,
+        "phrase": finding.phrase,
+        "measure": INJECTION_MEASURE,
+        "suggestion": finding.suggestion,
+    }
 
 
 def latest_check(connection: Connection, draft_id: int) -> Any:
@@ -95,11 +131,14 @@ def acknowledge_flag(
     check = latest_check(connection, draft_id)
     if check is None or flag not in {f["key"] for f in check.flags}:
         raise GateRefused(f"draft {draft_id} has no flag {flag} on its latest check")
-    connection.execute(
-        insert(FlagAcknowledgement).values(
-            check_id=check.id, flag=flag, acknowledged_by=by, reason=reason.strip()
-        )
-    )
+    added = connection.execute(
+        insert(FlagAcknowledgement)
+        .values(check_id=check.id, flag=flag, acknowledged_by=by, reason=reason.strip())
+        .on_conflict_do_nothing(index_elements=["check_id", "flag"])
+        .returning(FlagAcknowledgement.id)
+    ).scalar_one_or_none()
+    if added is None:
+        raise _already_acknowledged(connection, draft_id, check.id, flag)
     audit(
         connection,
         actor=by,
@@ -107,6 +146,21 @@ def acknowledge_flag(
         entity="draft",
         entity_id=str(draft_id),
         after={"check": check.id, "flag": flag, "reason": reason.strip()},
+    )
+
+
+def _already_acknowledged(
+    connection: Connection, draft_id: int, check_id: int, flag: str
+) -> GateRefused:
+    """The refusal of a second acknowledgement of one flag, naming the first."""
+    first = connection.execute(
+        select(FlagAcknowledgement.acknowledged_by, FlagAcknowledgement.reason).where(
+            FlagAcknowledgement.check_id == check_id, FlagAcknowledgement.flag == flag
+        )
+    ).one()
+    return GateRefused(
+        f"flag {flag} of draft {draft_id} is already acknowledged by {first.acknowledged_by} "
+        f"({first.reason!r}); nothing changed"
     )
 
 

@@ -8,9 +8,10 @@ rate against the evidence (over the whole cycle, as the bias report sees them), 
 disagreements to discuss first.
 
 Pseudonymised (the default for panels), a person appears by label only: no id, no name,
-the manager by label too, and names in the summaries replaced by labels. Nothing
-demographic is read here at all; the demographic analyses stay in the bias report, which
-only HR reads. The view costs a fixed number of queries, whatever the cohort's size.
+the manager by label too, and the names, emails, employee ids and pronoun sets of anyone
+in the summaries replaced (service.calibration.redaction). Nothing demographic is read
+here at all; the demographic analyses stay in the bias report, which only HR reads. The
+view costs a fixed number of queries, whatever the cohort's size.
 """
 
 from collections import Counter
@@ -30,8 +31,9 @@ from service.calibration.panels import (
     panel,
     placements,
 )
-from service.calibration.pseudonyms import NameRedactor, pseudonyms
+from service.calibration.pseudonyms import identities, pseudonyms
 from service.calibration.ratings import RatingView, cycle_ratings, cycle_scale
+from service.calibration.redaction import Redactor
 from service.db.models import Draft, DraftVersion, Person
 from service.drafting.structure import DraftBody
 from service.ingest.ratings import DEFAULT_SCALE
@@ -128,10 +130,11 @@ def cohort_view(connection: Connection, panel_id: int, *, pseudonymise: bool) ->
     raters = {r.rater_id for rs in ratings.values() for r in rs}
     managers = {p.manager_id for p in people if p.manager_id is not None} | raters
     labels = pseudonyms(found, set(ids) | managers) if pseudonymise else {}
-    names = _names(connection, None if pseudonymise else managers)
+    names = {} if pseudonymise else _names(connection, managers)
     labeller = _Labeller(pseudonymise, labels, names)
     evidence = _evidence(cycle_people, raters, labeller)
-    redactor = NameRedactor(names, labels) if pseudonymise else None
+    # Anyone the company knows may be named in a summary: all of them are taken out.
+    redactor = Redactor(identities(connection), labels) if pseudonymise else None
     summaries = _summaries(connection, found.cycle, ids, redactor)
     grid = {
         p.person_id: NineBox(p.performance, p.potential) for p in placements(connection, found.id)
@@ -240,18 +243,19 @@ def _evidence(
     return _Evidence(predicted, rows, model.r_squared, model.n)
 
 
-def _names(connection: Connection, ids: set[int] | None) -> dict[int, str]:
-    """Names of the given people, or of everyone (to take any name out of a text)."""
-    query = select(Person.id, Person.name)
-    if ids is not None:
-        query = query.where(Person.id.in_(ids))
+def _names(connection: Connection, ids: set[int]) -> dict[int, str]:
+    """Names of the given people, for a view that shows names."""
+    query = select(Person.id, Person.name).where(Person.id.in_(ids))
     return {row.id: row.name for row in connection.execute(query)}
 
 
 def _summaries(
-    connection: Connection, cycle: str, ids: Sequence[int], redactor: NameRedactor | None
+    connection: Connection, cycle: str, ids: Sequence[int], redactor: Redactor | None
 ) -> dict[int, str]:
-    """Each person's calibration summary for the cycle, as the current version reads."""
+    """Each person's calibration summary for the cycle, as the current version reads
+    (an edit by a manager included), with everyone in it replaced when pseudonymised.
+    The whole text is redacted at once, so a name split over two lines is still seen;
+    its citation groups ("[E1, E3]") are left as they are."""
     rows = connection.execute(
         select(Draft.subject_id, DraftVersion.body)
         .join(

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from retrieval.periods import PeriodError, parse_period
 from service.audit import audit
 from service.db.models import CalibrationPanel, PanelMember, Person, Placement
 from service.ingest.ratings import ensure_cycles
@@ -72,14 +73,17 @@ def create_panel(
 ) -> int:
     """A new panel for the cohort (level, job family) of the cycle, with its members; one
     panel per cohort and cycle, so a second one is refused and names the first."""
-    cycle, level, job_family = cycle.strip(), level.strip(), job_family.strip()
-    for field, value, limit in (("cycle", cycle, 64), ("level", level, 32)):
-        if not value or len(value) > limit:
-            raise PanelRefused(f"{field}: give 1 to {limit} characters")
+    level, job_family = level.strip(), job_family.strip()
+    try:
+        cycle = parse_period(cycle).name
+    except PeriodError as exc:
+        raise PanelRefused(f"cycle: {exc}") from None
+    if not level or len(level) > 32:
+        raise PanelRefused("level: give 1 to 32 characters")
     if not job_family or len(job_family) > 128:
         raise PanelRefused("job_family: give 1 to 128 characters")
     _require_people(connection, set(members), "members")
-    ensure_cycles(connection, {cycle})
+    ensure_cycles(connection, {cycle})  # HR's set-up: the one place besides ratings import
     panel_id = connection.execute(
         pg_insert(CalibrationPanel)
         .values(cycle=cycle, level=level, job_family=job_family, created_by=actor)

@@ -7,6 +7,7 @@ finalised (`service.bias.gate.finalise_rating`, only after the cycle's rating ch
 of them changes again: the check saw them as they are. A write that changes nothing is
 skipped, so it neither leaves an audit event nor moves `updated_at`, which would make the
 gate ask for the bias report again. Every change is an audit event with before and after.
+Proposals go into cycles HR has set up; none of these functions creates a cycle.
 """
 
 from collections.abc import Collection, Sequence
@@ -20,7 +21,6 @@ from sqlalchemy.orm import aliased
 
 from service.audit import audit_rows
 from service.db.models import Person, Rating, ReviewCycle
-from service.ingest.ratings import ensure_cycles
 
 
 class RatingRefused(ValueError):
@@ -29,6 +29,12 @@ class RatingRefused(ValueError):
 
 class RatingFinal(RatingRefused):
     """The rating is final: a conflict with its state rather than a bad value."""
+
+
+class UnknownCycle(RatingRefused):
+    """No review cycle by that name. Cycles are set up by HR (ratings import, panel
+    set-up); a rater's proposal never creates one, so a typo or a hostile name cannot
+    leave a stray cycle behind."""
 
 
 @dataclass(frozen=True)
@@ -61,13 +67,12 @@ class CycleScale:
 def propose_rating(
     connection: Connection, cycle: str, person_id: int, rater_id: int, rating: int, *, actor: str
 ) -> RatingView:
-    """Store the rater's proposed rating for the person (creating the cycle, 1-5, when it
-    is new, as ingest does); refused outside the cycle's scale or once finalised."""
-    if not cycle.strip() or len(cycle) > 64:
-        raise RatingRefused("cycle: give a cycle name of 1 to 64 characters, like 2026-H1")
-    ensure_cycles(connection, {cycle})
+    """Store the rater's proposed rating for the person in an existing cycle (an unknown
+    one is refused and nothing is created); refused outside the cycle's scale or once
+    finalised."""
     scale = cycle_scale(connection, cycle)
-    assert scale is not None  # just created
+    if scale is None:
+        raise UnknownCycle(f"cycle: no review cycle named {cycle[:64]!r}; HR sets cycles up")
     _check_scale(scale, rating, "rating")
     _require_people(connection, {person_id, rater_id})
     current = _locked(connection, scale.id, person_id)
@@ -98,7 +103,7 @@ def calibrate_rating(
     refused when nobody proposed one yet or when they are finalised."""
     scale = cycle_scale(connection, cycle)
     if scale is None:
-        raise RatingRefused(f"cycle: no review cycle named {cycle!r}")
+        raise UnknownCycle(f"cycle: no review cycle named {cycle[:64]!r}")
     _check_scale(scale, calibrated, "calibrated_rating")
     current = _locked(connection, scale.id, person_id)
     if not current:

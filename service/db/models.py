@@ -47,6 +47,7 @@ __all__ = [
     "Rating",
     "Record",
     "ReviewCycle",
+    "WebSession",
 ]
 
 RESTRICTED_SCHEMA = "restricted"
@@ -248,6 +249,28 @@ class ApiToken(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _created_at()
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie holds a random id whose SHA-256 is stored here, never
+    the bearer token it was opened with. Bound to that token (revoking it ends the session)
+    or to the OIDC identity; ends at sign-out, after an idle gap, or at its absolute end."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True
+    )
+    oidc_subject: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+    last_seen_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class PersonRole(Base):

@@ -4,13 +4,20 @@ A citation must name an item of the draft's own evidence pack: any other id (inv
 model, or left over from an edit) is removed from the sentence and flagged. A sentence left
 with no citation is flagged as unsupported. The share of supported sentences is kept with
 the draft, so a reader sees at once how much of it rests on evidence.
+
+Evidence that reads as instructions to a model supports nothing: a citation of a marked
+item stays in the sentence (so the reader sees where it came from) but is flagged, and a
+sentence citing only marked items counts as unsupported. A sentence that repeats what a
+marked item tells the model to write, or reads as instructions itself, is flagged too
+(`injection_flags.py`); the bias gate will not approve the draft until a person looks.
 """
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from pydantic import BaseModel
 
+from service.drafting.injection_flags import CITES, EvidenceMark, draft_findings
 from service.drafting.structure import DraftBody, DraftSection, DraftSentence
 
 _ID = re.compile(r"^E[1-9]\d*$")
@@ -21,8 +28,11 @@ class CitationFlag(BaseModel):
 
     section: int
     sentence: int
-    problem: str  # "unknown_citation" or "unsupported"
+    # "unknown_citation", "unsupported", "instruction_evidence" (cites an item that reads as
+    # instructions) or "prompt_injection" (repeats such an item, or reads as instructions)
+    problem: str
     citation: str | None = None
+    detail: str | None = None
 
 
 class CitationReport(BaseModel):
@@ -35,10 +45,17 @@ class CitationReport(BaseModel):
         return self.supported / self.sentences if self.sentences else 0.0
 
 
-def check_citations(body: DraftBody, pack_ids: Collection[str]) -> tuple[DraftBody, CitationReport]:
-    """The draft with unknown citations removed, and the report of what was found."""
+def check_citations(
+    body: DraftBody,
+    pack_ids: Collection[str],
+    marks: Mapping[str, EvidenceMark] | None = None,
+) -> tuple[DraftBody, CitationReport]:
+    """The draft with unknown citations removed, and the report of what was found.
+    `marks`: the pack's items as the injection detector found them."""
     known = set(pack_ids)
+    marked = {key for key, mark in (marks or {}).items() if mark.signals}
     flags: list[CitationFlag] = []
+    grounded = 0
     sections = []
     for s_index, section in enumerate(body.sections):
         sentences = []
@@ -52,12 +69,30 @@ def check_citations(body: DraftBody, pack_ids: Collection[str]) -> tuple[DraftBo
                 for c in cited
                 if c not in kept
             ]
-            if not kept:
+            flags += [
+                CitationFlag(
+                    section=s_index, sentence=t_index, problem="instruction_evidence", citation=c
+                )
+                for c in kept
+                if c in marked
+            ]
+            if any(c not in marked for c in kept):
+                grounded += 1
+            else:
                 flags.append(CitationFlag(section=s_index, sentence=t_index, problem="unsupported"))
             sentences.append(DraftSentence(text=sentence.text, evidence=kept))
         sections.append(DraftSection(heading=section.heading, sentences=sentences))
+    checked = DraftBody(sections=sections)
+    flags += [
+        CitationFlag(
+            section=f.section,
+            sentence=f.sentence,
+            problem="prompt_injection",
+            citation=f.evidence,
+            detail=f.reason,
+        )
+        for f in draft_findings(checked, marks or {})
+        if f.kind != CITES
+    ]
     total = sum(len(s.sentences) for s in sections)
-    supported = sum(1 for s in sections for t in s.sentences if t.evidence)
-    return DraftBody(sections=sections), CitationReport(
-        sentences=total, supported=supported, flags=flags
-    )
+    return checked, CitationReport(sentences=total, supported=grounded, flags=flags)

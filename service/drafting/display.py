@@ -5,7 +5,10 @@ from rich.table import Table
 
 from service.drafting.run import CycleSummary, DraftOutcome
 
-_PROBLEMS = {"unknown_citation": "cited an id not in the evidence (removed)", "unsupported": ""}
+_PROBLEMS = {
+    "unknown_citation": "cited an id not in the evidence (removed)",
+    "instruction_evidence": "reads as instructions to a model: it supports nothing",
+}
 
 
 def print_draft(console: Console, outcome: DraftOutcome, label: str | None) -> None:
@@ -31,11 +34,14 @@ def print_draft(console: Console, outcome: DraftOutcome, label: str | None) -> N
         f"({report.supported_share:.0%})"
     )
     for flag in report.flags:
-        if flag.problem == "unknown_citation":
+        where = f"section {flag.section + 1}, sentence {flag.sentence + 1}"
+        if flag.problem in _PROBLEMS:
             console.print(
-                f"[yellow]flag[/yellow] section {flag.section + 1}, sentence {flag.sentence + 1}: "
-                f"{flag.citation} {_PROBLEMS[flag.problem]}"
+                f"[yellow]flag[/yellow] {where}: {flag.citation} {_PROBLEMS[flag.problem]}",
+                highlight=False,
             )
+        elif flag.problem == "prompt_injection":
+            console.print(f"[red]flag[/red] {where}: {flag.detail}", highlight=False)
     if outcome.evidence:
         console.print(_evidence_legend(outcome))
 

@@ -11,6 +11,10 @@ item it came from; what cannot be restated safely is quoted with its source name
 The draft is extractive and says so: callers store and show `OFFLINE_LABEL` with it. The
 label is not a sentence of the draft, since every sentence of a draft must cite evidence.
 The same pack always gives the same draft.
+
+Evidence that reads as instructions to a model is never copied: an item marked by the
+injection detector (`injection.py`; drafting marks every pack first) is left out whole, and
+a candidate sentence that reads as instructions itself is dropped, whatever its item.
 """
 
 import json
@@ -18,7 +22,8 @@ import re
 from dataclasses import dataclass, replace
 from functools import cache
 
-from retrieval.evidence import EvidencePack
+from retrieval.evidence import EvidenceItem, EvidencePack
+from service.drafting.injection import reads_as_instructions
 from service.drafting.offline_text import item_sentences
 from service.drafting.offline_themes import BUILDERS, KINDS_FILE, Candidate, Context
 from service.drafting.offline_voice import Voice
@@ -62,11 +67,12 @@ def draft_offline(pack: EvidencePack, subject: DraftSubject) -> DraftBody:
     """The draft of `subject.kind` from the pack; no sections when the pack is empty (the
     caller reports `pack.message` instead)."""
     plan = kind_plan(subject.kind)
-    if not pack.items:
+    items = tuple(item for item in pack.items if not _instructions(item))
+    if not items:
         return DraftBody(sections=[])
     ctx = Context(
-        items=tuple(pack.items),
-        sentences={item.id: item_sentences(item) for item in pack.items},
+        items=items,
+        sentences={item.id: item_sentences(item) for item in items},
         subject=subject,
         voice=plan.voice,
     )
@@ -78,6 +84,14 @@ def draft_offline(pack: EvidencePack, subject: DraftSubject) -> DraftBody:
             sentences = [DraftSentence(text=c.text, evidence=[c.item_id]) for c in chosen]
             sections.append(DraftSection(heading=section.heading, sentences=sentences))
     return DraftBody(sections=sections)
+
+
+def _instructions(item: EvidenceItem) -> bool:
+    """Marked, or (not checked yet: a pack that did not go through drafting's marking)
+    reading as instructions now."""
+    if item.instruction_signals is None:
+        return reads_as_instructions(item.text)
+    return item.reads_as_instructions
 
 
 def _candidates(ctx: Context, themes: str) -> list[Candidate]:
@@ -103,6 +117,8 @@ def _pick(candidates: list[Candidate], limit: int, taken: list[set[str]]) -> lis
         if candidate.item_id in items or any(
             _overlap(bag, other) > NEAR_DUPLICATE for other in taken
         ):
+            continue
+        if reads_as_instructions(candidate.text):
             continue
         chosen.append(candidate)
         items.add(candidate.item_id)

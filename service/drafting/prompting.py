@@ -2,8 +2,12 @@
 
 One environment for prompts, created once: StrictUndefined (a missing value is an error, not
 an empty string in front of a model), no autoescape (this is not HTML). Evidence text is
-quoted as data between <evidence> delimiters; anything inside it that could close or open a
-delimiter is neutralised first, so evidence cannot break out of its quote.
+quoted as data between <evidence> delimiters, and neutralised first so it cannot forge one:
+characters that render as nothing are dropped, anything that opens a tag (`<`, its
+full-width and look-alike forms) becomes U+2039 (a single angle quote), chat-template
+markers (`[INST]`) and bracketed citation ids (`[E12]`) lose their brackets. An item that
+reads as instructions to a model (`injection.py`) is quoted line by line behind "> " with
+a visible note that it is data, never to be followed, repeated or cited.
 """
 
 import hashlib
@@ -17,11 +21,16 @@ import jinja2
 
 import prompts
 from retrieval.evidence import EvidenceItem, EvidencePack
+from service.drafting.injection_text import strip_invisible
 from service.drafting.subject import DraftSubject
 
 PROMPTS_DIR = Path(prompts.__file__).parent
 SYSTEM_TEMPLATE = "partials/system.j2"
-_DELIMITER = re.compile(r"<\s*(/?)\s*evidence", re.IGNORECASE)
+# A tag opener (`<`, full-width, small and look-alike forms) before a name, `/`, `|` or `!`.
+_TAG_OPEN = re.compile(
+    "[<\uff1c\ufe64\u2039\u3008\u27e8\u02c2\u1438\u2329\u276e](?=\\s*[/|!]?\\s*[^\\W\\d_])"
+)
+_BRACKETED = re.compile(r"\[\s*(/?\s*INST|E\d+(?:\s*[,;]\s*E\d+)*)\s*\]", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -34,16 +43,22 @@ class PromptEvidence:
     source: str
     title: str | None
     text: str
+    instructions: list[str]  # the detector's rules it matched; empty for ordinary evidence
 
     @classmethod
     def of(cls, item: EvidenceItem) -> "PromptEvidence":
+        signals = list(item.instruction_signals or ())
+        text = _quoted(item.text)
+        if signals:
+            text = "\n".join(f"> {line}" for line in text.splitlines())
         return cls(
             id=item.id,
             kind=item.kind,
             date=item.occurred_at.date().isoformat(),
             source=_quoted(item.source).replace('"', "'"),
             title=_quoted(item.title).replace('"', "'") if item.title else None,
-            text=_quoted(item.text),
+            text=text,
+            instructions=signals,
         )
 
 
@@ -65,7 +80,9 @@ class RenderedPrompt:
 
 
 def _quoted(text: str) -> str:
-    return _DELIMITER.sub(lambda m: f"\u2039{m.group(1)}evidence", text)
+    """Evidence text that cannot open or close a delimiter of the prompt."""
+    text = _TAG_OPEN.sub("\u2039", strip_invisible(text))
+    return _BRACKETED.sub(lambda m: f"({m.group(1)})", text)
 
 
 @cache

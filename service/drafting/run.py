@@ -23,6 +23,7 @@ from retrieval.schema import Chunk
 from retrieval.search import retrieve_evidence
 from service.db.models import Draft, Person, ReviewCycle
 from service.drafting.citations import CitationReport, check_citations
+from service.drafting.injection_flags import EvidenceMark, mark_pack
 from service.drafting.llm import ChatRunnable, DraftingFailed, chat_model, draft_with_model
 from service.drafting.offline import OFFLINE_LABEL, draft_offline
 from service.drafting.prompting import RenderedPrompt, context_for, render
@@ -102,6 +103,7 @@ class _Prepared:
     pack: EvidencePack
     prompt: RenderedPrompt
     cycle_id: int | None
+    marks: dict[str, EvidenceMark]  # what each item holds that reads as instructions
 
 
 def subject_of(person: Person, kind: str) -> DraftSubject:
@@ -129,7 +131,9 @@ def _prepare(run: Drafting, person: Person, kind: str, period: str) -> _Prepared
             select(ReviewCycle.id).where(ReviewCycle.name == period)
         ).scalar_one_or_none()
     subject = subject_of(person, kind)
-    return _Prepared(person, subject, pack, render(context_for(pack, subject, period)), cycle_id)
+    pack, marks = mark_pack(pack)  # before anything reads it: prompt, drafter and check
+    prompt = render(context_for(pack, subject, period))
+    return _Prepared(person, subject, pack, prompt, cycle_id, marks)
 
 
 def provenance(run: Drafting, prepared: _Prepared, period: str) -> dict[str, Any]:
@@ -152,14 +156,22 @@ def provenance(run: Drafting, prepared: _Prepared, period: str) -> dict[str, Any
             else None,
         },
         "candidates": pack.candidates,
-        "evidence": [{**item.source_facts(), "text": item.text} for item in pack.items],
+        "evidence": [
+            {
+                **item.source_facts(),
+                "text": item.text,
+                "instruction_signals": list(item.instruction_signals or ()),
+            }
+            for item in pack.items
+        ],
     }
 
 
 def _store(
     run: Drafting, prepared: _Prepared, period: str, body: DraftBody
 ) -> tuple[int, int, DraftBody, CitationReport]:
-    checked, report = check_citations(body, [item.id for item in prepared.pack.items])
+    pack_ids = [item.id for item in prepared.pack.items]
+    checked, report = check_citations(body, pack_ids, prepared.marks)
     with run.engine.begin() as conn:
         draft_id, version = save_generated(
             conn,
@@ -188,6 +200,11 @@ async def draft_person(run: Drafting, person: Person, kind: str, period: str) ->
     before_model = time.perf_counter()
     body = await run.drafter.write(prepared.pack, prepared.subject, prepared.prompt)
     model_s = time.perf_counter() - before_model
+    if not body.sentences() and any(mark.signals for mark in prepared.marks.values()):
+        # the offline drafter left out what reads as instructions, and nothing else was usable
+        return DraftOutcome(
+            person.email, kind, period, evidence=prepared.pack, message=_nothing_usable(prepared)
+        )
     (draft_id, version, checked, report), storing = await asyncio.to_thread(
         _timed, _store, run, prepared, period, body
     )
@@ -202,6 +219,15 @@ async def draft_person(run: Drafting, person: Person, kind: str, period: str) ->
         evidence=prepared.pack,
         outside_model_s=preparing + storing,
         model_s=model_s,
+    )
+
+
+def _nothing_usable(prepared: _Prepared) -> str:
+    marked = sum(1 for mark in prepared.marks.values() if mark.signals)
+    return (
+        f"nothing drafted: {marked} of the {len(prepared.pack.items)} evidence items read as "
+        "instructions to a model, which are never copied into a draft, and the rest gave no "
+        "sentence"
     )
 
 

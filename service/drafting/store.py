@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from service.audit import audit
 from service.db.models import Draft, DraftVersion
 from service.drafting.citations import CitationReport, check_citations
+from service.drafting.injection_flags import evidence_marks
 from service.drafting.structure import DraftBody
 
 
@@ -60,21 +61,27 @@ def save_generated(
     provenance: dict[str, Any],
 ) -> tuple[int, int]:
     """Store a generated draft as the next version of (person, kind, period): version 1 of a
-    new draft, or a regeneration on top of an existing one. Returns (draft id, version)."""
+    new draft, or a regeneration on top of an existing one. Returns (draft id, version).
+
+    Two statements: the upsert locks the draft's row, then the number is taken from this
+    draft's own versions (inside an INSERT's ON CONFLICT clause the subquery cannot be
+    correlated with the row, so it read the highest version of every draft)."""
     upsert = (
         insert(Draft)
         .values(subject_id=subject_id, kind=kind, period=period, cycle_id=cycle_id)
         .on_conflict_do_update(
             index_elements=["subject_id", "kind", "period"],
-            set_={
-                "current_version": _next_number(Draft.id),
-                "status": "draft",
-                "updated_at": func.now(),
-            },
+            set_={"status": "draft", "updated_at": func.now()},
         )
-        .returning(Draft.id, Draft.current_version)
+        .returning(Draft.id)
     )
-    draft_id, version = connection.execute(upsert).one()
+    draft_id = connection.execute(upsert).scalar_one()
+    version = connection.execute(
+        update(Draft)
+        .where(Draft.id == draft_id)
+        .values(current_version=_next_number(Draft.id))
+        .returning(Draft.current_version)
+    ).scalar_one()
     _add_version(connection, draft_id, version, author, origin, body, report, provenance)
     audit(
         connection,
@@ -132,8 +139,10 @@ def draft_evidence(connection: Connection, draft_id: int) -> list[dict[str, Any]
 def _checked(
     connection: Connection, draft_id: int, body: DraftBody
 ) -> tuple[DraftBody, CitationReport]:
-    """A person's text with its citations checked against the draft's own evidence ids."""
-    return check_citations(body, [e["id"] for e in draft_evidence(connection, draft_id)])
+    """A person's text with its citations checked against the draft's own evidence ids (and
+    against what of that evidence reads as instructions to a model)."""
+    evidence = draft_evidence(connection, draft_id)
+    return check_citations(body, [e["id"] for e in evidence], evidence_marks(evidence))
 
 
 def keep_stale_edit(

@@ -15,16 +15,27 @@ class CsvRow:
     values: dict[str, str]
 
 
-def read_csv(path: Path, required: tuple[str, ...]) -> tuple[list[str], list[CsvRow]]:
-    """The header and the rows; a header lacking required columns refuses the file."""
+def read_csv(
+    path: Path, required: tuple[str, ...], *, label: str | None = None
+) -> tuple[list[str], list[CsvRow]]:
+    """The header and the rows; a header lacking required columns refuses the file, and so
+    does CSV the reader cannot follow (a field over its size limit, a stray quote at the
+    end), with the line it stopped at."""
+    name = label or str(path)
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
-        header = [name.strip() for name in next(reader, [])]
-        _check_header(path, header, required)
-        return header, list(_rows(reader, header))
+        try:
+            header = [column.strip() for column in next(reader, [])]
+            _check_header(name, header, required)
+            return header, list(_rows(reader, header))
+        except csv.Error as exc:
+            reason = f"unreadable CSV: {exc}"
+            raise IngestRefused(
+                name, [RowError(max(reader.line_num, 1), "(csv)", reason)]
+            ) from None
 
 
-def _check_header(path: Path, header: list[str], required: tuple[str, ...]) -> None:
+def _check_header(path: str, header: list[str], required: tuple[str, ...]) -> None:
     errors = [
         RowError(1, name, "required column is missing from the header")
         for name in required
@@ -40,7 +51,7 @@ def _check_header(path: Path, header: list[str], required: tuple[str, ...]) -> N
     if errors:
         expected = ",".join(required)
         errors.append(RowError(1, "(header)", f"expected at least: {expected}"))
-        raise IngestRefused(str(path), errors)
+        raise IngestRefused(path, errors)
 
 
 def _rows(reader: Any, header: list[str]) -> Iterator[CsvRow]:

@@ -14,6 +14,7 @@ from service.audit import audit_ingest
 from service.db.models import Demographic, Person
 from service.ingest.csv_rows import CsvRow, read_csv
 from service.ingest.errors import IngestRefused, RowError
+from service.ingest.locks import hold_ingest_lock
 from service.ingest.summary import IngestSummary
 
 PEOPLE_COLUMNS = (
@@ -29,7 +30,15 @@ PEOPLE_COLUMNS = (
 )
 _REQUIRED_VALUES = ("employee_id", "name", "email", "level", "job_family", "department", "location")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_FIELD_LIMITS = {"employee_id": 64, "email": 320, "level": 32}
+_FIELD_LIMITS = {
+    "employee_id": 64,
+    "email": 320,
+    "level": 32,
+    "job_family": 128,
+    "department": 128,
+    "location": 128,
+}
+_ATTRIBUTE_LIMIT = 64
 
 
 @dataclass(frozen=True)
@@ -67,10 +76,13 @@ class ExistingPerson:
     row: PersonRow
 
 
-def parse_people(path: Path) -> tuple[list[PersonRow], list[RowError], list[str]]:
+def parse_people(
+    path: Path, *, label: str | None = None
+) -> tuple[list[PersonRow], list[RowError], list[str]]:
     """Rows that are valid on their own, the errors, and the demographic column names."""
-    header, rows = read_csv(path, PEOPLE_COLUMNS)
+    header, rows = read_csv(path, PEOPLE_COLUMNS, label=label)
     attributes = [name for name in header if name not in PEOPLE_COLUMNS]
+    _check_attribute_names(attributes, label or str(path))
     parsed: list[PersonRow] = []
     errors: list[RowError] = []
     for row in rows:
@@ -79,6 +91,17 @@ def parse_people(path: Path) -> tuple[list[PersonRow], list[RowError], list[str]
         if person is not None:
             parsed.append(person)
     return parsed, errors, attributes
+
+
+def _check_attribute_names(attributes: list[str], label: str) -> None:
+    """Demographic column names are stored as values of a 64-character column."""
+    errors = [
+        RowError(1, name[:_ATTRIBUTE_LIMIT] + "...", f"longer than {_ATTRIBUTE_LIMIT} characters")
+        for name in attributes
+        if len(name) > _ATTRIBUTE_LIMIT
+    ]
+    if errors:
+        raise IngestRefused(label, errors)
 
 
 def _parse_row(row: CsvRow, attributes: list[str]) -> tuple[PersonRow | None, list[RowError]]:
@@ -352,25 +375,35 @@ def _replace_demographics(
 
 
 def ingest_people(
-    engine: Engine, path: Path, *, actor: str, skip_invalid: bool, batch_rows: int
+    engine: Engine,
+    path: Path,
+    *,
+    actor: str,
+    skip_invalid: bool,
+    batch_rows: int,
+    label: str | None = None,
 ) -> IngestSummary:
-    """Validate the whole file, then write it in one transaction."""
+    """Validate the whole file, then write it in one transaction; under the ingest lock,
+    so a second ingest of the same file waits and then finds it all stored."""
     with engine.begin() as connection:
-        summary = _ingest(connection, path, skip_invalid=skip_invalid, batch_rows=batch_rows)
+        hold_ingest_lock(connection)
+        summary = _ingest(
+            connection, path, skip_invalid=skip_invalid, batch_rows=batch_rows, label=label
+        )
         audit_ingest(connection, summary, actor)
     return summary
 
 
 def _ingest(
-    connection: Connection, path: Path, *, skip_invalid: bool, batch_rows: int
+    connection: Connection, path: Path, *, skip_invalid: bool, batch_rows: int, label: str | None
 ) -> IngestSummary:
-    summary = IngestSummary(path=str(path), format="people")
-    rows, errors, attributes = parse_people(path)
+    summary = IngestSummary(path=label or str(path), format="people")
+    rows, errors, attributes = parse_people(path, label=summary.path)
     existing = load_existing_people(connection)
     rows, check_errors = check_people(rows, existing)
     errors.extend(check_errors)
     if errors and not skip_invalid:
-        raise IngestRefused(str(path), errors)
+        raise IngestRefused(summary.path, errors)
     new, changed, summary.unchanged = classify(rows, existing, attributes)
     write_people(connection, new + changed, attributes, batch_rows)
     summary.inserted, summary.updated = len(new), len(changed)

@@ -1,8 +1,10 @@
 """ratings.csv: ratings proposed by raters, with an optional calibrated value.
 
-A cycle named in the file and not yet stored is created with the default 1-5 scale (its
-dates come from its name when it names a period, like 2026-H1). Every rating that changes
-leaves an audit event with its value before and after.
+A cycle is named by its period (2026-H1), checked like every other period
+(`retrieval.periods`). A cycle named in the file and not yet stored is created with the
+default 1-5 scale and the dates its name spells: this import, run by HR, and HR's panel
+set-up are the only ways a cycle comes to exist. Every rating that changes leaves an
+audit event with its value before and after.
 """
 
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from service.db.models import Rating, ReviewCycle
 from service.ingest.csv_rows import CsvRow, read_csv
 from service.ingest.directory import Directory
 from service.ingest.errors import IngestRefused, RowError
+from service.ingest.locks import hold_ingest_lock
 from service.ingest.summary import IngestSummary
 
 RATING_COLUMNS = ("cycle", "employee_id", "rater_id", "rating")
@@ -51,9 +54,9 @@ def load_scales(connection: Connection) -> dict[str, Scale]:
 
 
 def parse_ratings(
-    path: Path, directory: Directory, scales: dict[str, Scale]
+    path: Path, directory: Directory, scales: dict[str, Scale], *, label: str | None = None
 ) -> tuple[list[RatingRow], list[RowError]]:
-    _, rows = read_csv(path, RATING_COLUMNS)
+    _, rows = read_csv(path, RATING_COLUMNS, label=label)
     parsed: list[RatingRow] = []
     errors: list[RowError] = []
     seen: dict[tuple[str, int, int], int] = {}
@@ -89,8 +92,11 @@ def _parse_row(
     calibrated = _score(
         row.line, "calibrated_rating", values.get("calibrated_rating", ""), scale, errors
     )
-    if len(values["cycle"]) > 64:
-        errors.append(RowError(row.line, "cycle", "longer than 64 characters"))
+    if values["cycle"]:
+        try:
+            parse_period(values["cycle"])
+        except PeriodError as exc:
+            errors.append(RowError(row.line, "cycle", str(exc)))
     if errors or person is None or rater is None or rating is None:
         return None, errors
     return (
@@ -124,35 +130,37 @@ def _score(line: int, field: str, text: str, scale: Scale, errors: list[RowError
 
 
 def ensure_cycles(connection: Connection, names: set[str]) -> dict[str, int]:
-    """Ids of the named cycles, creating the missing ones."""
+    """Ids of the named cycles, creating the missing ones with the dates their names spell.
+    Only HR's paths call it (this import, panel set-up): a manager's or a panel's request
+    never creates a cycle. PeriodError for a name that is not a period."""
     if not names:
         return {}
-    values = [{"name": name, **_period_dates(name)} for name in sorted(names)]
+    periods = [parse_period(name) for name in sorted(names)]
+    values = [{"name": p.name, "starts_on": p.start, "ends_on": p.end} for p in periods]
     connection.execute(pg_insert(ReviewCycle).values(values).on_conflict_do_nothing())
     query = select(ReviewCycle.name, ReviewCycle.id).where(ReviewCycle.name.in_(names))
     return {r.name: r.id for r in connection.execute(query)}
 
 
-def _period_dates(name: str) -> dict[str, object]:
-    try:
-        period = parse_period(name)
-    except PeriodError:
-        return {"starts_on": None, "ends_on": None}
-    return {"starts_on": period.start, "ends_on": period.end}
-
-
-def ingest_ratings(engine: Engine, path: Path, *, actor: str, skip_invalid: bool) -> IngestSummary:
+def ingest_ratings(
+    engine: Engine, path: Path, *, actor: str, skip_invalid: bool, label: str | None = None
+) -> IngestSummary:
+    """One transaction under the ingest lock (see ingest_people)."""
     with engine.begin() as connection:
-        summary = _ingest(connection, path, actor=actor, skip_invalid=skip_invalid)
+        hold_ingest_lock(connection)
+        summary = _ingest(connection, path, actor=actor, skip_invalid=skip_invalid, label=label)
         audit_ingest(connection, summary, actor)
     return summary
 
 
-def _ingest(connection: Connection, path: Path, *, actor: str, skip_invalid: bool) -> IngestSummary:
-    summary = IngestSummary(path=str(path), format="ratings")
-    rows, errors = parse_ratings(path, Directory.load(connection), load_scales(connection))
+def _ingest(
+    connection: Connection, path: Path, *, actor: str, skip_invalid: bool, label: str | None
+) -> IngestSummary:
+    summary = IngestSummary(path=label or str(path), format="ratings")
+    scales = load_scales(connection)
+    rows, errors = parse_ratings(path, Directory.load(connection), scales, label=summary.path)
     if errors and not skip_invalid:
-        raise IngestRefused(str(path), errors)
+        raise IngestRefused(summary.path, errors)
     summary.refused = sorted(errors)
     if not rows:
         return summary

@@ -1,14 +1,16 @@
 """records.jsonl: work records, 1:1 notes, feedback, recognition, goals, self notes.
 
 The file is validated whole first. Records whose content hash is unchanged are left alone;
-new and changed ones are chunked and embedded before the transaction opens, so the
-transaction itself is short and either writes everything or nothing.
+new and changed ones are chunked, embedded and checked for text that reads as instructions
+to a model (stored as the record's `instruction_signals`) before the transaction opens, so
+the transaction itself is short and either writes everything or nothing.
 """
 
 import hashlib
 import json
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,14 +37,19 @@ from retrieval.embedding import Embedder, Vectors, embed_in_batches
 from retrieval.store import NewChunk, copy_chunks, delete_chunks_of
 from service.audit import audit_ingest
 from service.db.models import RECORD_KINDS, Record
+from service.drafting.injection import scan, signals
 from service.ingest.directory import Directory
 from service.ingest.errors import IngestRefused, RowError
+from service.ingest.locks import hold_ingest_lock
 from service.ingest.progress import NoProgress, ProgressReporter
 from service.ingest.summary import IngestSummary
+from service.ingest.validate import FileLimits, too_deep, unstorable
 
 REQUIRED_FIELDS = ("source", "external_id", "kind", "subject", "occurred_at", "body")
 OPTIONAL_FIELDS = ("author", "title", "metadata")
-_LIMITS = {"source": 128, "external_id": 256}
+RecordKey = tuple[str, str]  # (source, external_id)
+_LIMITS = {"source": 128, "external_id": 256, "author": 320, "title": 1000}
+_YEARS = (1900, 2100)  # occurred_at outside them is a typo (and 9999 overflows in UTC)
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,10 @@ class ChunkSettings:
     overlap_tokens: int
 
 
-def parse_records(path: Path, directory: Directory) -> tuple[list[RecordRow], list[RowError]]:
+def parse_records(
+    path: Path, directory: Directory, limits: FileLimits | None = None
+) -> tuple[list[RecordRow], list[RowError]]:
+    limits = limits or FileLimits()
     rows: list[RecordRow] = []
     errors: list[RowError] = []
     seen: dict[tuple[str, str], int] = {}
@@ -75,7 +85,7 @@ def parse_records(path: Path, directory: Directory) -> tuple[list[RecordRow], li
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            row, row_errors = _parse_line(line_number, line, directory)
+            row, row_errors = _parse_line(line_number, line, directory, limits)
             if row is not None:
                 key = (row.source, row.external_id)
                 if key in seen:
@@ -91,15 +101,23 @@ def parse_records(path: Path, directory: Directory) -> tuple[list[RecordRow], li
 
 
 def _parse_line(
-    line: int, text: str, directory: Directory
+    line: int, text: str, directory: Directory, limits: FileLimits
 ) -> tuple[RecordRow | None, list[RowError]]:
+    deep = too_deep(text, limits.max_metadata_depth + 1)
+    if deep is not None:
+        reason = f"nested deeper than {limits.max_metadata_depth} levels"
+        return None, [RowError(line, deep, reason)]
     try:
-        data = json.loads(text)
+        data = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         return None, [RowError(line, "(json)", f"malformed JSON: {exc.msg} at column {exc.colno}")]
+    except ValueError as exc:  # NaN, 1e400, or an integer of over 4,300 digits
+        return None, [RowError(line, "(json)", f"malformed JSON: {exc}")]
     if not isinstance(data, dict):
         return None, [RowError(line, "(json)", "each line must be a JSON object")]
-    errors = _field_errors(line, data)
+    errors = _field_errors(line, data, limits)
+    if "\\u" in text:  # NUL or a lone surrogate can only come in through an escape
+        errors.extend(_unstorable_errors(line, data))
     subject = directory.find(data["subject"]) if isinstance(data.get("subject"), str) else None
     if isinstance(data.get("subject"), str) and data["subject"] and subject is None:
         errors.append(RowError(line, "subject", f"unknown employee {data['subject']!r}"))
@@ -125,7 +143,30 @@ def _parse_line(
     return row, []
 
 
-def _field_errors(line: int, data: dict[str, Any]) -> list[RowError]:
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range for a number")
+    return value
+
+
+# NaN and Infinity are not JSON, and PostgreSQL's jsonb refuses them (1e400 included).
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+
+
+def _unstorable_errors(line: int, data: dict[str, Any]) -> list[RowError]:
+    return [
+        RowError(line, name, problem)
+        for name in sorted(set(data) & {*REQUIRED_FIELDS, *OPTIONAL_FIELDS})
+        if (problem := unstorable(data[name])) is not None
+    ]
+
+
+def _field_errors(line: int, data: dict[str, Any], limits: FileLimits) -> list[RowError]:
     errors = [
         RowError(line, name, "is required")
         for name in REQUIRED_FIELDS
@@ -153,6 +194,10 @@ def _field_errors(line: int, data: dict[str, Any]) -> list[RowError]:
         errors.append(RowError(line, "kind", f"{kind!r} is not one of {', '.join(RECORD_KINDS)}"))
     if data.get("metadata") is not None and not isinstance(data["metadata"], dict):
         errors.append(RowError(line, "metadata", "must be a JSON object"))
+    body = data.get("body")
+    if isinstance(body, str) and len(body) > limits.max_body_chars:
+        too_long = f"longer than {limits.max_body_chars} characters"
+        errors.append(RowError(line, "body", too_long))
     return errors
 
 
@@ -166,6 +211,10 @@ def _parse_time(line: int, value: object, errors: list[RowError]) -> datetime | 
         moment = datetime.fromisoformat(value)
     except ValueError:
         errors.append(RowError(line, "occurred_at", f"{value!r} is not an ISO 8601 date or time"))
+        return None
+    if not _YEARS[0] <= moment.year <= _YEARS[1]:
+        reason = f"{value!r} is outside the years {_YEARS[0]} to {_YEARS[1]}"
+        errors.append(RowError(line, "occurred_at", reason))
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -229,12 +278,22 @@ _COPY_COLUMNS = (
     ("body", "text"),
     ("metadata", "jsonb"),
     ("content_hash", "varchar"),
+    ("instruction_signals", "text[]"),
 )
 _INCOMING = "incoming_records"
 
 
-def upsert_records(connection: Connection, rows: Sequence[RecordRow]) -> list[int]:
-    """Insert or update the rows; their ids, in the rows' order.
+def instruction_signals(row: RecordRow) -> list[str]:
+    """The injection detector's rules that the record's title and body match: evidence is
+    data, never instructions, and what reads as instructions is marked where it enters."""
+    return signals(scan(f"{row.title}\n{row.body}" if row.title else row.body))
+
+
+def upsert_records(
+    connection: Connection, rows: Sequence[RecordRow], marks: Mapping[RecordKey, list[str]]
+) -> list[int]:
+    """Insert or update the rows with their `instruction_signals` (by source and external
+    id); their ids, in the rows' order.
 
     The rows are COPYed into a temporary table and merged with one INSERT ... SELECT ...
     ON CONFLICT: at 150,000 records this is several times faster than multi-row INSERTs.
@@ -265,6 +324,7 @@ def upsert_records(connection: Connection, rows: Sequence[RecordRow]) -> list[in
                 r.body,
                 r.metadata,
                 r.content_hash,
+                marks[(r.source, r.external_id)],
             )
             for r in rows
         ),
@@ -293,16 +353,19 @@ def ingest_records(
     skip_invalid: bool,
     embed_batch_size: int,
     progress: ProgressReporter | None = None,
+    limits: FileLimits | None = None,
+    label: str | None = None,
 ) -> IngestSummary:
     """`embedder` is called only when something needs embedding, so re-ingesting an
-    unchanged file never loads the model."""
+    unchanged file never loads the model. `label` names the file in the summary and errors
+    (an upload's own name rather than where the service keeps it)."""
     progress = progress or NoProgress()
     started = time.perf_counter()
-    summary = IngestSummary(path=str(path), format="records")
+    summary = IngestSummary(path=label or str(path), format="records")
     with engine.connect() as connection:
-        rows, errors = parse_records(path, Directory.load(connection))
+        rows, errors = parse_records(path, Directory.load(connection), limits)
         if errors and not skip_invalid:
-            raise IngestRefused(str(path), errors)
+            raise IngestRefused(summary.path, errors)
         stored = stored_hashes(connection, rows)
     summary.refused = sorted(errors)
     todo = [r for r in rows if stored.get((r.source, r.external_id)) != r.content_hash]
@@ -320,18 +383,52 @@ def ingest_records(
             else np.zeros((0, 1), dtype=np.float32)
         )
     summary.embed_seconds = time.perf_counter() - embed_started
+    marks = {(row.source, row.external_id): instruction_signals(row) for row in todo}
     write_started = time.perf_counter()
     with engine.begin() as connection:
+        hold_ingest_lock(connection)
         if model:
-            summary.chunks_written = _write(connection, todo, planned, vectors, model.name, stored)
+            todo, planned, vectors, stored = _still_to_write(
+                connection, summary, todo, planned, vectors
+            )
+            summary.chunks_written = _write(
+                connection, todo, marks, planned, vectors, model.name, stored
+            )
         summary.db_seconds = time.perf_counter() - write_started + (embed_started - started)
         audit_ingest(connection, summary, actor)
     return summary
 
 
+def _still_to_write(
+    connection: Connection,
+    summary: IngestSummary,
+    rows: list[RecordRow],
+    planned: list[list[ChunkText]],
+    vectors: Vectors,
+) -> tuple[list[RecordRow], list[list[ChunkText]], Vectors, dict[tuple[str, str], str]]:
+    """Under the ingest lock, what is still to write. An ingest of the same records that
+    committed while this one was embedding (the same file ingested twice at once) has
+    written some of them: those count as unchanged, and the rest are counted as new or
+    updated against what is stored now, so no chunk is written twice."""
+    stored = stored_hashes(connection, rows)
+    keep = [
+        i for i, r in enumerate(rows) if stored.get((r.source, r.external_id)) != r.content_hash
+    ]
+    kept = [rows[i] for i in keep]
+    summary.unchanged += len(rows) - len(kept)
+    summary.inserted = sum((r.source, r.external_id) not in stored for r in kept)
+    summary.updated = len(kept) - summary.inserted
+    if len(kept) == len(rows):
+        return rows, planned, vectors, stored
+    starts = np.cumsum([0, *(len(chunks) for chunks in planned)])
+    index = [position for i in keep for position in range(starts[i], starts[i + 1])]
+    return kept, [planned[i] for i in keep], vectors[np.asarray(index, dtype=np.intp)], stored
+
+
 def _write(
     connection: Connection,
     rows: list[RecordRow],
+    marks: Mapping[RecordKey, list[str]],
     planned: list[list[ChunkText]],
     vectors: Vectors,
     model: str,
@@ -339,7 +436,7 @@ def _write(
 ) -> int:
     if not rows:
         return 0
-    ids = upsert_records(connection, rows)
+    ids = upsert_records(connection, rows, marks)
     updated = [ids[i] for i, r in enumerate(rows) if (r.source, r.external_id) in stored]
     delete_chunks_of(connection, updated)
     chunks = [

@@ -38,6 +38,7 @@ from service.ingest.errors import IngestError, IngestRefused
 from service.ingest.progress import NoProgress
 from service.ingest.run import Ingestor, ingest_path
 from service.ingest.summary import IngestSummary
+from service.ingest.uploads import remove_upload
 from service.settings import Settings
 from service.store import embedder_from
 
@@ -190,18 +191,16 @@ def bias_report_job(context: JobContext, payload: dict[str, Any]) -> dict[str, A
     return {"version": report["version"], "findings": len(report["findings"])}
 
 
-def uploads_dir(settings: Settings) -> Path:
-    """Where the service keeps uploaded files until their ingest job has run. Only files in
-    here are deleted after ingest, so a job can never remove anything else."""
-    return settings.data_dir / "uploads"
-
-
 def ingest_job(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
-    """Ingest a file or folder: {"path", "format", "skip_invalid"}. An uploaded file is
-    deleted after a successful ingest only; a refused one stays for the next attempt."""
+    """Ingest a file or folder: {"path", "format", "skip_invalid", "filename"}. The result
+    and any error name the file by `filename` (an upload's own name) or its base name, never
+    by where the service keeps it. An upload (a file in uploads_dir) is deleted when the job
+    ends, landed or refused: uploads get one attempt, and a refused one is for the sender
+    to fix and send again, not to lie about on the server."""
     path = Path(_field(payload, "path", str))
     fmt: str | None = _field(payload, "format", str, default=None)
     skip_invalid: bool = _field(payload, "skip_invalid", bool, default=False)
+    label: str = _field(payload, "filename", str, default=None) or path.name
     settings = context.settings
     ingestor = Ingestor(
         context.engine,
@@ -210,19 +209,23 @@ def ingest_job(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         progress=NoProgress(),
         embedder_factory=lambda: shared_embedder(settings),
     )
-    summaries = ingest_path(ingestor, path, fmt=fmt, skip_invalid=skip_invalid)
-    if path.is_file() and path.resolve().is_relative_to(uploads_dir(settings)):
-        path.unlink()
+    try:
+        summaries = ingest_path(ingestor, path, fmt=fmt, skip_invalid=skip_invalid, label=label)
+    finally:
+        remove_upload(settings, path)
     return {"files": [_summary(s) for s in summaries]}
 
 
 def _summary(summary: IngestSummary) -> dict[str, Any]:
-    """The counts, plus the first refused rows by line, field and reason."""
+    """The counts under the file's name, plus the first refused rows by line, field and
+    reason."""
     refused = [
         {"line": e.line, "field": e.field, "reason": e.reason}
         for e in summary.refused[:REFUSED_ROWS_KEPT]
     ]
-    return {**summary.counts(), "refused_rows": refused}
+    counts = summary.counts()
+    counts["file"] = counts.pop("path")
+    return {**counts, "refused_rows": refused}
 
 
 def bias_probe_job(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,10 @@ One worker runs one job at a time. `fairdraft serve` runs one in a thread of its
 (`run_worker`) until SIGINT or SIGTERM. While a job runs, a heartbeat extends its lease, so
 only a worker that really died loses its job to another.
 
+While the database cannot be reached the worker waits longer and longer between tries
+(`DatabaseBackoff`), logs the outage when it starts and when it ends (not at every try), and
+carries on by itself once the database answers again.
+
 Log lines name the job, its kind, status and seconds: never its payload, its result or an
 error's text, which could quote evidence.
 """
@@ -12,6 +16,7 @@ error's text, which could quote evidence.
 import itertools
 import logging
 import os
+import random
 import signal
 import socket
 import threading
@@ -39,6 +44,8 @@ from service.store import open_store
 
 log = logging.getLogger("fairdraft.jobs")
 MAX_BACKOFF_S = 60.0
+DB_RETRY_MAX_S = 30.0  # the longest wait between tries while the database is unreachable
+DB_RETRY_JITTER = 0.2  # each wait is shortened by up to this share, so workers spread out
 _worker_numbers = itertools.count(1)
 
 
@@ -50,6 +57,75 @@ def new_worker_id() -> str:
 def backoff_s(attempts: int) -> float:
     """Seconds before retrying after `attempts` tries: 2, 4, 8, ... capped at a minute."""
     return min(2.0**attempts, MAX_BACKOFF_S)
+
+
+class DatabaseBackoff:
+    """The waits between tries while the database is unreachable: `first_s`, doubling up to
+    `max_s`, each shortened at random by up to `jitter` of itself so that many workers do
+    not all knock at once when it returns. Logs the outage once when it starts and once when
+    it ends; every try between is logged at debug level only."""
+
+    def __init__(
+        self,
+        worker_id: str,
+        *,
+        first_s: float,
+        max_s: float = DB_RETRY_MAX_S,
+        jitter: float = DB_RETRY_JITTER,
+    ) -> None:
+        self.worker_id = worker_id
+        self.first_s = first_s
+        self.max_s = max(max_s, first_s)
+        self.jitter = jitter
+        self.failures = 0
+        self.down_since: float | None = None
+        self._random = random.Random()
+
+    def next_wait_s(self) -> float:
+        """The next wait; a doubling kept below 2**32 so a long outage cannot overflow."""
+        nominal = min(self.first_s * 2.0 ** min(self.failures, 32), self.max_s)
+        self.failures += 1
+        return nominal * (1 - self.jitter * self._random.random())
+
+    def failed(self, exc: SQLAlchemyError) -> float:
+        """Record a try that could not reach the database; the seconds to wait."""
+        wait_s = self.next_wait_s()
+        fields = {
+            "worker_id": self.worker_id,
+            "error_type": type(exc).__name__,
+            "retry_in_s": round(wait_s, 3),
+        }
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            log.warning(
+                "worker %s: database unavailable (%s), retrying in %.1f s",
+                self.worker_id,
+                type(exc).__name__,
+                wait_s,
+                extra=fields,
+            )
+        else:
+            log.debug(
+                "worker %s: database still unavailable, retrying in %.1f s",
+                self.worker_id,
+                wait_s,
+                extra=fields,
+            )
+        return wait_s
+
+    def answered(self) -> None:
+        """The database answered: end an outage (logged with its length), reset the waits."""
+        if self.down_since is None:
+            return
+        seconds = time.monotonic() - self.down_since
+        log.info(
+            "worker %s: database back after %.1f s",
+            self.worker_id,
+            seconds,
+            extra={"worker_id": self.worker_id, "seconds": round(seconds, 3)},
+        )
+        self.down_since = None
+        self.failures = 0
 
 
 class Worker:
@@ -67,22 +143,19 @@ class Worker:
         self.settings = settings
         self.worker_id = worker_id or new_worker_id()
         self.handlers = HANDLERS if handlers is None else handlers
+        self.backoff = DatabaseBackoff(self.worker_id, first_s=settings.job_poll_s)
 
     def run(self, stop: threading.Event) -> None:
         """Loop until `stop` is set; the job in hand is finished first. A database outage
-        is logged and waited out rather than ending the worker."""
+        is waited out, longer and longer, rather than ending the worker."""
         log.info("worker %s started", self.worker_id, extra={"worker_id": self.worker_id})
         while not stop.is_set():
             try:
                 worked = self.run_once()
             except SQLAlchemyError as exc:
-                log.warning(
-                    "worker %s: database unavailable (%s)",
-                    self.worker_id,
-                    type(exc).__name__,
-                    extra={"worker_id": self.worker_id},
-                )
-                worked = False
+                stop.wait(self.backoff.failed(exc))
+                continue
+            self.backoff.answered()
             if not worked:
                 stop.wait(self.settings.job_poll_s)
         log.info("worker %s stopped", self.worker_id, extra={"worker_id": self.worker_id})

@@ -4,7 +4,11 @@ Every chart is a <figure> holding an SVG with role="img", a <title> and an aria-
 says in words what it shows; a label with the value on every bar; a second series told
 apart by a hatch pattern and a marker shape as well as by colour; and the same numbers as
 a table for screen readers (visually hidden: the picture is for the eye, the table for the
-ear). All text is escaped here, so a template inserts the result as it is.
+ear). Labels are people's and groups' names, so they are hostile input: every piece is
+built with `markupsafe` (`_tag`: a literal template whose values `Markup.format` escapes),
+never by pasting text into a string, and a template inserts the result as it is. No
+`style` attribute or element (the pages' CSP refuses inline style): SVG presentation
+attributes (`fill`, `stroke`) carry the drawing.
 
 The drawings use a viewBox and scale to the width they are given (`.chart` in app.css);
 they are narrow enough (440 units) and their smallest text large enough (14 units) that it
@@ -12,10 +16,10 @@ stays legible on a phone: a 390 px screen draws them about 318 px wide, so 14 un
 about 10 px. Text that can sit over a guide line has a white halo.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from service.calibration.cohort import ManagerRow
 
@@ -57,6 +61,22 @@ def _n(x: float) -> str:
     return f"{x:.1f}"
 
 
+def _tag(template: str, *values: object) -> Markup:
+    """One piece of SVG or HTML: `template` is ours (a literal), every value put into it is
+    escaped by `Markup.format` unless it is itself Markup built here. No text reaches a
+    chart any other way."""
+    return Markup(template).format(*values)
+
+
+def _join(parts: Iterable[Markup | str]) -> Markup:
+    """Pieces side by side; a plain string among them is escaped."""
+    return Markup("").join(parts)
+
+
+_BOLD = Markup(' font-weight="700"')
+_HALO = Markup(' stroke="#ffffff" stroke-width="4" stroke-linejoin="round" paint-order="stroke"')
+
+
 def _text(
     x: float,
     y: float,
@@ -68,72 +88,120 @@ def _text(
     fill: str = INK,
     halo: bool = False,
     fit: float | None = None,
-) -> str:
+) -> Markup:
     """`halo`: a white outline under the glyphs, so that a line behind the text does not
     run through it. `fit`: the width the text may take; longer text (by a generous
     estimate) is squeezed into it rather than cut off at the chart's edge."""
-    extra = ' font-weight="700"' if bold else ""
+    extra = _BOLD if bold else Markup("")
     if fit is not None and len(text) * _CHAR * size / _SMALL > fit:
-        extra += f' textLength="{_n(fit)}" lengthAdjust="spacingAndGlyphs"'
+        extra += _tag(' textLength="{}" lengthAdjust="spacingAndGlyphs"', _n(fit))
     if halo:
-        extra += ' stroke="#ffffff" stroke-width="4" stroke-linejoin="round" paint-order="stroke"'
-    return (
-        f'<text x="{_n(x)}" y="{_n(y)}" text-anchor="{anchor}" font-size="{size}"'
-        f'{extra} fill="{fill}">{escape(text)}</text>'
+        extra += _HALO
+    return _tag(
+        '<text x="{}" y="{}" text-anchor="{}" font-size="{}"{} fill="{}">{}</text>',
+        _n(x),
+        _n(y),
+        anchor,
+        size,
+        extra,
+        fill,
+        text,
     )
 
 
-def _vline(x: float, y1: float, y2: float, *, dashed: bool = False) -> str:
+def _vline(x: float, y1: float, y2: float, *, dashed: bool = False) -> Markup:
     """The zero line (solid) or a guide (dashed), drawn beside a bar, never through the
     text above it."""
     style = (
-        f'stroke="{MUTED}" stroke-width="1" stroke-dasharray="4 3"'
+        _tag('stroke="{}" stroke-width="1" stroke-dasharray="4 3"', MUTED)
         if dashed
-        else (f'stroke="{INK}" stroke-width="2"')
+        else _tag('stroke="{}" stroke-width="2"', INK)
     )
-    return f'<line x1="{_n(x)}" y1="{_n(y1)}" x2="{_n(x)}" y2="{_n(y2)}" {style}/>'
+    return _tag('<line x1="{}" y1="{}" x2="{}" y2="{}" {}/>', _n(x), _n(y1), _n(x), _n(y2), style)
 
 
-def _hatch(pattern_id: str, colour: str) -> str:
+def _hatch(pattern_id: str, colour: str) -> Markup:
     """Diagonal stripes: the second series reads as different in greyscale too."""
-    return (
-        f'<pattern id="{escape(pattern_id)}" width="6" height="6" '
+    return _tag(
+        '<pattern id="{}" width="6" height="6" '
         'patternUnits="userSpaceOnUse" patternTransform="rotate(45)">'
         '<rect width="6" height="6" fill="#ffffff"/>'
-        f'<line x1="0" y1="0" x2="0" y2="6" stroke="{colour}" stroke-width="3"/></pattern>'
+        '<line x1="0" y1="0" x2="0" y2="6" stroke="{}" stroke-width="3"/></pattern>',
+        pattern_id,
+        colour,
     )
 
 
-def _marker(x: float, y: float, marked: bool) -> str:
+def _marker(x: float, y: float, marked: bool) -> Markup:
     """A circle, or for the marked series a larger diamond: shape, not only colour."""
     if marked:
         points = f"{_n(x)},{_n(y - 7)} {_n(x + 7)},{_n(y)} {_n(x)},{_n(y + 7)} {_n(x - 7)},{_n(y)}"
-        return f'<polygon points="{points}" fill="{WARN}" stroke="{INK}" stroke-width="1"/>'
-    return f'<circle cx="{_n(x)}" cy="{_n(y)}" r="4.5" fill="{INK}"/>'
+        return _tag(
+            '<polygon points="{}" fill="{}" stroke="{}" stroke-width="1"/>', points, WARN, INK
+        )
+    return _tag('<circle cx="{}" cy="{}" r="4.5" fill="{}"/>', _n(x), _n(y), INK)
 
 
-def _svg(chart_id: str, height: float, title: str, summary: str, body: str) -> str:
-    return (
-        f'<svg class="chart" id="{escape(chart_id)}" role="img" '
-        f'aria-label="{escape(title)}. {escape(summary)}" viewBox="0 0 {WIDTH} {_n(height)}" '
-        f'width="{WIDTH}" height="{_n(height)}" xmlns="http://www.w3.org/2000/svg" '
-        f'font-family="system-ui, sans-serif"><title>{escape(title)}</title>{body}</svg>'
+def _rect(x: float, y: float, width: str, height: str, fill: str) -> Markup:
+    """A bar or a legend swatch, outlined in ink (sizes as written: "14", or `_n(w)`)."""
+    return _tag(
+        '<rect x="{}" y="{}" width="{}" height="{}" fill="{}" stroke="{}" stroke-width="1"/>',
+        _n(x),
+        _n(y),
+        width,
+        height,
+        fill,
+        INK,
     )
 
 
-def _table(caption: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def _line(x1: float, y1: float, x2: float, y2: float) -> Markup:
+    """A thin ink line: an axis or a tick."""
+    return _tag(
+        '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-width="1"/>',
+        _n(x1),
+        _n(y1),
+        _n(x2),
+        _n(y2),
+        INK,
+    )
+
+
+def _svg(chart_id: str, height: float, title: str, summary: str, body: Markup) -> Markup:
+    return _tag(
+        '<svg class="chart" id="{}" role="img" aria-label="{}. {}" viewBox="0 0 {} {}" '
+        'width="{}" height="{}" xmlns="http://www.w3.org/2000/svg" '
+        'font-family="system-ui, sans-serif"><title>{}</title>{}</svg>',
+        chart_id,
+        title,
+        summary,
+        WIDTH,
+        _n(height),
+        WIDTH,
+        _n(height),
+        title,
+        body,
+    )
+
+
+def _table(caption: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> Markup:
     """The chart's numbers, the first column as row headers; hidden by its wrapper (a
     table ignores the width that hides a box)."""
-    head = "".join(f'<th scope="col">{escape(h)}</th>' for h in headers)
-    body = "".join(
-        f'<tr><th scope="row">{escape(row[0])}</th>'
-        + "".join(f"<td>{escape(cell)}</td>" for cell in row[1:])
-        + "</tr>"
+    head = _join(_tag('<th scope="col">{}</th>', h) for h in headers)
+    body = _join(
+        _tag(
+            '<tr><th scope="row">{}</th>{}</tr>',
+            row[0],
+            _join(_tag("<td>{}</td>", cell) for cell in row[1:]),
+        )
         for row in rows
     )
-    return (
-        f'<div class="visually-hidden"><table><caption>{escape(caption)}</caption>'
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    return _tag(
+        '<div class="visually-hidden"><table><caption>{}</caption>'
+        "<thead><tr>{}</tr></thead><tbody>{}</tbody></table></div>",
+        caption,
+        head,
+        body,
     )
 
 
@@ -141,24 +209,28 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
-def _figure(svg: str, caption: str, table: str) -> Markup:
-    return Markup(
-        f'<figure class="chart-figure">{svg}'
-        f'<figcaption class="help">{escape(caption)}</figcaption>{table}</figure>'
+def _figure(svg: Markup, caption: str, table: Markup) -> Markup:
+    return _tag(
+        '<figure class="chart-figure">{}<figcaption class="help">{}</figcaption>{}</figure>',
+        svg,
+        caption,
+        table,
     )
 
 
-def _legend(items: Sequence[tuple[str, str]], y: float = 16) -> str:
+def _legend(items: Sequence[tuple[str, str]], y: float = 16) -> Markup:
     """Swatches (an SVG fill each) with their names, left to right."""
     out, x = [], 8.0
     for fill, name in items:
-        out.append(
-            f'<rect x="{_n(x)}" y="{_n(y - 10)}" width="14" height="12" fill="{fill}" '
-            f'stroke="{INK}" stroke-width="1"/>'
-        )
+        out.append(_rect(x, y - 10, "14", "12", fill))
         out.append(_text(x + 19, y, name, size=_SMALL))
         x += 19 + _CHAR * len(name) + 18
-    return "".join(out)
+    return _join(out)
+
+
+def _hatched(chart_id: str) -> str:
+    """The fill that names a chart's hatch pattern (escaped where it is written)."""
+    return f"url(#{chart_id}-hatch)"
 
 
 # ---------------------------------------------------------------- rating distribution
@@ -175,25 +247,20 @@ def distribution_chart(
     most = max([*proposed.values(), *calibrated.values(), 1])
     step = (right - left) / max(len(values), 1)
     bar = min(34.0, step * 0.36)
-    hatch = f"{chart_id}-hatch"
     parts = [
-        f"<defs>{_hatch(hatch, ACCENT)}</defs>",
-        _legend([(ACCENT, "Proposed"), (f"url(#{escape(hatch)})", "Calibrated")]),
-        f'<line x1="{_n(left)}" y1="{_n(base)}" x2="{_n(right)}" y2="{_n(base)}" '
-        f'stroke="{INK}" stroke-width="1"/>',
+        _tag("<defs>{}</defs>", _hatch(f"{chart_id}-hatch", ACCENT)),
+        _legend([(ACCENT, "Proposed"), (_hatched(chart_id), "Calibrated")]),
+        _line(left, base, right, base),
     ]
     for i, value in enumerate(values):
         centre = left + step * (i + 0.5)
         for offset, count, fill in (
             (-bar - 2, proposed.get(value, 0), ACCENT),
-            (2.0, calibrated.get(value, 0), f"url(#{escape(hatch)})"),
+            (2.0, calibrated.get(value, 0), _hatched(chart_id)),
         ):
             h = (base - top) * count / most
             x = centre + offset
-            parts.append(
-                f'<rect x="{_n(x)}" y="{_n(base - h)}" width="{_n(bar)}" height="{_n(h)}" '
-                f'fill="{fill}" stroke="{INK}" stroke-width="1"/>'
-            )
+            parts.append(_rect(x, base - h, _n(bar), _n(h), fill))
             parts.append(_text(x + bar / 2, base - h - 5, str(count), anchor="middle"))
         parts.append(_text(centre, base + 18, str(value), anchor="middle", bold=True))
     parts.append(_text((left + right) / 2, height - 4, "Rating", anchor="middle", fill=MUTED))
@@ -202,7 +269,7 @@ def distribution_chart(
         for v in values
     )
     title = "Rating distribution, proposed and calibrated"
-    svg = _svg(chart_id, height, title, f"People per rating. {said}.", "".join(parts))
+    svg = _svg(chart_id, height, title, f"People per rating. {said}.", _join(parts))
     table = _table(
         title,
         ["Rating", "Proposed", "Calibrated"],
@@ -229,7 +296,7 @@ def _hbars(
     captions: tuple[str, str],
     title: str,
     summary: str,
-) -> str:
+) -> Markup:
     """Rows of bars from zero (wherever zero sits in `domain`), each with a heading line
     above it and its value written at its end; dashed guide lines; a solid zero line."""
     left, right = 60.0, WIDTH - 60.0  # room for a value written past the bar's end
@@ -239,9 +306,8 @@ def _hbars(
         return left + (right - left) * (min(max(v, low), high) - low) / (high - low)
 
     bottom = _TOP + _ROW * len(rows)
-    hatch = f"{chart_id}-hatch"
-    fills = {False: ACCENT, True: f"url(#{escape(hatch)})"}
-    parts = [f"<defs>{_hatch(hatch, WARN)}</defs>", _legend(legend)]
+    fills = {False: ACCENT, True: _hatched(chart_id)}
+    parts = [_tag("<defs>{}</defs>", _hatch(f"{chart_id}-hatch", WARN)), _legend(legend)]
     zero = at(0.0)
     for i, row in enumerate(rows):
         y = _TOP + _ROW * i
@@ -254,10 +320,7 @@ def _hbars(
             continue
         end = at(row.value)
         x, w = min(zero, end), abs(end - zero)
-        parts.append(
-            f'<rect x="{_n(x)}" y="{_n(mid - 8)}" width="{_n(w)}" height="16" '
-            f'fill="{fills[row.marked]}" stroke="{INK}" stroke-width="1"/>'
-        )
+        parts.append(_rect(x, mid - 8, _n(w), "16", fills[row.marked]))
         parts.append(_marker(end, mid, row.marked))
         below = row.value < 0
         anchor = "end" if below else "start"
@@ -272,14 +335,11 @@ def _hbars(
             )
         )
     for value, label in ticks:
-        parts.append(
-            f'<line x1="{_n(at(value))}" y1="{_n(bottom)}" x2="{_n(at(value))}" '
-            f'y2="{_n(bottom + 5)}" stroke="{INK}" stroke-width="1"/>'
-        )
+        parts.append(_line(at(value), bottom, at(value), bottom + 5))
         parts.append(_text(at(value), bottom + 19, label, anchor="middle", size=_SMALL))
     parts.append(_text(8, bottom + 39, captions[0], size=_SMALL, fill=MUTED))
     parts.append(_text(WIDTH - 8, bottom + 39, captions[1], anchor="end", size=_SMALL, fill=MUTED))
-    return _svg(chart_id, bottom + 46, title, summary, "".join(parts))
+    return _svg(chart_id, bottom + 46, title, summary, _join(parts))
 
 
 def leniency_chart(managers: Sequence[ManagerRow], *, chart_id: str) -> Markup:
@@ -309,7 +369,7 @@ def leniency_chart(managers: Sequence[ManagerRow], *, chart_id: str) -> Markup:
         domain=(-reach, reach),
         ticks=[(v, f"{v:+.1f}" if v else "0") for v in (-reach, -0.5, 0.0, 0.5, reach)],
         guides=[-0.5, 0.5],
-        legend=[(ACCENT, "Not flagged"), (f"url(#{escape(chart_id)}-hatch)", "Flagged")],
+        legend=[(ACCENT, "Not flagged"), (_hatched(chart_id), "Flagged")],
         captions=("← harder than evidence", "softer than evidence →"),
         title=title,
         summary=f"Mean rating points above or below the evidence per manager. {said}.",
@@ -359,7 +419,7 @@ def rate_chart(groups: Sequence[RateBar], *, top: str, small: int, chart_id: str
         domain=(0.0, 1.0),
         ticks=[(v, f"{v:.0%}") for v in (0.0, 0.25, 0.5, 0.75, 1.0)],
         guides=[] if best is None else [best * 0.8],
-        legend=[(ACCENT, "Not flagged"), (f"url(#{escape(chart_id)}-hatch)", "Flagged")],
+        legend=[(ACCENT, "Not flagged"), (_hatched(chart_id), "Flagged")],
         captions=("", "dashed: four fifths of the highest" if best is not None else ""),
         title=title,
         summary=f"{said}.",

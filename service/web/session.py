@@ -1,6 +1,7 @@
-"""Who a page speaks for: the token in an HttpOnly, SameSite=Strict cookie set at sign-in,
-or a bearer token an authenticating proxy (e.g. oauth2-proxy in front of the OIDC
-provider) puts in the Authorization header. The same principal and scope as the API.
+"""Who a page speaks for: the server-side session named by an HttpOnly, SameSite=Strict
+cookie (opened at sign-in), or a bearer token an authenticating proxy puts in the
+Authorization header. The authentication middleware resolves either before the body is
+read; pages read the result here, with the same principal and scope as the API.
 
 Forms are protected against cross-site requests twice: the cookie is SameSite=Strict, so
 another site's form posts arrive without it, and every POST must come from our own origin
@@ -8,15 +9,16 @@ another site's form posts arrive without it, and every POST must come from our o
 """
 
 from typing import Annotated
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 
-from service.access.principal import Principal, load_principal
-from service.api.deps import ConnectionDep, SettingsDep, person_for_bearer
+from service.access.principal import Principal
 from service.api.errors import ApiError
+from service.api.middleware import SESSION_COOKIE, sign_in_url
 
-COOKIE = "fairdraft_session"
+COOKIE = SESSION_COOKIE
+__all__ = ["COOKIE", "PagePrincipal", "SameOrigin", "SignInRequired", "sign_in_url"]
 
 
 class SignInRequired(Exception):
@@ -27,24 +29,10 @@ class SignInRequired(Exception):
         self.next_path = next_path
 
 
-def _token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip() or None
-    return request.cookies.get(COOKIE) or None
-
-
-def page_principal(request: Request, connection: ConnectionDep, settings: SettingsDep) -> Principal:
-    token = _token(request)
-    person_id = person_for_bearer(connection, settings, request, token) if token else None
-    principal = (
-        load_principal(connection, person_id, indirect=settings.manager_scope_indirect)
-        if person_id is not None
-        else None
-    )
+async def page_principal(request: Request) -> Principal:
+    principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:
         raise SignInRequired(request.url.path)
-    request.state.principal = principal
     return principal
 
 
@@ -53,10 +41,6 @@ def same_origin(request: Request) -> None:
     source = request.headers.get("origin") or request.headers.get("referer") or ""
     if urlsplit(source).netloc != request.url.netloc:
         raise ApiError(403, "this form must be sent from fairdraft's own pages")
-
-
-def sign_in_url(next_path: str) -> str:
-    return f"/sign-in?next={quote(next_path)}"
 
 
 PagePrincipal = Annotated[Principal, Depends(page_principal)]

@@ -98,6 +98,16 @@ def _panel_rating(
     )
 
 
+def panel_words(
+    connection: Connection, settings: Settings, exc: Exception, person_id: int, label: str
+) -> str:
+    """A refusal's message in the panel's words, for the API and the pages: the person by
+    the label the panel used, nobody else named when pseudonymised."""
+    return in_panel_words(
+        connection, str(exc), person_id, label, pseudonymise=settings.panel_pseudonymise
+    )
+
+
 def not_self(principal: Principal, person_id: int) -> None:
     """A panel member who is in the cohort themselves sees it, but decides nothing about
     their own rating or placement."""
@@ -175,7 +185,7 @@ def set_placement(
             actor=principal.actor,
         )
     except PanelRefused as exc:
-        raise ApiError(422, in_panel_words(str(exc), person_id, label)) from None
+        raise ApiError(422, panel_words(connection, settings, exc, person_id, label)) from None
     return NineBoxOut(performance=body.performance, potential=body.potential)
 
 
@@ -196,9 +206,13 @@ def set_calibrated(
     try:
         calibrate_rating(connection, found.cycle, person_id, body.rating, actor=principal.actor)
     except RatingFinal as exc:
-        raise ApiError(409, in_panel_words(str(exc), person_id, label), field="rating") from None
+        raise ApiError(
+            409, panel_words(connection, settings, exc, person_id, label), field="rating"
+        ) from None
     except RatingRefused as exc:
-        raise ApiError(422, in_panel_words(str(exc), person_id, label), field="rating") from None
+        raise ApiError(
+            422, panel_words(connection, settings, exc, person_id, label), field="rating"
+        ) from None
     return _panel_rating(connection, settings, found, person_id)
 
 
@@ -218,5 +232,5 @@ def finalise(
     try:
         finalise_rating(connection, found.cycle, person_id, by=principal.actor)
     except GateRefused as exc:
-        raise ApiError(409, in_panel_words(str(exc), person_id, label)) from None
+        raise ApiError(409, panel_words(connection, settings, exc, person_id, label)) from None
     return _panel_rating(connection, settings, found, person_id)

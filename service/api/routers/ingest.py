@@ -1,8 +1,17 @@
-"""Uploads of the three ingest formats (HR admins): stored under the data folder and
-ingested by a background job, so a large file neither ties up a request nor is lost if
-the service restarts before it is read."""
+"""Uploads of the three ingest formats (HR admins): checked, stored under the data folder
+and ingested by a background job, so a large file neither ties up a request nor is lost if
+the service restarts before it is read.
 
+A file that would certainly be refused (not UTF-8 text, compressed, a NUL byte, a line
+over the limit, and without skip_invalid any row malformed on its own) is answered 422
+naming line and field before a job is queued. The stored copy is readable by the service's
+user alone (0600), removed when refused, and removed by the job when it ends.
+"""
+
+import os
+import re
 import secrets
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Response, UploadFile
@@ -11,10 +20,19 @@ from service.api.deps import ConnectionDep, HrDep, SettingsDep
 from service.api.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from service.api.routers.jobs import accept_job
 from service.api.schemas import JobOut
+from service.ingest.errors import IngestError, IngestRefused
+from service.ingest.precheck import check_upload
+from service.ingest.uploads import remove_stale_uploads, uploads_dir
+from service.ingest.validate import FileLimits
+from service.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"], responses=ERROR_RESPONSES)
 _SUFFIXES = {"people": ".csv", "ratings": ".csv", "records": ".jsonl"}
 _CHUNK = 1 << 20
+_PROBLEMS_IN_REASON = 3  # the first problems in the reason; all are under "problems"
+_PROBLEMS_LISTED = 100
+_NAME_CHARS = 120
+_UNSAFE_NAME = re.compile(r"[^\w.\- ()]+")
 
 
 @router.post(
@@ -32,30 +50,64 @@ def upload(
     response: Response,
     skip_invalid: Annotated[bool, Form()] = False,
 ) -> JobOut:
-    folder = settings.data_dir / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = uploads_dir(settings)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)  # also when an older version made it 0755
+    remove_stale_uploads(connection, settings)
     target = folder / f"{secrets.token_hex(8)}-{format}{_SUFFIXES[format]}"
+    name = upload_name(file.filename, format)
+    try:
+        _save(file, target, settings.max_upload_bytes)
+        _check(target, format, settings, skip_invalid=skip_invalid, name=name)
+        return accept_job(
+            connection,
+            response,
+            principal,
+            "ingest",
+            {"path": str(target), "format": format, "skip_invalid": skip_invalid, "filename": name},
+            max_attempts=1,
+        )
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
+def upload_name(filename: str | None, fmt: str) -> str:
+    """The sender's file name as results and errors show it: its last part only, with
+    nothing but word characters, dots, dashes, spaces and brackets, and not too long."""
+    base = Path((filename or "").replace("\\", "/")).name
+    cleaned = _UNSAFE_NAME.sub("_", base).strip(" .")[:_NAME_CHARS]
+    return cleaned or f"upload{_SUFFIXES[fmt]}"
+
+
+def _save(file: UploadFile, target: Path, limit: int) -> None:
+    """Copy the upload to `target`, created for the service's user alone (0600); 413 past
+    the limit, 422 when empty. The caller removes `target` on any error."""
     size = 0
-    with target.open("wb") as out:
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as out:
         while chunk := file.file.read(_CHUNK):
             size += len(chunk)
-            if size > settings.max_upload_bytes:
-                out.close()
-                target.unlink(missing_ok=True)
-                raise ApiError(
-                    413,
-                    f"the file is over the {settings.max_upload_bytes} byte limit",
-                    field="file",
-                )
+            if size > limit:
+                raise ApiError(413, f"the file is over the {limit} byte limit", field="file")
             out.write(chunk)
     if size == 0:
-        target.unlink(missing_ok=True)
         raise ApiError(422, "the file is empty", field="file")
-    return accept_job(
-        connection,
-        response,
-        principal,
-        "ingest",
-        {"path": str(target), "format": format, "skip_invalid": skip_invalid},
-        max_attempts=1,
-    )
+
+
+def _check(target: Path, fmt: str, settings: Settings, *, skip_invalid: bool, name: str) -> None:
+    """422 naming line, field and reason of each problem (the first few in the reason)."""
+    limits = FileLimits.from_settings(settings)
+    try:
+        check_upload(target, fmt, limits, skip_invalid=skip_invalid, label=name)
+    except IngestRefused as exc:
+        shown = "; ".join(str(error) for error in exc.errors[:_PROBLEMS_IN_REASON])
+        more = len(exc.errors) - _PROBLEMS_IN_REASON
+        reason = f"{exc}: {shown}" + (f"; and {more} more" if more > 0 else "")
+        problems = [
+            {"line": e.line, "field": e.field, "reason": e.reason}
+            for e in exc.errors[:_PROBLEMS_LISTED]
+        ]
+        raise ApiError(422, reason, field="file", extra={"problems": problems}) from None
+    except IngestError as exc:
+        raise ApiError(422, str(exc), field="file") from None

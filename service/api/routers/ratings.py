@@ -14,6 +14,7 @@ from service.calibration.ratings import (
     RatingFinal,
     RatingRefused,
     RatingView,
+    UnknownCycle,
     cycle_ratings,
     propose_rating,
 )
@@ -44,7 +45,7 @@ def _visible(principal: Principal, view: RatingView) -> bool:
 @router.get("/{cycle}/ratings", summary="The cycle's ratings the caller may see")
 def list_ratings(cycle: str, principal: PrincipalDep, connection: ConnectionDep) -> list[RatingOut]:
     people = None if principal.hr_admin else {principal.person_id, *principal.reports}
-    views = cycle_ratings(connection, cycle, people)
+    views = cycle_ratings(connection, cycle_name(cycle), people)
     return [rating_out(v) for v in views if _visible(principal, v)]
 
 
@@ -68,6 +69,8 @@ def propose(
             body.rating,
             actor=principal.actor,
         )
+    except UnknownCycle as exc:  # cycles are HR's to set up: a proposal never creates one
+        raise ApiError(404, str(exc), field="cycle") from None
     except RatingFinal as exc:
         raise ApiError(409, str(exc), field="rating") from None
     except RatingRefused as exc:
@@ -83,6 +86,7 @@ def propose(
 def finalise(
     cycle: str, person_id: Id, principal: HrDep, connection: ConnectionDep
 ) -> list[RatingOut]:
+    cycle = cycle_name(cycle)
     if not cycle_ratings(connection, cycle, [person_id]):
         raise not_found("rating")
     try:

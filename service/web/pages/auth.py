@@ -5,13 +5,17 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from service.access.principal import load_principal
-from service.api.deps import ConnectionDep, SettingsDep, person_for_bearer
+from service.access.authn import Authenticator
+from service.access.sessions import end_session, open_session
+from service.access.throttle import FailureThrottle
+from service.api.deps import ConnectionDep, SettingsDep
+from service.api.errors import ApiError
+from service.api.middleware import client_address, log_failed_authentication
+from service.settings import Settings
 from service.web.session import COOKIE, PagePrincipal, SameOrigin
 from service.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-_DAY = 24 * 3600
 
 
 def _safe_next(path: str) -> str:
@@ -34,8 +38,23 @@ def sign_in(
     token: Annotated[str, Form(max_length=4096)],
     next: Annotated[str, Form(max_length=2048)] = "/",
 ) -> Response:
-    person_id = person_for_bearer(connection, settings, request, token.strip())
-    if person_id is None or load_principal(connection, person_id, indirect=False) is None:
+    """Exchange a token (or an OIDC JWT) for a session: the cookie holds only the session's
+    random id, never the token."""
+    throttle: FailureThrottle = request.state.throttle
+    address = client_address(request.scope)
+    if wait := throttle.retry_after(address):
+        raise ApiError(
+            429,
+            f"too many failed sign-ins from this address; try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    authenticator: Authenticator = request.state.authenticator
+    identity = authenticator.bearer_identity(connection, token.strip())
+    if identity is None:
+        throttle.failed(address)
+        log_failed_authentication(
+            request.scope, "sign-in with an unknown, revoked or expired token"
+        )
         return render(
             request,
             "sign_in.html.j2",
@@ -44,22 +63,41 @@ def sign_in(
             oidc=bool(settings.oidc_issuer),
             error="That token is unknown, revoked or expired.",
         )
+    session = open_session(
+        connection,
+        identity.person_id,
+        lifetime=authenticator.lifetime,
+        token_id=identity.token_id,
+        oidc_subject=identity.oidc_subject,
+    )
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         COOKIE,
-        token.strip(),
-        max_age=_DAY,
+        session.secret,
+        max_age=int(authenticator.lifetime.absolute.total_seconds()),
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=_secure(request, settings),
+        path="/",
     )
     return response
 
 
+def _secure(request: Request, settings: Settings) -> bool:
+    """Secure when set so, else when the request came over HTTPS (uvicorn takes the scheme
+    from X-Forwarded-Proto when the proxy is trusted)."""
+    if settings.cookie_secure is not None:
+        return settings.cookie_secure
+    return request.url.scheme == "https"
+
+
 @router.post("/sign-out", dependencies=[SameOrigin])
-def sign_out() -> Response:
+def sign_out(request: Request, connection: ConnectionDep) -> Response:
+    """Ends the session on the server, so a copied cookie stops working too."""
+    if secret := request.cookies.get(COOKIE):
+        end_session(connection, secret)
     response = RedirectResponse("/sign-in", status_code=303)
-    response.delete_cookie(COOKIE)
+    response.delete_cookie(COOKIE, path="/")
     return response
 
 

@@ -22,11 +22,16 @@ from sqlalchemy import Connection, select
 from service.access.principal import Principal
 from service.api.deps import ConnectionDep, Id, SettingsDep
 from service.api.errors import ApiError
-from service.api.routers.calibration import cohort_member, not_self, visible_panel
+from service.api.routers.calibration import (
+    cohort_member,
+    not_self,
+    panel_words,
+    visible_panel,
+)
 from service.bias.gate import GateRefused, finalise_rating
 from service.calibration.cohort import CohortRow, CohortView, cohort_view
 from service.calibration.panels import GRID, PanelRefused, PanelView, all_panels, panels_of, place
-from service.calibration.pseudonyms import in_panel_words, person_for_label, pseudonyms
+from service.calibration.pseudonyms import person_for_label, pseudonyms
 from service.calibration.ratings import RatingRefused, calibrate_rating
 from service.db.models import Person
 from service.settings import Settings
@@ -239,7 +244,7 @@ def placement(
     try:
         place(connection, found.id, person_id, performance, potential, actor=principal.actor)
     except PanelRefused as exc:
-        return _back(found.id, label, error=in_panel_words(str(exc), person_id, who))
+        return _back(found.id, label, error=panel_words(connection, settings, exc, person_id, who))
     return _back(
         found.id,
         label,
@@ -264,7 +269,7 @@ def calibrated_rating(
     try:
         calibrate_rating(connection, found.cycle, person_id, rating, actor=principal.actor)
     except RatingRefused as exc:  # RatingFinal included
-        return _back(found.id, label, error=in_panel_words(str(exc), person_id, who))
+        return _back(found.id, label, error=panel_words(connection, settings, exc, person_id, who))
     return _back(found.id, label, notice=f"{who}: calibrated rating {rating}.")
 
 
@@ -283,5 +288,5 @@ def finalise(
     try:
         finalise_rating(connection, found.cycle, person_id, by=principal.actor)
     except GateRefused as exc:
-        return _back(found.id, label, error=in_panel_words(str(exc), person_id, who))
+        return _back(found.id, label, error=panel_words(connection, settings, exc, person_id, who))
     return _back(found.id, label, notice=f"{who}: rating final.")

@@ -1,0 +1,112 @@
+"""Server-side sessions for the pages: the cookie holds a random id, the table its SHA-256.
+
+Why not the bearer token in the cookie: a 90-day token in a browser outlives the visit,
+survives sign-out, and a copy of it works on the API too. A session is bound to the token
+(or OIDC identity) it was opened with, ends at sign-out, after an idle gap, at an absolute
+end, or when its token is revoked, whichever comes first.
+"""
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, insert, or_, select, update
+
+from service.access.tokens import token_hash
+from service.audit import audit
+from service.db.models import ApiToken, WebSession
+
+# last_seen_at is written at most once a minute per session: a page view is not a write.
+_TOUCH_EVERY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class SessionLifetime:
+    idle: timedelta
+    absolute: timedelta
+
+
+@dataclass(frozen=True)
+class OpenedSession:
+    id: int
+    secret: str  # the cookie's value: exists only here and in the browser
+    expires_at: datetime
+
+
+def open_session(
+    connection: Connection,
+    person_id: int,
+    *,
+    lifetime: SessionLifetime,
+    token_id: int | None = None,
+    oidc_subject: str | None = None,
+) -> OpenedSession:
+    secret = secrets.token_urlsafe(32)
+    expires_at = datetime.now(UTC) + lifetime.absolute
+    session_id = connection.execute(
+        insert(WebSession)
+        .values(
+            session_hash=token_hash(secret),
+            person_id=person_id,
+            token_id=token_id,
+            oidc_subject=oidc_subject,
+            expires_at=expires_at,
+        )
+        .returning(WebSession.id)
+    ).scalar_one()
+    audit(
+        connection,
+        actor=f"person:{person_id}",
+        action="session_opened",
+        entity="web_session",
+        entity_id=str(session_id),
+        after={"person_id": person_id, "token_id": token_id, "oidc": oidc_subject is not None},
+    )
+    return OpenedSession(session_id, secret, expires_at)
+
+
+def person_for_session(connection: Connection, secret: str, *, idle: timedelta) -> int | None:
+    """The person a live session speaks for, touching it; None when it is unknown, ended,
+    idle too long, past its end, or its token was revoked or expired."""
+    now = datetime.now(UTC)
+    row = connection.execute(
+        select(WebSession.id, WebSession.person_id, WebSession.last_seen_at)
+        .outerjoin(ApiToken, ApiToken.id == WebSession.token_id)
+        .where(
+            WebSession.session_hash == token_hash(secret),
+            WebSession.ended_at.is_(None),
+            WebSession.expires_at > now,
+            WebSession.last_seen_at > now - idle,
+            or_(
+                WebSession.token_id.is_(None),
+                (ApiToken.revoked_at.is_(None)) & (ApiToken.expires_at > now),
+            ),
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    if row.last_seen_at < now - _TOUCH_EVERY:
+        connection.execute(
+            update(WebSession).where(WebSession.id == row.id).values(last_seen_at=now)
+        )
+    return int(row.person_id)
+
+
+def end_session(connection: Connection, secret: str) -> bool:
+    """Sign-out: True when a live session was ended."""
+    ended = connection.execute(
+        update(WebSession)
+        .where(WebSession.session_hash == token_hash(secret), WebSession.ended_at.is_(None))
+        .values(ended_at=datetime.now(UTC))
+        .returning(WebSession.id, WebSession.person_id)
+    ).one_or_none()
+    if ended is None:
+        return False
+    audit(
+        connection,
+        actor=f"person:{ended.person_id}",
+        action="session_ended",
+        entity="web_session",
+        entity_id=str(ended.id),
+    )
+    return True

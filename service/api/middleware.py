@@ -1,0 +1,281 @@
+"""What every request goes through before a route sees it, as plain ASGI middleware:
+
+1. `SecurityHeaders`: a strict CSP and the other browser protections on every response.
+2. `BodyLimit`: a body over its limit is refused with 413 before it is read (a declared
+   Content-Length at once; a chunked body as soon as the running count passes the limit).
+3. `Authenticate`: the caller is resolved from the bearer token or the page session before
+   the body is read or parsed; an API call without a valid credential is answered 401 here,
+   a page form post without a session is sent to sign-in, and an address with too many
+   failures is answered 429. Routes read the result from `request.state.principal`.
+
+Plain ASGI rather than Starlette's BaseHTTPMiddleware, which wraps every response in extra
+tasks and streams.
+"""
+
+import logging
+from urllib.parse import quote
+
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.access.authn import Authenticator
+from service.access.principal import Principal
+from service.access.throttle import FailureThrottle
+from service.api.errors import DATABASE_UNAVAILABLE, ApiError, database_unavailable, error_response
+from service.settings import Settings
+
+log = logging.getLogger("fairdraft.api")
+
+SESSION_COOKIE = "fairdraft_session"
+SIGN_IN_PATH = "/sign-in"
+UPLOAD_PATH = "/api/v1/ingest"
+# Multipart framing around an upload: boundaries, part headers, the small form fields.
+_MULTIPART_OVERHEAD = 64 * 1024
+# Paths that never need to know the caller: no lookup, so they answer while the database
+# is down (/health is the liveness check) and static files cost no query.
+_ANONYMOUS_PREFIXES = ("/static/", "/health", "/ready", "/openapi.json", "/docs")
+# Page forms anyone may post: signing in needs no session, signing out tolerates none.
+_OPEN_POSTS = frozenset({SIGN_IN_PATH, "/sign-out"})
+
+CSP = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+_HEADERS = (
+    (b"content-security-policy", CSP.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+)
+_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+def sign_in_url(next_path: str) -> str:
+    return f"{SIGN_IN_PATH}?next={quote(next_path)}"
+
+
+def client_address(scope: Scope) -> str:
+    """The peer's address as uvicorn gives it (already taken from X-Forwarded-For when the
+    peer is one of FAIRDRAFT_TRUSTED_PROXIES)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+class SecurityHeaders:
+    """Every response: CSP with no inline script or style, no framing, no sniffing, no
+    referrer outside the site, HSTS over HTTPS; no-store on everything but static files,
+    since pages and API answers carry personal data."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"].startswith("/static/")
+        https = scope.get("scheme") == "https"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                extra = [*_HEADERS, _HSTS] if https else list(_HEADERS)
+                cache = b"no-cache" if static else b"no-store"
+                extra.append((b"cache-control", cache))
+                headers += [(name, value) for name, value in extra if name not in present]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """413 before the body is read: uploads to the ingest endpoint up to
+    FAIRDRAFT_MAX_UPLOAD_BYTES, every other body up to FAIRDRAFT_MAX_BODY_BYTES."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.upload_limit = settings.max_upload_bytes + _MULTIPART_OVERHEAD
+        self.body_limit = settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.upload_limit if scope["path"] == UPLOAD_PATH else self.body_limit
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _refuse(scope, receive, send, _too_large(limit))
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # Raised into whatever reads the body; FastAPI passes HTTPException on.
+                    raise HTTPException(413, _too_large(limit).reason)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+class Authenticate:
+    """Resolve the caller before the body: see the module's docstring."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.authenticator = Authenticator(settings)
+        self.throttle = FailureThrottle(
+            limit=settings.auth_failure_limit, window_s=settings.auth_failure_window_s
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"].startswith(_ANONYMOUS_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        state["throttle"] = self.throttle
+        state["authenticator"] = self.authenticator
+        try:
+            refusal = await self._authenticate(scope, state)
+        except DATABASE_UNAVAILABLE as exc:
+            refusal = await database_unavailable(Request(scope), exc)
+        if refusal is not None:
+            await _send_response(scope, receive, send, refusal)
+            return
+        await self.app(scope, receive, send)
+
+    async def _authenticate(self, scope: Scope, state: dict[str, object]) -> Response | None:
+        api = scope["path"].startswith("/api/")
+        bearer, session = _credentials(scope)
+        if api:
+            session = None  # the API takes bearer tokens only: a cookie is no CSRF vector
+        if bearer is None and session is None:
+            return await self._anonymous(scope, api)
+        address = client_address(scope)
+        if bearer is not None and (wait := self.throttle.retry_after(address)):
+            return await _error(scope, _throttled(wait))
+        principal = await run_in_threadpool(self._resolve, scope, bearer, session)
+        if principal is not None:
+            state["principal"] = principal
+            return None
+        if bearer is not None:
+            self.throttle.failed(address)
+            log_failed_authentication(scope, "unknown, revoked or expired bearer token")
+            if api:
+                return await _error(scope, _unauthorised())
+        return await self._anonymous(scope, api)
+
+    def _resolve(self, scope: Scope, bearer: str | None, session: str | None) -> Principal | None:
+        engine: Engine = scope["app"].state.engine
+        with engine.begin() as connection:
+            if bearer is not None:
+                return self.authenticator.bearer(connection, bearer)
+            assert session is not None
+            return self.authenticator.session(connection, session)
+
+    async def _anonymous(self, scope: Scope, api: bool) -> Response | None:
+        """No valid credential: the API refuses; a page form post goes to sign-in unread;
+        anything else goes on, and a page that needs a person sends the browser to sign-in
+        itself."""
+        if api:
+            return await _error(scope, _unauthorised())
+        if scope["method"] == "POST" and scope["path"] not in _OPEN_POSTS:
+            return RedirectResponse(sign_in_url(scope["path"]), status_code=303)
+        return None
+
+
+def log_failed_authentication(scope: Scope, reason: str) -> None:
+    log.warning(
+        "authentication failed",
+        extra={
+            "event": "auth_failed",
+            "client": client_address(scope),
+            "method": scope["method"],
+            "path": scope["path"],
+            "reason": reason,
+            "request_id": scope.get("state", {}).get("request_id"),
+        },
+    )
+
+
+def _credentials(scope: Scope) -> tuple[str | None, str | None]:
+    bearer = session = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            text = value.decode("latin-1")
+            if text[:7].lower() == "bearer " and text[7:].strip():
+                bearer = text[7:].strip()
+        elif name == b"cookie":
+            session = _cookie(value.decode("latin-1"), SESSION_COOKIE) or session
+    return bearer, session
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name and value:
+            return value
+    return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, f"the body is over the {limit} byte limit", field="body")
+
+
+def _unauthorised() -> ApiError:
+    return ApiError(401, "a valid bearer token is required", field="Authorization")
+
+
+def _throttled(wait: int) -> ApiError:
+    return ApiError(
+        429,
+        f"too many failed authentications from this address; try again in {wait} s",
+        headers={"Retry-After": str(wait)},
+    )
+
+
+async def _error(scope: Scope, error: ApiError) -> Response:
+    return await error_response(Request(scope), error)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, error: ApiError) -> None:
+    await _send_response(scope, receive, send, await _error(scope, error))
+
+
+async def _send_response(scope: Scope, receive: Receive, send: Send, response: Response) -> None:
+    await response(scope, receive, send)

@@ -1,0 +1,657 @@
+"""No page runs markup that a user wrote (issue 12, item 1).
+
+Every template in service/web/templates is rendered in the pages' own environment with a
+hostile string in every text the template shows (records, drafts, edits, flag reasons,
+summaries, names, panel levels, query parameters echoed back), for each branch that shows
+different text; the page must contain no element, attribute, URL or template expression
+that came from the input. The chart builders get the same strings as labels. A last test
+sends the payloads through the real pages' query parameters.
+
+Before autoescaping was switched on for `*.html.j2`, every one of these rendered the
+payload as markup.
+"""
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import NamedTuple
+
+import jinja2
+import pytest
+from fastapi.testclient import TestClient
+from jinja2 import meta, nodes
+from markupsafe import Markup
+
+from service.access.principal import Principal
+from service.api.schemas import CheckOut, FlagOut
+from service.calibration.cohort import (
+    CohortRow,
+    CohortView,
+    Disagreement,
+    Distribution,
+    ManagerRow,
+    NineBox,
+)
+from service.calibration.panels import PanelView
+from service.calibration.ratings import RatingView
+from service.drafting.citations import CitationReport
+from service.drafting.store import StoredVersion
+from service.drafting.structure import DraftBody, DraftSection, DraftSentence
+from service.jobs.queue import JobView
+from service.web.charts import RateBar, distribution_chart, leniency_chart, rate_chart
+from service.web.draft_view import sections_with_flags, text_blocks, version_diff
+from service.web.pages.hr import (
+    AttributeView,
+    CycleLine,
+    GroupRow,
+    ReportView,
+    Run,
+    finding,
+)
+from service.web.pages.panels import LEVELS, Card, nine_box
+from service.web.pages.team import DraftCell, EvidenceLine, TeamRow
+from service.web.templating import ENVIRONMENT, TEMPLATE_DIR, TEMPLATES
+from tests.api_org import CYCLE, ApiOrg
+from tests.test_web import sign_in
+
+PAYLOAD_FILE = Path(__file__).parent / "fixtures" / "hostile" / "payloads.txt"
+
+
+def payloads(field: str) -> list[str]:
+    """What an attacker inside the company types into a field (tests/fixtures/hostile/
+    payloads.txt says which kinds), each labelled with the field it is planted in."""
+    lines = PAYLOAD_FILE.read_text(encoding="utf-8").splitlines()
+    return [p.replace("{f}", field) for p in lines if p and not p.startswith("#")]
+
+
+PAYLOADS = tuple(payloads("t"))
+# What each template expression above would print if evaluated.
+EVALUATED = ("1337", "1351", "1379")
+# The elements our own templates and charts write; anything else came from the input.
+ELEMENTS = frozenset(
+    " ".join(
+        (
+            "html head meta title link script body main header nav a ul ol li p span strong br",
+            "h1 h2 h3 h4 div section article mark ins del code figure figcaption",
+            "table caption thead tbody tr th td form label input select option textarea button",
+            "svg defs pattern rect line text polygon circle g",
+        )
+    ).split()
+)
+URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "data", "srcdoc"}
+WHEN = datetime(2026, 3, 4, 5, 6, tzinfo=UTC)
+
+
+class Found(HTMLParser):
+    """Every start tag of a page and its attributes, as a browser would parse them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, attrs))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, attrs))
+
+
+def injected(page: str) -> list[str]:
+    """What in `page` came from input rather than from our templates: an element we do not
+    write, an event handler or style attribute, a script other than ours, a `javascript:`
+    URL, an evaluated template expression, or a payload verbatim."""
+    parser = Found()
+    parser.feed(page)
+    parser.close()
+    problems = []
+    for tag, attrs in parser.tags:
+        if tag not in ELEMENTS:
+            problems.append(f"<{tag}> element")
+        for name, value in attrs:
+            if name.startswith("on") or name == "style":
+                problems.append(f"<{tag} {name}=...>")
+            if name in URL_ATTRIBUTES and re.sub(r"\s", "", value or "").lower().startswith(
+                ("javascript:", "data:", "vbscript:")
+            ):
+                problems.append(f"<{tag} {name}={value!r}>")
+        if tag == "script" and dict(attrs).get("src") != "/static/app.js":
+            problems.append(f"<script {attrs}>")
+    problems += [f"evaluated template expression ({n})" for n in EVALUATED if n in page]
+    problems += [f"payload verbatim: {p!r}" for p in PAYLOADS if p in page and p != html(p)]
+    return problems
+
+
+def html(text: str) -> str:
+    return str(Markup.escape(text))
+
+
+class Row(NamedTuple):
+    """A database row as a page gets it (attribute access, like SQLAlchemy's Row)."""
+
+    id: int
+    kind: str
+    period: str
+    status: str
+    current_version: int
+    subject_id: int
+
+
+class PersonRow(NamedTuple):
+    id: int
+    name: str
+    employee_id: str
+    level: str
+    job_family: str
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One rendering of one template: its name, why this variant exists, its context."""
+
+    template: str
+    why: str
+    context: dict[str, object]
+
+
+def principal(h: str, *, hr: bool = True) -> Principal:
+    return Principal(
+        person_id=1,
+        email=h,
+        name=h,
+        reports=frozenset({2, 3}),
+        panels=frozenset({1}),
+        hr_admin=hr,
+    )
+
+
+def body(h: str) -> DraftBody:
+    return DraftBody(
+        sections=[
+            DraftSection(
+                heading=h,
+                sentences=[
+                    DraftSentence(text=f"{h} leads the {h} work.", evidence=[h, "E2"]),
+                    DraftSentence(text=h, evidence=[]),
+                ],
+            )
+        ]
+    )
+
+
+def flags(h: str) -> list[FlagOut]:
+    """A flag on the first sentence's first word (the hostile heading's text), one kept
+    with a hostile reason, one open."""
+    return [
+        FlagOut(
+            key=h,
+            measure=h,
+            phrase=h,
+            section=0,
+            sentence=0,
+            start=0,
+            end=len(h),
+            suggestion=h,
+            acknowledged_by=h,
+            reason=h,
+        ),
+        FlagOut(
+            key="F2",
+            measure=h,
+            phrase=h,
+            section=0,
+            sentence=1,
+            start=0,
+            end=len(h),
+            suggestion=h,
+        ),
+    ]
+
+
+def draft_variants(h: str) -> Iterator[Variant]:
+    current = body(h)
+    found = flags(h)
+    dumped = [f.model_dump() for f in found]
+    for can_write in (True, False):
+        yield Variant(
+            "draft.html.j2",
+            f"checked, writer {can_write}",
+            {
+                "me": principal(h),
+                "notice": h,
+                "error": h,
+                "draft": Row(7, h, h, h, 2, 3),
+                "subject": h,
+                "current": _version(h, current),
+                "sections": sections_with_flags(current, dumped),
+                "evidence": [
+                    {"id": h, "title": h, "kind": h, "occurred_at": h, "body": h},
+                    {"id": "E2", "title": None, "kind": h, "occurred_at": h, "body": h},
+                ],
+                "check": CheckOut(draft_id=7, version=2, status=h, flags=found, open_flags=1),
+                "fresh_check": True,
+                "flags": dumped,
+                "history": [(1, h, h, WHEN), (2, h, h, WHEN)],
+                "can_write": can_write,
+                "can_approve": can_write,
+            },
+        )
+    yield Variant(
+        "draft.html.j2",
+        "not checked",
+        {
+            "me": principal(h),
+            "notice": None,
+            "error": None,
+            "draft": Row(7, h, h, h, 2, 3),
+            "subject": h,
+            "current": _version(h, current),
+            "sections": sections_with_flags(current, []),
+            "evidence": [],
+            "check": CheckOut(draft_id=7, version=1, status=h, flags=[], open_flags=0),
+            "fresh_check": False,
+            "flags": [],
+            "history": [],
+            "can_write": True,
+            "can_approve": True,
+        },
+    )
+
+
+def _version(h: str, current: DraftBody) -> StoredVersion:
+    return StoredVersion(
+        draft_id=7,
+        version=2,
+        author=h,
+        origin=h,
+        body=current,
+        citations=CitationReport(sentences=2, supported=1, flags=[]),
+        provenance=None,
+        created_at=WHEN,
+    )
+
+
+def history_variants(h: str) -> Iterator[Variant]:
+    yield Variant(
+        "history.html.j2",
+        "two versions",
+        {
+            "me": principal(h),
+            "draft": Row(7, h, h, h, 2, 3),
+            "versions": [(1, h, h, WHEN), (2, h, h, WHEN)],
+            "older": 1,
+            "newer": 2,
+            "diff": version_diff(f"{h}\nsame {h}", f"same {h}\n{h} added"),
+        },
+    )
+
+
+def job_variants(h: str) -> Iterator[Variant]:
+    cases = [
+        ("draft", "failed", {"message": h}, h),
+        ("draft", "done", {"message": h}, None),
+        ("bias_report", "done", {"version": h, "findings": h}, None),
+        ("bias_report", "failed", None, h),
+        (h, "running", None, None),
+        (h, h, None, h),
+    ]
+    for kind, status, result, error in cases:
+        yield Variant(
+            "job.html.j2",
+            f"{kind[:12]} {status[:12]}",
+            {
+                "me": principal(h),
+                "job": JobView(9, kind, status, 2, 1, result, error, WHEN, WHEN),
+                "draft_id": None,
+            },
+        )
+
+
+def my_evidence_variants(h: str) -> Iterator[Variant]:
+    record = {"kind": h, "title": h, "body": h, "occurred_at": WHEN, "author": h}
+    yield Variant(
+        "my_evidence.html.j2",
+        "records and drafts",
+        {
+            "me": principal(h),
+            "notice": h,
+            "error": h,
+            "period": h,
+            "records": [record, {**record, "title": None}],
+            "drafts": [Row(7, h, h, h, 2, 1)],
+        },
+    )
+
+
+def team_variants(h: str) -> Iterator[Variant]:
+    cells = [DraftCell(h, h, 7, h), DraftCell(h, h, None, h)]
+    rows = [
+        TeamRow(2, h, h, h, cells, [h, h], 3, False),
+        TeamRow(3, h, h, h, cells, [], None, True),
+    ]
+    yield Variant(
+        "team.html.j2",
+        "two people",
+        {
+            "me": principal(h),
+            "notice": h,
+            "error": h,
+            "period": h,
+            "rows": rows,
+            "kinds": [(h, h)],
+        },
+    )
+
+
+def team_rating_variants(h: str) -> Iterator[Variant]:
+    other = RatingView(1, h, 2, h, 4, h, 3, None, None, None, WHEN)
+    recent = {"kind": h, "title": h, "body": h, "occurred_at": WHEN, "metadata": {}}
+    for summary, final in (((8, h), False), (None, True)):
+        yield Variant(
+            "team_rating.html.j2",
+            f"summary {summary is not None}",
+            {
+                "me": principal(h),
+                "notice": h,
+                "error": h,
+                "person": PersonRow(2, h, h, h, h),
+                "period": h,
+                "summary": summary,
+                "evidence": [EvidenceLine(h, h)],
+                "recent": [recent, {**recent, "title": None}],
+                "record_count": 2,
+                "scale": [1, 2, 3, 4, 5],
+                "current": 3,
+                "others": [other],
+                "calibrated": 4,
+                "final": final,
+            },
+        )
+
+
+def panel_view(h: str) -> tuple[PanelView, CohortView]:
+    panel = PanelView(1, h, h, h, (1, 2), h, WHEN)
+    rows = (
+        CohortRow(h, None, h, None, f"## {h}\n- {h}\n- {h}", 4, 3, False, NineBox(3, 2), 3.5),
+        CohortRow(f"{h}2", None, None, None, None, None, None, True, None, None),
+        CohortRow(f"{h}3", None, h, None, h, 2, None, False, None, 2.0),
+    )
+    view = CohortView(
+        panel=panel,
+        pseudonymised=True,
+        rows=rows,
+        distribution=Distribution((1, 5), {3: 1, 4: 1}, {3: 2}, 2, 1),
+        managers=(ManagerRow(h, None, 3, 0.6, h, True),),
+        disagreements=(Disagreement(h, None, 4, 2.5, 3, 1.5, -1, 1.5),),
+        evidence_r_squared=0.4,
+        evidence_n=30,
+    )
+    return panel, view
+
+
+def panel_variants(h: str) -> Iterator[Variant]:
+    panel, view = panel_view(h)
+    cards = [
+        Card(h, view.rows[0], h, 3, False, text_blocks(view.rows[0].summary or "")),
+        Card(f"{h}2", view.rows[1], h, None, True, []),
+        Card(f"{h}3", view.rows[2], h, 2, False, text_blocks(h)),
+    ]
+    yield Variant(
+        "panel.html.j2",
+        "cohort",
+        {
+            "me": principal(h),
+            "notice": h,
+            "error": h,
+            "panel": panel,
+            "view": view,
+            "cards": cards,
+            "grid": nine_box(view.rows),
+            "unplaced": [h, h],
+            "levels": sorted(LEVELS.items()),
+            "scale": [1, 2, 3, 4, 5],
+            "fit_is_thin": False,
+            "min_fit": 20,
+            "distribution": distribution_chart({3: 1}, {3: 1}, chart_id=h),
+            "leniency": leniency_chart(view.managers, chart_id=h),
+        },
+    )
+    yield Variant(
+        "panels.html.j2",
+        "a panel",
+        {"me": principal(h), "notice": h, "error": h, "panels": [panel]},
+    )
+
+
+def hr_variants(h: str) -> Iterator[Variant]:
+    names = {4: h}
+    items: list[dict[str, str | int | float]] = [
+        {"what": "language", "attribute": h, "focal": h, "reference": h, "measure": h, "scope": h},
+        {"what": "adverse_impact", "attribute": h, "group": h, "rate": 0.2, "ratio": 0.5},
+        {"what": "evidence_adjusted_gap", "attribute": h, "group": h, "coefficient": -0.4},
+        {"what": "manager_harsh", "manager_id": 4, "n": 3, "mean_residual": -0.7},
+        {"what": "mismatched_rating", "person_id": 4, "manager_id": 5, "rating": 1},
+        {"what": h, "attribute": h},
+    ]
+    impact = [RateBar(h, 9, 0.5, 1.0, True, False), RateBar(h, 0, None, None, False, True)]
+    attribute = AttributeView(
+        name=h,
+        scale=[1, 2, 3],
+        distribution=[GroupRow(h, [h, h, h, h, h]), GroupRow(h, None)],
+        distribution_p=h,
+        top=h,
+        impact_chart=rate_chart(impact, top=h, small=5, chart_id=h),
+        impact=[GroupRow(h, [h, h, h, h, h], True), GroupRow(h, None)],
+        gap_reference=h,
+        gaps=[GroupRow(h, [h, h, h, h, h], False), GroupRow(h, None)],
+    )
+    managers = [ManagerRow(h, 4, 3, -0.7, h, True)]
+    report = ReportView(
+        cycle=h,
+        version=2,
+        created_by=h,
+        created_at=WHEN,
+        stale=True,
+        data_seen=[(h, h)],
+        findings=[finding(item, names) for item in items],
+        ratings=12,
+        ratings_note=None,
+        attributes=[attribute],
+        managers=managers,
+        leniency=leniency_chart(managers, chart_id=h),
+        language=(1, 1, 0),
+    )
+    common = {
+        "me": principal(h),
+        "notice": h,
+        "error": h,
+        "cycle": h,
+        "cycles": [CycleLine(h, 2, WHEN), CycleLine(f"{h}x", None, None)],
+        "runs": [Run(9, h, h, WHEN)],
+        "suppressed": h,
+    }
+    yield Variant("hr.html.j2", "a report", {**common, "report": report})
+    note = replace(report, ratings_note=h, leniency=None)
+    yield Variant("hr.html.j2", "a note instead of ratings", {**common, "report": note})
+    yield Variant("hr.html.j2", "no report", {**common, "report": None})
+
+
+def small_variants(h: str) -> Iterator[Variant]:
+    yield Variant(
+        "error.html.j2",
+        "an error",
+        {"me": principal(h), "status": h, "reason": h, "request_id": h},
+    )
+    yield Variant("error.html.j2", "signed out", {"me": None, "status": 404, "reason": h})
+    for oidc in (True, False):
+        yield Variant(
+            "sign_in.html.j2",
+            f"oidc {oidc}",
+            {"me": None, "next": h, "oidc": oidc, "error": h, "notice": h},
+        )
+    yield Variant("_messages.html.j2", "both", {"notice": h, "error": h})
+    yield Variant("base.html.j2", "signed in", {"me": principal(h)})
+
+
+BUILDERS: tuple[Callable[[str], Iterator[Variant]], ...] = (
+    draft_variants,
+    history_variants,
+    job_variants,
+    my_evidence_variants,
+    team_variants,
+    team_rating_variants,
+    panel_variants,
+    hr_variants,
+    small_variants,
+)
+
+
+def variants(h: str) -> list[Variant]:
+    return [v for build in BUILDERS for v in build(h)]
+
+
+def template_names() -> list[str]:
+    return sorted(p.name for p in TEMPLATE_DIR.glob("*.j2"))
+
+
+def used_variables(name: str) -> set[str]:
+    """The context variables a template reads, its parents' and includes' too."""
+    source = ENVIRONMENT.loader.get_source(ENVIRONMENT, name)[0]  # type: ignore[union-attr]
+    tree = ENVIRONMENT.parse(source)
+    found = set(meta.find_undeclared_variables(tree))
+    found -= {n.name for a in tree.find_all(nodes.Assign) for n in a.target.find_all(nodes.Name)}
+    for other in meta.find_referenced_templates(tree):
+        if other is not None:
+            found |= used_variables(other)
+    return found - set(ENVIRONMENT.globals)
+
+
+# ---------------------------------------------------------------- the environment
+
+
+def test_every_page_template_is_autoescaped_in_the_one_environment() -> None:
+    assert TEMPLATES.env is ENVIRONMENT
+    setting = ENVIRONMENT.autoescape
+    for name in ["x.html.j2", "x.j2", "x.txt", *template_names()]:
+        assert setting(name) if callable(setting) else setting is True, name
+    rendered = ENVIRONMENT.from_string("{{ text }}").render(text="<b>")
+    assert rendered == "&lt;b&gt;"
+
+
+def test_no_template_turns_escaping_off_or_carries_inline_script_or_style() -> None:
+    """The CSP (script-src 'self', style-src 'self') refuses inline script, handlers and
+    style: a template that has them is broken under it, and `|safe` or an autoescape block
+    would let a user's text through."""
+    for path in sorted(TEMPLATE_DIR.glob("*.j2")):
+        source = path.read_text(encoding="utf-8")
+        assert not re.search(r"\|\s*safe\b|autoescape\s+false|Markup\(", source), path.name
+        assert not re.search(r"<script(?![^>]*\bsrc=)", source), path.name
+        assert not re.search(r"<style\b|\sstyle\s*=|\son[a-z]+\s*=", source, re.I), path.name
+        assert not re.search(r"(href|src|action)\s*=\s*\"?\s*javascript:", source, re.I)
+        assert not re.search(r"https?://", source), f"{path.name} loads something elsewhere"
+
+
+def test_every_template_has_hostile_variants_that_fill_every_variable_it_reads() -> None:
+    made = variants("x")
+    assert {v.template for v in made} == set(template_names())
+    for name in template_names():
+        given = set().union(*(v.context for v in made if v.template == name))
+        missing = used_variables(name) - given - {"loop"}
+        assert not missing, f"{name} reads {sorted(missing)}, which no variant sets"
+
+
+# ---------------------------------------------------------------- every template
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_no_template_renders_a_payload_as_markup(payload: str) -> None:
+    rendered = 0
+    for variant in variants(payload):
+        page = ENVIRONMENT.get_template(variant.template).render(**variant.context)
+        assert not injected(page), (variant.template, variant.why, injected(page))
+        if any(c in payload for c in "<>\"'"):
+            assert html(payload) in page, (variant.template, variant.why, "payload not shown")
+        rendered += 1
+    assert rendered >= len(template_names())
+
+
+def test_the_checker_sees_markup_when_escaping_is_off() -> None:
+    """The test above would catch the old environment (autoescape by file name, off for
+    `.html.j2`): rendered there, every template shows markup from the input."""
+    old = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=jinja2.select_autoescape(),
+    )
+    for variant in variants(PAYLOADS[0]):
+        page = old.get_template(variant.template).render(**variant.context)
+        assert injected(page), (variant.template, variant.why)
+
+
+# ---------------------------------------------------------------- charts
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_every_chart_escapes_its_labels_ids_and_titles(payload: str) -> None:
+    h = payload
+    charts = [
+        distribution_chart({1: 2, 3: 4}, {1: 1, 3: 5}, chart_id=h),
+        leniency_chart(
+            [ManagerRow(h, None, 4, 0.62, h, True), ManagerRow(h * 3, 2, 3, -0.3, h, False)],
+            chart_id=h,
+        ),
+        rate_chart(
+            [RateBar(h, 12, 0.5, 1.0, True, False), RateBar(h, 0, None, None, False, True)],
+            top=h,
+            small=5,
+            chart_id=h,
+        ),
+    ]
+    for chart in charts:
+        assert isinstance(chart, Markup)
+        page = str(chart)
+        assert not injected(page), injected(page)
+        assert html(h) in page or not any(c in h for c in "<>\"'&")
+
+
+def test_the_charts_carry_no_inline_style() -> None:
+    """SVG presentation attributes (fill, stroke) pass a `style-src 'self'` CSP; a style
+    attribute or element would be refused and the chart drawn unstyled."""
+    chart = str(
+        leniency_chart([ManagerRow("a", None, 4, 0.6, "generous", True)], chart_id="l")
+        + rate_chart([RateBar("g", 9, 0.5, 1.0, True, True)], top="4", small=5, chart_id="r")
+        + distribution_chart({1: 1}, {1: 1}, chart_id="d")
+    )
+    assert not re.search(r"<style\b|\sstyle=", chart)
+
+
+# ---------------------------------------------------------------- through the pages
+
+
+HOSTILE_QUERIES = (
+    "/me?period={}",
+    "/team?period={}",
+    "/hr?cycle={}",
+    "/sign-in?next=/{}",
+    "/sign-in?next={}",
+    "/team/{person}/rating?period={}",
+    "/drafts/{draft}/history?before={}",
+    "/panels/{panel}?x={}",
+    "/no-such-page/{}",
+)
+
+
+def test_query_parameters_echoed_on_a_page_are_escaped(client: TestClient, api_org: ApiOrg) -> None:
+    """`/me?period=<script>...` answered with an error page that printed the period as
+    markup; every page that echoes a parameter is asked with each payload."""
+    sign_in(client, api_org, "bo")
+    person, draft = api_org.ids["cy"], api_org.drafts["cy_feedback"]
+    for template in HOSTILE_QUERIES:
+        for payload in PAYLOADS:
+            url = template.format(payload, person=person, draft=draft, panel=api_org.panel_id)
+            response = client.get(url, follow_redirects=False)
+            assert response.status_code < 500, (url, response.text)
+            if "text/html" in response.headers.get("content-type", ""):
+                assert not injected(response.text), (url, injected(response.text))
+    assert CYCLE in client.get("/me").text  # still signed in, pages still work
