@@ -3,7 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -182,6 +182,17 @@ class Settings(BaseSettings):
         "FAIRDRAFT_AUTH_FAILURE_WINDOW_S before it is answered 429 without a check.",
     )
     auth_failure_window_s: int = Field(default=300, ge=1, le=86400)
+
+    @model_validator(mode="after")
+    def _oidc_needs_an_audience(self) -> "Settings":
+        """Without an audience, an ID token the issuer made for any other application of
+        the company would sign its holder in here."""
+        if self.oidc_issuer and not self.oidc_audience:
+            raise ValueError(
+                "FAIRDRAFT_OIDC_AUDIENCE is required with FAIRDRAFT_OIDC_ISSUER: "
+                "fairdraft's client id at the issuer"
+            )
+        return self
 
     @property
     def llm_configured(self) -> bool:

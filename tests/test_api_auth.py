@@ -21,7 +21,7 @@ from sqlalchemy import Engine, select, update
 from service.access.roles import grant_hr_admin, revoke_hr_admin
 from service.access.tokens import issue_token, revoke_token
 from service.api.app import create_app
-from service.db.models import ApiToken, AuditEvent
+from service.db.models import ApiToken, AuditEvent, WebSession
 from service.settings import Settings
 from tests.api_org import ApiOrg
 
@@ -128,12 +128,38 @@ def test_oidc_jwts_that_are_expired_foreign_or_forged_are_refused(
         id_token(signing_key, aud="someone-else"),
         id_token(stranger),
         id_token(signing_key, email="nobody@example.com"),
+        id_token(signing_key, email_verified=False),
         forged_hs256(public_pem),
     ]
     for token in refused:
         response = me(oidc_client, token)
         assert response.status_code == 401, token
         assert response.json()["errors"][0]["field"] == "Authorization"
+
+
+def test_a_page_session_opened_with_an_oidc_jwt_ends_when_the_jwt_does(
+    oidc_client: TestClient, signing_key: rsa.RSAPrivateKey, engine: Engine
+) -> None:
+    expires = int(time.time()) + 120
+    opened = oidc_client.post(
+        "/sign-in",
+        data={"token": id_token(signing_key, exp=expires)},
+        headers={"Origin": "http://testserver"},
+        follow_redirects=False,
+    )
+    assert opened.status_code == 303, opened.text
+    with engine.connect() as conn:
+        ends, subject = conn.execute(select(WebSession.expires_at, WebSession.oidc_subject)).one()
+    assert int(ends.timestamp()) == expires
+    assert subject == "bo.chen@example.com"
+
+
+def test_oidc_without_an_audience_is_refused_at_configuration(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="FAIRDRAFT_OIDC_AUDIENCE"):
+        Settings(
+            **{**settings.model_dump(), "oidc_issuer": ISSUER, "oidc_audience": None},
+            _env_file=None,
+        )
 
 
 def test_granting_and_revoking_hr_admin_changes_the_next_request_and_is_audited(

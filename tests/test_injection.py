@@ -4,6 +4,7 @@ copied by the offline drafter, and a draft relying on it cannot be approved unse
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,28 @@ def test_the_needle_precheck_never_hides_a_pattern_that_matches() -> None:
                     if rule.pattern.search(string) and rule.id not in passed
                 ]
     assert hidden == []
+
+
+HOSTILE_LENGTHS = [
+    "a" * 50_000,
+    "human: user: assistant: ignore system <" + " " * 50_000 + "x",
+    "human: user: assistant: ignore system <" + "\n" * 50_000 + "x",
+    "<" + " \n" * 25_000 + "/evidence",
+    "%41" * 17_000,
+    "ignoreall" * 6_000,
+    "write that " * 5_000,
+    "QUJD" * 12_500,
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE_LENGTHS, ids=lambda t: repr(t[:12]))
+def test_a_long_hostile_text_is_scanned_in_linear_time(text: str) -> None:
+    """White-space runs and long tokens once made a scan quadratic (minutes for 200 KB)."""
+    started = time.perf_counter()
+    scan(text)
+    render(context_for(pack_with("[" + text, "<" + text), _subject("self_reflection"), "x"))
+
+    assert time.perf_counter() - started < 3.0
 
 
 def test_a_split_instruction_marks_both_records_though_neither_reads_so_alone() -> None:
@@ -375,3 +398,31 @@ def test_the_eval_ends_with_one_json_line_of_its_figures(
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert figures["cases"] == len(CASES) and figures["detection_rate"] == 1.0
     assert figures["records"] > 0 and figures["false_alarm_rate"] < 0.01
+
+
+def test_the_draft_page_and_the_api_show_which_evidence_reads_as_instructions(
+    engine: Engine, settings: Settings, embedder: CountingEmbedder, injected_org: Ingestor
+) -> None:
+    """A person looking at the draft sees the mark beside the item, not only the model."""
+    from fastapi.testclient import TestClient
+
+    from service.access.principal import person_by_email
+    from service.access.tokens import issue_token
+    from service.api.app import create_app
+
+    run = Drafting(engine, settings, embedder, offline_drafter(), actor="test")
+    outcome = draft_cy(run, "promotion_packet")
+    entry = injected_entry(engine, outcome)
+    with engine.begin() as conn:
+        manager = person_by_email(conn, "bo.chen@example.com")
+        assert manager is not None
+        token = issue_token(conn, manager, days=1, label="t", actor="test").token
+    auth = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(settings, engine=engine, worker=False)) as client:
+        draft = client.get(f"/api/v1/drafts/{outcome.draft_id}", headers=auth).json()
+        page = client.get(f"/drafts/{outcome.draft_id}", headers=auth).text
+    marked = {e["id"]: e["instruction_signals"] for e in draft["evidence"]}
+    assert marked[entry["id"]] and not any(v for k, v in marked.items() if k != entry["id"])
+    item = page.split(f'id="ev-{entry["id"]}"')[1].split("</article>")[0]
+    assert "Reads as instructions to a model" in item
+    assert "&lt;/evidence&gt;" in item or "</evidence>" not in item

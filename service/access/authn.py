@@ -6,7 +6,7 @@ authentication middleware before any request body is read.
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
@@ -24,6 +24,7 @@ class BearerIdentity:
     person_id: int
     token_id: int | None = None
     oidc_subject: str | None = None
+    expires_at: datetime | None = None  # a JWT's own end: a session never outlives it
 
 
 class Authenticator:
@@ -39,11 +40,13 @@ class Authenticator:
         """The person an API token or an OIDC JWT speaks for; None for anything else."""
         if self._oidc is not None and looks_like_jwt(token):
             try:
-                email = self._oidc.email(token)
+                jwt = self._oidc.identity(token)
             except InvalidOidcToken:
                 return None
-            person_id = person_by_email(connection, email)
-            return BearerIdentity(person_id, oidc_subject=email) if person_id else None
+            person_id = person_by_email(connection, jwt.email)
+            if person_id is None:
+                return None
+            return BearerIdentity(person_id, oidc_subject=jwt.email, expires_at=jwt.expires_at)
         owner = live_token(connection, token)
         return BearerIdentity(owner.person_id, token_id=owner.token_id) if owner else None
 

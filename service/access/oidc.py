@@ -6,6 +6,8 @@ accepted, so a token signed with the public key as an HMAC secret is refused.
 """
 
 import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -16,6 +18,12 @@ from service.settings import Settings
 ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
 
 
+@dataclass(frozen=True)
+class OidcIdentity:
+    email: str
+    expires_at: datetime
+
+
 class InvalidOidcToken(ValueError):
     """The JWT is not one the configured issuer signed for us, or it has expired."""
 
@@ -24,6 +32,8 @@ class OidcVerifier:
     def __init__(self, settings: Settings) -> None:
         if not settings.oidc_issuer:
             raise ValueError("OIDC is not configured (FAIRDRAFT_OIDC_ISSUER)")
+        if not settings.oidc_audience:
+            raise ValueError("set FAIRDRAFT_OIDC_AUDIENCE: fairdraft's client id at the issuer")
         if not (settings.oidc_jwks_url or settings.oidc_jwks_file):
             raise ValueError("set FAIRDRAFT_OIDC_JWKS_URL or FAIRDRAFT_OIDC_JWKS_FILE")
         self.settings = settings
@@ -49,7 +59,11 @@ class OidcVerifier:
         return self._url_client.get_signing_key_from_jwt(token).key
 
     def email(self, token: str) -> str:
-        """The verified email claim; raises InvalidOidcToken for anything else."""
+        return self.identity(token).email
+
+    def identity(self, token: str) -> "OidcIdentity":
+        """The verified email claim and the token's expiry; raises InvalidOidcToken for
+        anything else, including an email the issuer says is not verified."""
         try:
             claims = jwt.decode(
                 token,
@@ -67,7 +81,9 @@ class OidcVerifier:
         email = claims.get(self.settings.oidc_email_claim)
         if not isinstance(email, str) or not email:
             raise InvalidOidcToken(f"the token has no {self.settings.oidc_email_claim!r} claim")
-        return email.lower()
+        if claims.get("email_verified") is False:
+            raise InvalidOidcToken("the issuer says the email is not verified")
+        return OidcIdentity(email.lower(), datetime.fromtimestamp(int(claims["exp"]), UTC))
 
 
 def looks_like_jwt(token: str) -> bool:

@@ -40,9 +40,14 @@ def open_session(
     lifetime: SessionLifetime,
     token_id: int | None = None,
     oidc_subject: str | None = None,
+    ends_by: datetime | None = None,
 ) -> OpenedSession:
+    """A new session, ending at the absolute lifetime or at `ends_by` (an OIDC token's
+    expiry: the identity provider's word on how long this sign-in holds), if sooner."""
     secret = secrets.token_urlsafe(32)
     expires_at = datetime.now(UTC) + lifetime.absolute
+    if ends_by is not None:
+        expires_at = min(expires_at, ends_by)
     session_id = connection.execute(
         insert(WebSession)
         .values(

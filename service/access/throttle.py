@@ -1,8 +1,10 @@
 """Throttling of failed authentication per client address.
 
 After `limit` failures (unknown, revoked or expired bearer tokens; wrong tokens on the
-sign-in form) within `window_s`, the address is answered 429 without any check until the
-window of its oldest counted failure has passed. The state is per process and bounded: with
+sign-in form) within `window_s`, further failures from the address are answered 429 with
+Retry-After instead of 401, and logged. A valid credential from a throttled address is
+still let in: everyone behind one NAT, VPN or proxy shares an address, and one guesser
+must not lock them all out. The state is per process and bounded: with
 `fairdraft serve --workers N` an address gets up to N times the limit, which still turns
 guessing a 256-bit token from hopeless into hopeless and slow; what it is for is to stop a
 script hammering the database with lookups and to make the attempt visible in the logs.
@@ -48,7 +50,9 @@ class FailureThrottle:
                 self._failures.popitem(last=False)
 
     def _recent(self, address: str) -> deque[float]:
-        failures = self._failures.get(address, deque())
+        # at most `limit` kept per address: the throttle holds while the limit-th most
+        # recent failure is inside the window, and memory stays bounded under a flood
+        failures = self._failures.get(address, deque(maxlen=self.limit))
         cutoff = self._clock() - self.window_s
         while failures and failures[0] <= cutoff:
             failures.popleft()

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI
 from sqlalchemy import Engine, text
+from starlette.types import ASGIApp
 
 from retrieval.pack_cache import PackCache
 from service.api.deps import get_engine
@@ -42,6 +43,14 @@ and the `request_id`. A thing outside your scope answers 404 when you may not kn
 exists and 403 when you may see it but not do this."""
 
 
+class FairdraftApp(FastAPI):
+    """Request ids, the log line and the security headers wrap Starlette's whole stack, its
+    500 handler included (added middleware sits inside it), so every answer carries them."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestContext(SecurityHeaders(super().build_middleware_stack()))
+
+
 def create_app(
     settings: Settings, *, engine: Engine | None = None, worker: bool | None = None
 ) -> FastAPI:
@@ -57,7 +66,7 @@ def create_app(
                 stack.callback(stop.set)
             yield
 
-    app = FastAPI(
+    app = FairdraftApp(
         title="fairdraft",
         version="1",
         description=DESCRIPTION,
@@ -69,12 +78,9 @@ def create_app(
     app.state.pack_cache = PackCache()
     if engine is not None:
         app.state.engine = engine
-    # Starlette wraps the last added outermost: request ids and logs see every answer,
-    # headers go on every answer, limits and authentication run before any body is read.
+    # Limits, then authentication, before any body is read (the last added runs first).
     app.add_middleware(Authenticate, settings=settings)
     app.add_middleware(BodyLimit, settings=settings)
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(RequestContext)
     install_error_handlers(app)
     for module in (people, drafts, jobs, ratings, calibration, cycles, audit, ingest):
         app.include_router(module.router)

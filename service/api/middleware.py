@@ -25,7 +25,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.access.authn import Authenticator
 from service.access.principal import Principal
 from service.access.throttle import FailureThrottle
-from service.api.errors import DATABASE_UNAVAILABLE, ApiError, database_unavailable, error_response
+from service.api.errors import (
+    DATABASE_UNAVAILABLE,
+    ApiError,
+    database_unavailable,
+    error_response,
+    forbidden,
+)
 from service.settings import Settings
 
 log = logging.getLogger("fairdraft.api")
@@ -176,19 +182,35 @@ class Authenticate:
             session = None  # the API takes bearer tokens only: a cookie is no CSRF vector
         if bearer is None and session is None:
             return await self._anonymous(scope, api)
-        address = client_address(scope)
-        if bearer is not None and (wait := self.throttle.retry_after(address)):
-            return await _error(scope, _throttled(wait))
         principal = await run_in_threadpool(self._resolve, scope, bearer, session)
         if principal is not None:
             state["principal"] = principal
-            return None
+            if bearer is None:
+                state["session_secret"] = session  # what sign-out ends
+            return await self._refuse_large_body(scope, principal)
         if bearer is not None:
-            self.throttle.failed(address)
-            log_failed_authentication(scope, "unknown, revoked or expired bearer token")
-            if api:
-                return await _error(scope, _unauthorised())
+            return await self._failed(scope, api)
         return await self._anonymous(scope, api)
+
+    async def _failed(self, scope: Scope, api: bool) -> Response | None:
+        """A bad bearer token: counted and logged with the address; past the limit the
+        answer is 429, so a script learns to slow down. A good token from the same address
+        is still let in: everyone behind one NAT or proxy must not be locked out by one
+        guesser (guessing a 256-bit token is hopeless anyway)."""
+        if wait := note_failure(scope, self.throttle, "unknown, revoked or expired bearer token"):
+            return await _error(scope, throttled(wait))
+        if api:
+            return await _error(scope, _unauthorised())
+        return await self._anonymous(scope, api)
+
+    @staticmethod
+    async def _refuse_large_body(scope: Scope, principal: Principal) -> Response | None:
+        """The upload endpoint takes bodies up to FAIRDRAFT_MAX_UPLOAD_BYTES, and only from
+        HR: anyone else is refused here, before the body is read, not after FastAPI has
+        parsed the form for the route's role check."""
+        if scope["path"] == UPLOAD_PATH and not principal.hr_admin:
+            return await _error(scope, forbidden("uploads need the HR admin role"))
+        return None
 
     def _resolve(self, scope: Scope, bearer: str | None, session: str | None) -> Principal | None:
         engine: Engine = scope["app"].state.engine
@@ -209,7 +231,17 @@ class Authenticate:
         return None
 
 
-def log_failed_authentication(scope: Scope, reason: str) -> None:
+def note_failure(scope: Scope, throttle: FailureThrottle, reason: str) -> int:
+    """Count and log a failed authentication; the seconds the address must wait when it
+    was already past the limit (then the answer is 429), else 0."""
+    address = client_address(scope)
+    wait = throttle.retry_after(address)
+    throttle.failed(address)
+    _log_failure(scope, reason)
+    return wait
+
+
+def _log_failure(scope: Scope, reason: str) -> None:
     log.warning(
         "authentication failed",
         extra={
@@ -261,7 +293,7 @@ def _unauthorised() -> ApiError:
     return ApiError(401, "a valid bearer token is required", field="Authorization")
 
 
-def _throttled(wait: int) -> ApiError:
+def throttled(wait: int) -> ApiError:
     return ApiError(
         429,
         f"too many failed authentications from this address; try again in {wait} s",

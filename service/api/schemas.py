@@ -64,6 +64,10 @@ class EvidenceItemOut(BaseModel):
     author: str | None
     vector_score: float
     text_score: float
+    reads_as_instructions: bool = Field(
+        description="The item reads as instructions to a model: it is quoted as data with a "
+        "marker, never copied into a draft, and a draft citing it is flagged."
+    )
 
 
 class EvidencePackOut(BaseModel):
@@ -127,6 +131,10 @@ class CitedEvidenceOut(BaseModel):
     title: str | None
     occurred_at: datetime
     text: str
+    instruction_signals: list[str] = Field(
+        default_factory=list,
+        description="Why the item reads as instructions to a model; empty when it does not.",
+    )
 
 
 class DraftOut(BaseModel):

@@ -40,8 +40,9 @@ a person (`subject_id`) their own name parts mean them.
 import json
 import re
 import unicodedata
+from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from functools import cache, lru_cache
@@ -56,11 +57,16 @@ _DATA = Path(__file__).parent / "data"
 
 _WORD = re.compile(r"[^\W\d_]+")  # runs of letters: "Mary-Jane O'Neil" -> 4 words
 _JOINER = re.compile(r"[\s\-'\u2019._]*")  # what may stand between the words of one name
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
+# An address is tried only where a run of its characters starts (or where the last one
+# ended, see _emails), and the quantifiers never give back: tried from every character of
+# a long run with no "@", the plain pattern took seconds on a 100,000-character summary.
+_ADDRESS = r"[A-Za-z0-9._%+\-]++@[A-Za-z0-9\-]++(?:\.[A-Za-z0-9\-]++)+"
+_EMAIL = re.compile(_ADDRESS)
+_EMAIL_AT_RUN = re.compile(r"(?<![A-Za-z0-9._%+\-])" + _ADDRESS)
 _PREFIXED_ID = re.compile(r"(?<![\w\-])([A-Za-z]{1,8})[-_]?([0-9]{1,12})(?![\w])")
-_CUED_NUMBER = re.compile(
-    r"(?i)(?:\b(?:employee|emp|staff|personnel|id|no|number)\b\.?|#)\s*"
-    r"(?:(?:id|no|number)\b\.?)?\s*[:#]?\s*([0-9]{1,12})(?![\w])"
+_CUED_NUMBER = re.compile(  # possessive spaces: "#" and 100,000 spaces is one pass, not n^3
+    r"(?i)(?:\b(?:employee|emp|staff|personnel|id|no|number)\b\.?|#)\s*+"
+    r"(?:(?:id|no|number)\b\.?)?\s*+[:#]?\s*+([0-9]{1,12})(?![\w])"
 )
 _ID_SHAPE = re.compile(r"([A-Za-z]{0,8})[-_]?([0-9]{1,12})")
 # Citation groups as drafts write them ("[E3, E12]"): evidence ids, never employee ids.
@@ -68,6 +74,8 @@ _CITATIONS = re.compile(r"\[\s*E[1-9][0-9]{0,2}(?:\s*,\s*E[1-9][0-9]{0,2})*\s*\]
 # A line break inside a word ("Hea-\nther"): read once more with it taken out.
 _BROKEN_WORD = re.compile(r"(?<=[^\W\d_])-?[ \t]*(?:\r\n|\r|\n)[ \t]*(?=[^\W\d_])")
 _SENTENCE_END = ".!?\u2026"
+_POSSESSIVE = re.compile(r"['\u2019]s?(?![^\W\d_])")
+_LETTER = re.compile(r"[^\W\d_]")
 _OPENERS = " \t\"'\u201c\u201d\u2018\u2019([{*#>\u2022-\u2013\u2014"
 
 
@@ -166,6 +174,13 @@ class _Span:
     replacement: str
 
 
+def _by_kind(owners: list[tuple[_Kind, int]]) -> tuple[tuple[_Kind, frozenset[int]], ...]:
+    people: defaultdict[_Kind, set[int]] = defaultdict(set)
+    for kind, person in owners:
+        people[kind].add(person)
+    return tuple((kind, frozenset(who)) for kind, who in people.items())
+
+
 @dataclass(frozen=True)
 class _Word:
     match: re.Match[str]  # in the skeleton
@@ -189,6 +204,11 @@ class Redactor:
         for person_id, who in people.items():
             identity = who if isinstance(who, Identity) else Identity(who)
             self._add(person_id, identity)
+        # name form -> (kind, everyone it may mean as that kind): a context check per kind,
+        # not per person, however many people share a first name
+        self._kinds: dict[tuple[str, ...], tuple[tuple[_Kind, frozenset[int]], ...]] = {
+            form: _by_kind(owners) for form, owners in self._forms.items()
+        }
         # first word of a form -> the most words a form starting with it has
         self._longest: dict[str, int] = {}
         for form in self._forms:
@@ -225,28 +245,31 @@ class Redactor:
         """The text with every person in it replaced; `subject_id` is whom it is about."""
         plain = _skeleton(text)
         spans = self._fixed_spans(text, plain, subject_id)
-        taken = [(s.start, s.end) for s in spans]
+        taken = _Marks(len(text))
+        for span in spans:
+            taken.mark(span.start, span.end)
         spans += self._name_spans(text, plain, subject_id, taken)
-        broken = frozenset(
-            i for m in _BROKEN_WORD.finditer(text) for i in range(m.start(), m.end())
-        )
-        if broken:  # again with words joined up, for the names only a join makes
+        breaks = list(_BROKEN_WORD.finditer(text))
+        if breaks:  # again with words joined up, for the names only a join makes
+            broken = frozenset(i for m in breaks for i in range(m.start(), m.end()))
             joined = _skeleton(text, broken)
-            spans += self._name_spans(text, joined, subject_id, taken, crossing=broken)
+            spans += self._name_spans(text, joined, subject_id, taken, crossing=sorted(broken))
         return _apply(text, spans)
 
     def _fixed_spans(self, text: str, plain: _Skeleton, subject_id: int | None) -> list[_Span]:
         """Emails, employee ids and pronoun sets, in that order of precedence."""
         spans: list[_Span] = []
-        protected = [(m.start(), m.end()) for m in _CITATIONS.finditer(plain.text)]
+        protected = _Marks(len(plain.text))
+        for m in _CITATIONS.finditer(plain.text):
+            protected.mark(m.start(), m.end())
 
         def add(start: int, end: int, replacement: str) -> None:
-            if _overlaps((start, end), protected):
+            if protected.any(start, end):
                 return
-            protected.append((start, end))
+            protected.mark(start, end)
             spans.append(_Span(*_original(text, plain, start, end), replacement))
 
-        for m in _EMAIL.finditer(plain.text):
+        for m in _emails(plain.text):
             owners = self._emails.get(m.group().casefold())
             add(m.start(), m.end(), EMAIL if owners is None else self._label(owners, subject_id))
         for m in _PREFIXED_ID.finditer(plain.text):
@@ -273,27 +296,23 @@ class Redactor:
         text: str,
         sk: _Skeleton,
         subject_id: int | None,
-        taken: list[tuple[int, int]],
-        crossing: frozenset[int] = frozenset(),
+        taken: "_Marks",
+        crossing: list[int] | None = None,
     ) -> list[_Span]:
-        """Names in the skeleton outside the `taken` spans; with `crossing`, only the
-        matches that join words over one of those (removed) positions."""
+        """Names in the skeleton outside the `taken` spans; with `crossing` (sorted), only
+        the matches that join words over one of those (removed) positions."""
         words = [
             _Word(w, w.group().casefold(), bounds)
             for w in _WORD.finditer(sk.text)
-            if not _overlaps(bounds := _original(text, sk, w.start(), w.end()), taken)
+            if not taken.any(*(bounds := _original(text, sk, w.start(), w.end())))
         ]
         spans: list[_Span] = []
         i = 0
         while i < len(words):
             found = self._match(sk.text, words, i)
             if found is None or (
-                crossing
-                and not any(
-                    w.bounds[0] <= c < w.bounds[1]
-                    for w in words[i : i + found[0]]
-                    for c in crossing
-                )
+                crossing is not None
+                and not any(_holds(crossing, *w.bounds) for w in words[i : i + found[0]])
             ):
                 i += 1
                 continue
@@ -309,15 +328,16 @@ class Redactor:
         longest = self._longest.get(words[i].folded, 0)
         for length in range(min(longest, len(words) - i), 0, -1):
             span = words[i : i + length]
-            owners = self._forms.get(tuple(w.folded for w in span))
-            if owners is None:
+            kinds = self._kinds.get(tuple(w.folded for w in span))
+            if kinds is None:
                 continue
             joiners = [text[a.match.end() : b.match.start()] for a, b in pairwise(span)]
             if not all(_JOINER.fullmatch(j) for j in joiners):
                 continue
             matches = [w.match for w in span]
-            kinds = {kind: _allowed(kind, text, matches, joiners) for kind, _ in owners}
-            allowed = {person for kind, person in owners if kinds[kind]}
+            allowed = set[int]().union(
+                *(people for kind, people in kinds if _allowed(kind, text, matches, joiners))
+            )
             if allowed:
                 return length, allowed
         return None
@@ -420,12 +440,25 @@ def _starts_sentence(text: str, at: int) -> bool:
 
 
 def _possessive(text: str, end: int) -> bool:
-    return re.match(r"['\u2019]s?(?![^\W\d_])", text[end:]) is not None
+    """Matched in place: a copy of the rest of the text per word was quadratic."""
+    return _POSSESSIVE.match(text, end) is not None
 
 
 def _after_title(text: str, at: int) -> bool:
-    before = re.search(r"([^\W\d_]+)\.?\s+$", text[:at])
-    return before is not None and before[1].casefold() in _words().honorifics
+    """Whether the word before `at` (then an optional full stop and some space) is a title.
+    Read backwards from `at`, through the space and that one word only: searching all the
+    text before each word was quadratic."""
+    end = at
+    while end > 0 and text[end - 1].isspace():  # what `\s` matches
+        end -= 1
+    if end == at:
+        return False
+    if end > 0 and text[end - 1] == ".":
+        end -= 1
+    start = end
+    while start > 0 and _LETTER.match(text, start - 1):
+        start -= 1
+    return start < end and text[start:end].casefold() in _words().honorifics
 
 
 # ---------------------------------------------------------------------- spans
@@ -440,8 +473,40 @@ def _original(text: str, sk: _Skeleton, start: int, end: int) -> tuple[int, int]
     return first, last
 
 
-def _overlaps(span: tuple[int, int], others: Iterable[tuple[int, int]]) -> bool:
-    return any(a < span[1] and span[0] < b for a, b in others)
+class _Marks:
+    """The characters of a text already claimed by a span: asking whether a span touches
+    one costs its own length, not the number of spans taken (a list of them was quadratic
+    in a text of many emails, ids or pronoun sets)."""
+
+    def __init__(self, size: int) -> None:
+        self._marked = bytearray(size)
+
+    def mark(self, start: int, end: int) -> None:
+        self._marked[start:end] = b"\x01" * (end - start)
+
+    def any(self, start: int, end: int) -> bool:
+        return self._marked.find(1, start, end) >= 0
+
+
+def _holds(positions: list[int], start: int, end: int) -> bool:
+    """Whether the sorted `positions` hold one in [start, end)."""
+    at = bisect_left(positions, start)
+    return at < len(positions) and positions[at] < end
+
+
+def _emails(text: str) -> Iterator[re.Match[str]]:
+    """What `_EMAIL.finditer(text)` finds, trying only where a run of address characters
+    starts or where the last match ended: tried from inside a run, the pattern fails
+    exactly as it did from the run's start, since it needs the run to end in "@"."""
+    at = 0
+    while True:
+        found = _EMAIL.match(text, at) if at else None  # right after the last address
+        if found is None:
+            found = _EMAIL_AT_RUN.search(text, at)
+        if found is None:
+            return
+        yield found
+        at = found.end()
 
 
 def _apply(text: str, spans: Iterable[_Span]) -> str:

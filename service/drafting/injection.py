@@ -26,7 +26,8 @@ from pathlib import Path
 from service.drafting.injection_text import Views, decoded_texts, views
 
 PATTERNS_FILE = Path(__file__).parent / "data" / "injection_patterns.json"
-SCAN_CACHE = 4096  # texts whose findings are kept
+SCAN_CACHE = 4096  # texts whose findings are kept (evidence chunks: about 1 KB each)
+CACHED_CHARS = 8000  # longer texts are scanned each time, not kept
 MAX_DEPTH = 2  # an encoded payload inside an encoded payload is still read; deeper is not
 JOIN_CHARS = 160  # how much of each neighbour a split instruction is looked for in
 _FRAGMENT = re.compile(r"\{([a-z_]+)\}")
@@ -134,6 +135,8 @@ def rules() -> RuleSet:
 
 def scan(text: str) -> list[Finding]:
     """Every rule that matches the text as a model could read it, plain or decoded."""
+    if len(text) > CACHED_CHARS:
+        return _scan(text, "plain", 0)
     return list(_cached_scan(text))
 
 

@@ -35,14 +35,17 @@ CONFUSABLES_FILE = Path(__file__).parent / "data" / "confusables.json"
 _TAG_BLOCK = range(0xE0000, 0xE0080)
 _KEEP_CONTROLS = {"\n", "\t", "\r"}
 _ASCII_CONTROLS = {c: None for c in [*range(0x20), 0x7F] if chr(c) not in _KEEP_CONTROLS}
-_HSPACE = re.compile(r"[^\S\n]+")
-_BLANK_LINES = re.compile(r"\n\s*\n+")
+_HSPACE = re.compile(r"[^\S\n]++")
+_LINE_BREAKS = re.compile(r" ?\n\s*+")  # after _HSPACE: tries start only at a space or a break
 _NOT_LETTER = re.compile(r"[^a-z]+")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b",
                        "@": "a", "$": "s", "!": "i", "|": "l", "+": "t"})  # fmt: skip
 _ROT13 = str.maketrans("abcdefghijklmnopqrstuvwxyz", "nopqrstuvwxyzabcdefghijklm")
-_BASE64 = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}")
-_BASE64_LINES = re.compile(r"[A-Za-z0-9+/=_-]{16,}(?:[^\S\n]*\n[^\S\n]*[A-Za-z0-9+/=_-]{4,})+")
+# Possessive and anchored at the start of a run: no backtracking, linear in any text.
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}+={0,2}")
+_BASE64_LINES = re.compile(
+    r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/=_-]{16,}+(?:[^\S\n]*+\n[^\S\n]*+[A-Za-z0-9+/=_-]{4,}+)++"
+)
 _HEX = re.compile(
     r"(?<![0-9A-Za-z])"
     r"(?:(?:[0-9A-Fa-f]{2}){10,}|(?:[0-9A-Fa-f]{2}[ :]){9,}[0-9A-Fa-f]{2})"
@@ -104,7 +107,8 @@ def _tag_text(text: str) -> str:
 
 def normalise(text: str) -> str:
     """Entities decoded, NFKC, look-alikes mapped, accents and invisible characters gone,
-    spaces collapsed (line breaks kept: a role marker at the start of a line matters)."""
+    white space collapsed (a line break kept as one: a role marker at a line's start
+    matters)."""
     text = html.unescape(html.unescape(text)) if "&" in text else text
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text).translate(_invisible())
@@ -112,7 +116,8 @@ def normalise(text: str) -> str:
         text = unicodedata.normalize("NFKC", text)
     else:
         text = text.translate(_ASCII_CONTROLS)
-    return _BLANK_LINES.sub("\n\n", _HSPACE.sub(" ", text)).strip()
+    # one space or one line break for any run of white space: no pattern meets long runs
+    return _LINE_BREAKS.sub("\n", _HSPACE.sub(" ", text)).strip()
 
 
 def _compact(text: str) -> str:

@@ -28,9 +28,11 @@ PROMPTS_DIR = Path(prompts.__file__).parent
 SYSTEM_TEMPLATE = "partials/system.j2"
 # A tag opener (`<`, full-width, small and look-alike forms) before a name, `/`, `|` or `!`.
 _TAG_OPEN = re.compile(
-    "[<\uff1c\ufe64\u2039\u3008\u27e8\u02c2\u1438\u2329\u276e](?=\\s*[/|!]?\\s*[^\\W\\d_])"
+    "[<\uff1c\ufe64\u2039\u3008\u27e8\u02c2\u1438\u2329\u276e](?=\\s*+[/|!]?\\s*+[^\\W\\d_])"
 )
-_BRACKETED = re.compile(r"\[\s*(/?\s*INST|E\d+(?:\s*[,;]\s*E\d+)*)\s*\]", re.IGNORECASE)
+_BRACKETED = re.compile(
+    r"\[\s*+(/?\s*+INST|E\d++(?:\s*+[,;]\s*+E\d++)*+)\s*+\]", re.IGNORECASE
+)  # possessive: long runs of white space in evidence cannot make it backtrack
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,13 @@ _SNIFF_BYTES = 64
 _UTF8_BOM = b"\xef\xbb\xbf"
 _SKIP_CHUNK = 1 << 16
 _KEY_SHOWN = 64  # characters of a field name quoted in an error
-# A JSON string (with its escapes), optionally followed by the colon that makes it a key,
-# or a bracket: enough to measure nesting without parsing, since brackets inside strings
-# are skipped with the strings.
-_JSON_TOKEN = re.compile(r'("[^"\\]*(?:\\.[^"\\]*)*")(\s*:)?|[\[\]{}]')
+# Outside a string, the characters that matter for nesting: a bracket, or the quote that
+# opens a string. Inside one, the rest of it up to its closing quote, escapes skipped; the
+# possessive quantifiers never give back, so a string that does not end costs one pass.
+# Enough to measure nesting without parsing: brackets inside strings are skipped with them.
+_JSON_TOKEN = re.compile(r'["\[\]{}]')
+_STRING_REST = re.compile(r'(?:[^"\\]++|\\.)*+"')
+_KEY_COLON = re.compile(r"\s*+:")  # after a string, what makes it a key
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -154,16 +157,24 @@ def line_problem(line: bytes) -> str | None:
 def too_deep(text: str, max_depth: int) -> str | None:
     """The top-level field under which one JSON text nests deeper than max_depth levels
     (its own object is level 1), or None. Measured before parsing: json.loads recurses per
-    level, and 5,000 levels end in a RecursionError rather than a message."""
+    level, and 5,000 levels end in a RecursionError rather than a message. One pass over
+    the text, linear even on hostile lines; it stops at a string that never ends (the text
+    is not JSON then, and json.loads says so), since nothing after it is nesting."""
     if text.count("{") + text.count("[") <= max_depth:
         return None  # cannot be that deep: the common case costs two counts
     depth, key = 0, "(json)"
-    for match in _JSON_TOKEN.finditer(text):
-        string = match.group(1)
-        if string is not None:
-            if depth == 1 and match.group(2):
-                key = _key(string)
-        elif match.group() in "[{":
+    at = 0
+    while (token := _JSON_TOKEN.search(text, at)) is not None:
+        at = token.end()
+        char = token.group()
+        if char == '"':
+            rest = _STRING_REST.match(text, at)
+            if rest is None:
+                return None
+            if depth == 1 and _KEY_COLON.match(text, rest.end()):
+                key = _key(text[token.start() : rest.end()])
+            at = rest.end()
+        elif char in "[{":
             depth += 1
             if depth > max_depth:
                 return key

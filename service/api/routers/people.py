@@ -144,6 +144,7 @@ def evidence_pack(
                 author=item.author if shows_author(principal, person_id, item.kind) else None,
                 vector_score=item.scores.vector,
                 text_score=item.scores.text,
+                reads_as_instructions=item.reads_as_instructions,
             )
             for item in pack.items
         ],

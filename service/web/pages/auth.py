@@ -9,8 +9,7 @@ from service.access.authn import Authenticator
 from service.access.sessions import end_session, open_session
 from service.access.throttle import FailureThrottle
 from service.api.deps import ConnectionDep, SettingsDep
-from service.api.errors import ApiError
-from service.api.middleware import client_address, log_failed_authentication
+from service.api.middleware import note_failure, throttled
 from service.settings import Settings
 from service.web.session import COOKIE, PagePrincipal, SameOrigin
 from service.web.templating import render
@@ -41,20 +40,11 @@ def sign_in(
     """Exchange a token (or an OIDC JWT) for a session: the cookie holds only the session's
     random id, never the token."""
     throttle: FailureThrottle = request.state.throttle
-    address = client_address(request.scope)
-    if wait := throttle.retry_after(address):
-        raise ApiError(
-            429,
-            f"too many failed sign-ins from this address; try again in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
     authenticator: Authenticator = request.state.authenticator
     identity = authenticator.bearer_identity(connection, token.strip())
     if identity is None:
-        throttle.failed(address)
-        log_failed_authentication(
-            request.scope, "sign-in with an unknown, revoked or expired token"
-        )
+        if wait := note_failure(request.scope, throttle, "sign-in with an unknown token"):
+            raise throttled(wait)
         return render(
             request,
             "sign_in.html.j2",
@@ -69,12 +59,13 @@ def sign_in(
         lifetime=authenticator.lifetime,
         token_id=identity.token_id,
         oidc_subject=identity.oidc_subject,
+        ends_by=identity.expires_at,
     )
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         COOKIE,
         session.secret,
-        max_age=int(authenticator.lifetime.absolute.total_seconds()),
+        expires=session.expires_at,
         httponly=True,
         samesite="strict",
         secure=_secure(request, settings),
@@ -93,8 +84,10 @@ def _secure(request: Request, settings: Settings) -> bool:
 
 @router.post("/sign-out", dependencies=[SameOrigin])
 def sign_out(request: Request, connection: ConnectionDep) -> Response:
-    """Ends the session on the server, so a copied cookie stops working too."""
-    if secret := request.cookies.get(COOKIE):
+    """Ends the session the request was signed in with (as the middleware read it, so a
+    second cookie of the same name cannot stand in for it), so a copied cookie stops
+    working too."""
+    if secret := getattr(request.state, "session_secret", None):
         end_session(connection, secret)
     response = RedirectResponse("/sign-in", status_code=303)
     response.delete_cookie(COOKIE, path="/")
