@@ -149,9 +149,9 @@ def _forbidden(text: str) -> list[str]:
     return [what for what, pattern in checks.items() if re.search(pattern, text, re.I)]
 
 
-def _edited_summary(client: TestClient, api_org: ApiOrg, engine: Engine, settings: Settings) -> int:
-    """Cy's calibration summary, drafted and then edited by Bo (Cy's manager) to name Cy
-    every way there is; returns the draft id."""
+def summary_for_cy(client: TestClient, api_org: ApiOrg, engine: Engine, settings: Settings) -> int:
+    """Cy's calibration summary, asked for by Bo (Cy's manager) and written by a worker;
+    returns the draft id."""
     cy, bo = api_org.ids["cy"], api_org.auth("bo")
     asked = client.post(
         f"/api/v1/people/{cy}/drafts",
@@ -162,7 +162,13 @@ def _edited_summary(client: TestClient, api_org: ApiOrg, engine: Engine, setting
     Worker(engine, settings).run_once()
     job = client.get(f"/api/v1/jobs/{asked.json()['id']}", headers=bo).json()
     assert job["status"] == "done", job
-    draft = job["result"]["draft_id"]
+    return int(job["result"]["draft_id"])
+
+
+def _edited_summary(client: TestClient, api_org: ApiOrg, engine: Engine, settings: Settings) -> int:
+    """Cy's calibration summary, edited by Bo to name Cy every way there is."""
+    bo = api_org.auth("bo")
+    draft = summary_for_cy(client, api_org, engine, settings)
     edited = client.post(
         f"/api/v1/drafts/{draft}/versions", json={"based_on": 1, "text": HOSTILE}, headers=bo
     )

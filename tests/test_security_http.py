@@ -398,3 +398,24 @@ def test_an_unreachable_database_is_503_with_retry_after_never_500(settings: Set
         health = client.get("/health", headers={"Cookie": "fairdraft_session=abc"})
         assert health.status_code == 200
     gone.dispose()
+
+
+def test_failed_attempts_from_a_shared_address_do_not_lock_out_valid_credentials(
+    strict: TestClient, api_org: ApiOrg
+) -> None:
+    """Everyone behind one address (office NAT, VPN, a proxy not in
+    FAIRDRAFT_TRUSTED_PROXIES, the authenticating proxy the README recommends) shares one
+    failure count; a few requests with a made-up token, sent again every window, keep them
+    all out. Throttling should slow the guesses, not refuse the people who hold a token.
+    (Contradicts the last assertion of test_security_http.py's throttling test, which
+    asserts this lock-out as intended.)"""
+    for _ in range(3):
+        assert strict.get("/api/v1/me", headers={"Authorization": "Bearer fd_x"}).status_code == 401
+    assert strict.get("/api/v1/me", headers={"Authorization": "Bearer fd_x"}).status_code == 429
+
+    colleague = strict.get("/api/v1/me", headers=api_org.auth("dee"))
+    assert colleague.status_code == 200, colleague.text
+    signed_in = strict.post(
+        "/sign-in", data={"token": api_org.tokens["bo"]}, headers=ORIGIN, follow_redirects=False
+    )
+    assert signed_in.status_code == 303, signed_in.text
