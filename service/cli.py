@@ -1,4 +1,10 @@
-"""The `fairdraft` command line."""
+"""The `fairdraft` command line.
+
+Each command imports what it runs inside its body: the database layer, the embedder and
+LangChain load only for the commands that use them, so `fairdraft --help` and an option
+refused as it is parsed answer at once. Only typer, rich, the settings and the option
+validators load up front (tests/test_cli_startup.py holds this).
+"""
 
 import asyncio
 import getpass
@@ -6,57 +12,24 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine
+from rich.text import Text
 
-from retrieval.periods import parse_period
-from retrieval.queries import UnknownDraftKind, draft_kinds
-from retrieval.reembed import reembed as reembed_chunks
-from retrieval.reembed import stale_chunk_count
-from retrieval.search import retrieve_evidence
-from retrieval.similar import create_hnsw_index, stored_dimension
-from service.bias.counterfactual import probe
-from service.bias.display import print_report, probe_table
-from service.bias.gate import (
-    acknowledge_flag,
-    approve_draft,
-    check_draft,
-    finalise_rating,
-)
-from service.bias.report import build_report
-from service.cli_errors import errors, user_errors
-from service.cli_output import evidence_table, print_row_errors, summary_table
+from service.cli_errors import errors, refuse_option, user_errors
 from service.cli_service import panel_app, period_option, role_app, serve, token_app, worker
-from service.db.engine import open_engine
-from service.db.migrate import current_revision, head_revision, upgrade
-from service.drafting.display import cycle_table, print_draft
-from service.drafting.run import (
-    Drafting,
-    cycle_people,
-    draft_cycle,
-    draft_person,
-    drafter_from,
-    load_person,
-)
-from service.drafting.store import (
-    StaleEdit,
-    keep_stale_edit,
-    load_version,
-    save_edit,
-    version_history,
-)
-from service.drafting.structure import DRAFT_KINDS, DraftBody
-from service.drafting.text_format import parse_text
-from service.ingest.directory import find_person
-from service.ingest.progress import NoProgress, RichProgress
-from service.ingest.run import FORMATS, Ingestor, files_to_ingest, ingest_path
-from service.ingest.summary import IngestSummary
-from service.ingest.validate import FileLimits, check_file
+from service.drafting.structure import DRAFT_KINDS
+from service.ingest.formats import FORMATS
 from service.settings import Settings, get_settings
-from service.store import embedder_from, open_store
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from service.drafting.store import StoredVersion
+    from service.drafting.structure import DraftBody
+    from service.ingest.summary import IngestSummary
 
 app = typer.Typer(help="fairdraft: evidence-based review drafts, checked for bias.")
 db_app = typer.Typer(help="Database schema.")
@@ -66,13 +39,33 @@ app.add_typer(role_app, name="role")
 app.add_typer(panel_app, name="panel")
 app.command()(serve)
 app.command()(worker)
+# Piped output (CI logs, files) gets a fixed width so tables are not squeezed to 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 120)
+
+
+def draft_kind_option(kind: str) -> str:
+    """Every --kind goes through one check as it is parsed, before a database opens: not a
+    draft kind, one line and exit 2, like every other input error."""
+    if kind not in DRAFT_KINDS:
+        refuse_option(f"unknown draft kind {kind!r}; use one of {', '.join(DRAFT_KINDS)}")
+    return kind
+
+
+def draft_kinds_option(kinds: list[str] | None) -> list[str] | None:
+    """The repeatable --kind of draft-cycle, each checked like a single one."""
+    for kind in kinds or []:
+        draft_kind_option(kind)
+    return kinds
+
+
 # Every period and cycle option goes through the one period validation as it is parsed.
 PeriodOption = Annotated[
     str, typer.Option(help="2026-H1, 2026-Q3, 2026-05, 2026 or a..b", callback=period_option)
 ]
 CycleOption = Annotated[str, typer.Option(help="the cycle, e.g. 2026-H1", callback=period_option)]
-# Piped output (CI logs, files) gets a fixed width so tables are not squeezed to 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 120)
+KindOption = Annotated[
+    str, typer.Option(help=f"one of {', '.join(DRAFT_KINDS)}", callback=draft_kind_option)
+]
 
 
 def cli_actor() -> str:
@@ -87,6 +80,9 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the schema migrations (safe to run again)."""
+    from service.db.engine import open_engine
+    from service.db.migrate import current_revision, upgrade
+
     with user_errors(), open_engine(get_settings()) as engine:
         before = current_revision(engine)
         upgrade(engine)
@@ -96,6 +92,9 @@ def db_upgrade() -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Show the schema revision of the database and the one this code needs."""
+    from service.db.engine import open_engine
+    from service.db.migrate import current_revision, head_revision
+
     with user_errors(), open_engine(get_settings()) as engine:
         console.print(f"database: {current_revision(engine) or 'empty'}; code: {head_revision()}")
 
@@ -103,6 +102,9 @@ def db_current() -> None:
 @db_app.command("index")
 def db_index() -> None:
     """Build the HNSW index for org-wide similarity over the configured model's vectors."""
+    from retrieval.similar import create_hnsw_index, stored_dimension
+    from service.store import open_store
+
     settings = get_settings()
     with user_errors(), open_store(settings) as engine:
         dim = stored_dimension(engine, settings.embedding_model)
@@ -139,7 +141,12 @@ def ingest(
 
 def run_ingest(
     settings: Settings, path: Path, *, fmt: str | None, skip_invalid: bool
-) -> list[IngestSummary]:
+) -> "list[IngestSummary]":
+    from service.ingest.progress import NoProgress, RichProgress
+    from service.ingest.run import Ingestor, files_to_ingest, ingest_path
+    from service.ingest.validate import FileLimits, check_file
+    from service.store import open_store
+
     # A missing path, or a file that is not a UTF-8 text export within the limits, is
     # reported before any server is started.
     if fmt is not None and path.is_file():
@@ -155,7 +162,9 @@ def run_ingest(
         return ingest_path(ingestor, path, fmt=fmt, skip_invalid=skip_invalid)
 
 
-def _show(summaries: list[IngestSummary], *, as_json: bool) -> None:
+def _show(summaries: "list[IngestSummary]", *, as_json: bool) -> None:
+    from service.cli_output import print_row_errors, summary_table
+
     if as_json:
         for summary in summaries:
             typer.echo(json.dumps(summary.counts()))
@@ -163,18 +172,26 @@ def _show(summaries: list[IngestSummary], *, as_json: bool) -> None:
     console.print(summary_table(summaries))
     for summary in summaries:
         if summary.refused:
-            print_row_errors(console, f"{summary.path}: skipped invalid rows", summary.refused)
+            # The path on a line of its own, never wrapped, however deep the file lies.
+            console.print(Text(f"{summary.path}: skipped invalid rows"), soft_wrap=True)
+            print_row_errors(console, "skipped invalid rows", summary.refused)
 
 
 @app.command()
 def evidence(
     person: Annotated[str, typer.Option(help="employee_id or email")],
     period: PeriodOption,
-    kind: Annotated[str, typer.Option(help=f"one of {', '.join(draft_kinds())}")],
+    kind: KindOption,
     budget: Annotated[int, typer.Option(help="token budget of the pack")] = 2000,
     ranking: Annotated[str, typer.Option(help="hybrid, vector or text")] = "hybrid",
 ) -> None:
     """Show the evidence pack a draft of this kind would be written from."""
+    from retrieval.periods import parse_period
+    from retrieval.search import retrieve_evidence
+    from service.cli_output import evidence_table
+    from service.ingest.directory import find_person
+    from service.store import embedder_from, open_store
+
     settings = get_settings()
     with user_errors(), open_store(settings) as engine, engine.connect() as conn:
         subject = find_person(conn, person)
@@ -195,17 +212,21 @@ def evidence(
 @app.command()
 def draft(
     person: Annotated[str, typer.Option(help="employee_id or email")],
-    kind: Annotated[str, typer.Option(help=f"one of {', '.join(DRAFT_KINDS)}")],
+    kind: KindOption,
     period: PeriodOption,
 ) -> None:
     """Draft a review text from the person's evidence (a new version if one exists)."""
+    from service.drafting.display import print_draft
+    from service.drafting.run import Drafting, draft_person, drafter_from, load_person
+    from service.store import embedder_from, open_store
+
     settings = get_settings()
     with user_errors(), open_store(settings) as engine:
         run = Drafting(
             engine, settings, embedder_from(settings), drafter_from(settings), cli_actor()
         )
         subject = load_person(engine, person)
-        outcome = asyncio.run(draft_person(run, subject, _draft_kind(kind), period))
+        outcome = asyncio.run(draft_person(run, subject, kind, period))
     print_draft(console, outcome, run.drafter.label)
 
 
@@ -213,18 +234,23 @@ def draft(
 def draft_cycle_command(
     period: CycleOption,
     kind: Annotated[
-        list[str] | None, typer.Option(help="draft kinds (repeat); default: the three reviews")
+        list[str] | None,
+        typer.Option(
+            help="draft kinds (repeat); default: the three reviews", callback=draft_kinds_option
+        ),
     ] = None,
     concurrency: Annotated[
         int | None, typer.Option(help="model calls at once (default FAIRDRAFT_LLM_CONCURRENCY)")
     ] = None,
 ) -> None:
     """Draft for everyone with evidence in the period; run again to resume after a failure."""
+    from service.drafting.display import cycle_table
+    from service.drafting.run import Drafting, draft_cycle, drafter_from
+    from service.ingest.progress import RichProgress
+    from service.store import embedder_from, open_store
+
     settings = get_settings()
-    kinds = [
-        _draft_kind(k)
-        for k in (kind or ["self_reflection", "manager_feedback", "promotion_packet"])
-    ]
+    kinds = kind or ["self_reflection", "manager_feedback", "promotion_packet"]
     with user_errors(), open_store(settings) as engine:
         run = Drafting(
             engine, settings, embedder_from(settings), drafter_from(settings), cli_actor()
@@ -252,6 +278,9 @@ def show(
     version: Annotated[int | None, typer.Option(help="a version; default the current")] = None,
 ) -> None:
     """Print a draft version as plain text (the format `fairdraft edit` reads)."""
+    from service.drafting.store import load_version, version_history
+    from service.store import open_store
+
     with user_errors(), open_store(get_settings()) as engine, engine.connect() as conn:
         stored = load_version(conn, draft, version)
         history = version_history(conn, draft)
@@ -272,6 +301,9 @@ def edit(
     by: Annotated[str, typer.Option(help="who edits (name or email)")],
 ) -> None:
     """Save an edited text as the draft's next version; refused if someone saved since."""
+    from service.drafting.text_format import parse_text
+    from service.store import open_store
+
     with user_errors():
         body = parse_text(file.read_text())
         with open_store(get_settings()) as engine:
@@ -293,6 +325,10 @@ def bias_report(
 ) -> None:
     """Check every draft of the cycle and its ratings across groups; store and print the
     report, flagged findings first. For HR: it reads the restricted demographics."""
+    from service.bias.display import print_report
+    from service.bias.report import build_report
+    from service.store import open_store
+
     settings = get_settings()
     with user_errors(), open_store(settings) as engine, engine.begin() as conn:
         report = build_report(conn, cycle, actor=cli_actor())
@@ -305,26 +341,32 @@ def bias_report(
 @app.command("bias-probe")
 def bias_probe(
     period: CycleOption,
-    kind: Annotated[str, typer.Option(help=f"one of {', '.join(DRAFT_KINDS)}")],
+    kind: KindOption,
     sample: Annotated[int, typer.Option(help="people to draft twice")] = 20,
     seed: Annotated[int, typer.Option(help="seed of the sample")] = 7,
 ) -> None:
     """Draft again with names and pronouns swapped, and show how far the language moved."""
+    from service.bias.counterfactual import probe
+    from service.bias.display import probe_table
+    from service.drafting.run import Drafting, cycle_people, drafter_from
+    from service.store import embedder_from, open_store
+
     settings = get_settings()
     with user_errors(), open_store(settings) as engine:
         run = Drafting(
             engine, settings, embedder_from(settings), drafter_from(settings), cli_actor()
         )
         people = cycle_people(engine, period, settings.embedding_model)
-        result = asyncio.run(
-            probe(run, people, _draft_kind(kind), period, sample=sample, seed=seed)
-        )
+        result = asyncio.run(probe(run, people, kind, period, sample=sample, seed=seed))
     console.print(probe_table(result))
 
 
 @app.command("check-draft")
 def check_draft_command(draft: Annotated[int, typer.Option(help="draft id")]) -> None:
     """Run the bias check on a draft's current version and list its flags."""
+    from service.bias.gate import check_draft
+    from service.store import open_store
+
     with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         result = check_draft(conn, draft, actor=cli_actor())
     console.print(f"draft {draft} version {result.version} checked: {len(result.flags)} flags")
@@ -343,6 +385,9 @@ def acknowledge(
     reason: Annotated[str, typer.Option(help="why the wording stays")],
 ) -> None:
     """Keep a flagged phrase, on the record, with a reason."""
+    from service.bias.gate import acknowledge_flag
+    from service.store import open_store
+
     with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         acknowledge_flag(conn, draft, flag, by=by, reason=reason)
     console.print(f"flag {flag} of draft {draft} acknowledged by {by}")
@@ -354,6 +399,9 @@ def approve(
     by: Annotated[str, typer.Option(help="who approves (name or email)")],
 ) -> None:
     """Approve a draft: only after a check of its current version, with no open flag."""
+    from service.bias.gate import approve_draft
+    from service.store import open_store
+
     with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         approve_draft(conn, draft, by=by)
     console.print(f"draft {draft} approved by {by}")
@@ -366,13 +414,21 @@ def finalise_rating_command(
     by: Annotated[str, typer.Option(help="who finalises")],
 ) -> None:
     """Finalise a person's rating, once the cycle's bias report has seen the ratings."""
+    from service.bias.gate import finalise_rating
+    from service.ingest.directory import find_person
+    from service.store import open_store
+
     with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         finalise_rating(conn, cycle, find_person(conn, person).id, by=by)
     console.print(f"rating of {person} in {cycle} finalised by {by}")
 
 
-def _save_or_keep(engine: Engine, draft: int, based_on: int, body: DraftBody, by: str) -> Any:
+def _save_or_keep(
+    engine: "Engine", draft: int, based_on: int, body: "DraftBody", by: str
+) -> "StoredVersion":
     """Save the edit; a stale one is kept as a non-current version, then refused."""
+    from service.drafting.store import StaleEdit, keep_stale_edit, save_edit
+
     with engine.begin() as conn:
         try:
             return save_edit(conn, draft_id=draft, based_on=based_on, body=body, author=by)
@@ -383,17 +439,16 @@ def _save_or_keep(engine: Engine, draft: int, based_on: int, body: DraftBody, by
     raise stale
 
 
-def _draft_kind(kind: str) -> str:
-    if kind not in DRAFT_KINDS:
-        raise UnknownDraftKind(f"unknown draft kind {kind!r}; use one of {', '.join(DRAFT_KINDS)}")
-    return kind
-
-
 @app.command()
 def reembed(
     batch_size: Annotated[int, typer.Option(help="chunks per committed batch")] = 1000,
 ) -> None:
     """Embed every chunk not yet embedded with the configured model (after changing it)."""
+    from retrieval.reembed import reembed as reembed_chunks
+    from retrieval.reembed import stale_chunk_count
+    from service.ingest.progress import NoProgress, RichProgress
+    from service.store import embedder_from, open_store
+
     settings = get_settings()
     with user_errors(), open_store(settings) as engine:
         stale = stale_chunk_count(engine, settings.embedding_model)
@@ -416,6 +471,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="seed of the synthetic org")] = 7,
 ) -> None:
     """Generate a synthetic org, ingest and embed it, and show what was stored."""
+    # The generator is a benchmark tool (evals/), imported only when the demo runs.
     from evals.demo import run_demo
 
     with user_errors():

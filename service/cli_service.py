@@ -9,20 +9,11 @@ from typing import Annotated
 
 import annotated_types
 import typer
-import uvicorn
 from rich.console import Console
-from rich.markup import escape
 
 from retrieval.periods import PeriodError, parse_period
-from service.access.roles import grant_hr_admin, revoke_hr_admin
-from service.access.tokens import issue_token, revoke_token
-from service.api.logs import configure_logging
-from service.calibration.panels import create_panel
-from service.cli_errors import errors, user_errors
-from service.ingest.directory import find_person
-from service.jobs.worker import run_worker
+from service.cli_errors import refuse_option, user_errors
 from service.settings import Settings, get_settings
-from service.store import open_store
 
 token_app = typer.Typer(help="Per-person API tokens (shown once, stored hashed).")
 role_app = typer.Typer(help="Roles the reporting tree does not tell (HR admin).")
@@ -50,6 +41,8 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="default FAIRDRAFT_API_WORKERS")] = None,
 ) -> None:
     """Run the API (and, unless FAIRDRAFT_SERVE_WORKER=false, a job worker per process)."""
+    import uvicorn
+
     settings = get_settings()
     uvicorn.run(
         "service.api.app:app_from_environment",
@@ -68,6 +61,9 @@ def worker(
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="jobs at once")] = 1,
 ) -> None:
     """Run job workers against the configured database until interrupted."""
+    from service.api.logs import configure_logging
+    from service.jobs.worker import run_worker
+
     configure_logging()
     run_worker(get_settings(), concurrency=concurrency)
 
@@ -79,20 +75,17 @@ def period_option(value: str) -> str:
     try:
         return parse_period(value).name
     except PeriodError as exc:
-        errors.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from None
+        refuse_option(str(exc))
 
 
 def token_days(days: int | None) -> int | None:
     """--days within the bounds FAIRDRAFT_API_TOKEN_DAYS has; else one line and exit 2.
-    Checked before anything opens: 0 is refused rather than read as "the default", and a
-    huge number never reaches date arithmetic."""
+    Checked as the option is parsed, before anything opens: 0 is refused rather than read
+    as "the default", and a huge number never reaches date arithmetic."""
     if days is not None and not TOKEN_DAYS[0] <= days <= TOKEN_DAYS[1]:
-        errors.print(
-            f"[red]error:[/red] --days: {days} is not a lifetime; give "
-            f"{TOKEN_DAYS[0]} to {TOKEN_DAYS[1]} days"
+        refuse_option(
+            f"--days: {days} is not a lifetime; give {TOKEN_DAYS[0]} to {TOKEN_DAYS[1]} days"
         )
-        raise typer.Exit(2)
     return days
 
 
@@ -103,19 +96,23 @@ def token_create(
     days: Annotated[
         int | None,
         typer.Option(
-            help=f"lifetime, {TOKEN_DAYS[0]} to {TOKEN_DAYS[1]}; default FAIRDRAFT_API_TOKEN_DAYS"
+            help=f"lifetime, {TOKEN_DAYS[0]} to {TOKEN_DAYS[1]}; default FAIRDRAFT_API_TOKEN_DAYS",
+            callback=token_days,
         ),
     ] = None,
 ) -> None:
     """Make a token for a person; it is printed once and cannot be shown again."""
-    lifetime = token_days(days)
+    from service.access.tokens import issue_token
+    from service.ingest.directory import find_person
+    from service.store import open_store
+
     settings = get_settings()
     with user_errors(), open_store(settings) as engine, engine.begin() as conn:
         subject = find_person(conn, person)
         issued = issue_token(
             conn,
             subject.id,
-            days=settings.api_token_days if lifetime is None else lifetime,
+            days=settings.api_token_days if days is None else days,
             label=label,
             actor=ACTOR,
         )
@@ -125,6 +122,9 @@ def token_create(
 
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[int, typer.Argument(help="the token's id")]) -> None:
+    from service.access.tokens import revoke_token
+    from service.store import open_store
+
     with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         revoked = revoke_token(conn, token_id, actor=ACTOR)
     out.print(f"token {token_id} revoked" if revoked else f"token {token_id}: no live token")
@@ -133,6 +133,10 @@ def token_revoke(token_id: Annotated[int, typer.Argument(help="the token's id")]
 @role_app.command("grant")
 def role_grant(person: Annotated[str, typer.Option(help="employee_id or email")]) -> None:
     """Make a person an HR admin: cycles, bias reports, demographics, audit, uploads."""
+    from service.access.roles import grant_hr_admin
+    from service.ingest.directory import find_person
+    from service.store import open_store
+
     with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         grant_hr_admin(conn, find_person(conn, person).id, actor=ACTOR)
     out.print(f"{person} is an HR admin")
@@ -140,6 +144,10 @@ def role_grant(person: Annotated[str, typer.Option(help="employee_id or email")]
 
 @role_app.command("revoke")
 def role_revoke(person: Annotated[str, typer.Option(help="employee_id or email")]) -> None:
+    from service.access.roles import revoke_hr_admin
+    from service.ingest.directory import find_person
+    from service.store import open_store
+
     with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         revoke_hr_admin(conn, find_person(conn, person).id, actor=ACTOR)
     out.print(f"{person} is no longer an HR admin")
@@ -153,6 +161,10 @@ def panel_create(
     member: Annotated[list[str], typer.Option(help="employee_id or email (repeat)")],
 ) -> None:
     """Set up a calibration panel for a cohort, with the people who sit on it."""
+    from service.calibration.panels import create_panel
+    from service.ingest.directory import find_person
+    from service.store import open_store
+
     with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         members = [find_person(conn, m).id for m in member]
         panel_id = create_panel(conn, cycle, level, job_family, members, actor=ACTOR)

@@ -1,6 +1,7 @@
 """The command line: summaries, refusals with line and reason, and exit codes."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from service.settings import get_settings
 from tests.conftest import FIXTURES
 
 runner = CliRunner()
+BAD_DATE = FIXTURES / "bad" / "records_bad_date.jsonl"
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +45,46 @@ def test_a_refused_file_exits_1_and_names_the_line_field_and_reason() -> None:
     assert "refused, 1 invalid row" in result.output
     assert "occurred_at" in result.output and "'10/02/2026'" in result.output
     assert "Traceback" not in result.output
+
+
+def _deep_folder(tmp_path: Path, *fixtures: Path) -> Path:
+    """A folder as deep as a clone under a 150-character path, holding copies of fixtures."""
+    deep = tmp_path / ("x" * 140)
+    deep.mkdir()
+    for fixture in fixtures:
+        shutil.copy(fixture, deep)
+    return deep
+
+
+def test_a_refused_file_deep_in_the_tree_is_named_on_one_line(tmp_path: Path) -> None:
+    deep = _deep_folder(tmp_path, FIXTURES / "org" / "people.csv", BAD_DATE)
+    runner.invoke(app, ["ingest", str(deep / "people.csv")])
+
+    result = runner.invoke(app, ["ingest", str(deep / BAD_DATE.name)])
+
+    assert result.exit_code == 1
+    assert f"{deep / BAD_DATE.name}: refused, 1 invalid row" in result.output
+    assert "occurred_at" in result.output and "'10/02/2026'" in result.output
+
+
+def test_a_missing_path_deep_in_the_tree_is_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / ("x" * 140) / "people.csv"
+
+    result = runner.invoke(app, ["ingest", str(missing)])
+
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {missing}: no such file or folder"
+
+
+def test_skipped_rows_of_a_file_deep_in_the_tree_name_it_on_one_line(tmp_path: Path) -> None:
+    deep = _deep_folder(tmp_path, FIXTURES / "org" / "people.csv", BAD_DATE)
+    runner.invoke(app, ["ingest", str(deep / "people.csv")])
+
+    result = runner.invoke(app, ["ingest", str(deep / BAD_DATE.name), "--skip-invalid"])
+
+    assert result.exit_code == 0, result.output
+    assert f"{deep / BAD_DATE.name}: skipped invalid rows" in result.output
+    assert "'10/02/2026'" in result.output
 
 
 def test_a_missing_path_exits_2_with_a_message() -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from retrieval.embedding import Embedder
 from service.ingest.errors import IngestError, IngestRefused, RowError
+from service.ingest.formats import FORMATS
 from service.ingest.people import ingest_people
 from service.ingest.progress import ProgressReporter
 from service.ingest.ratings import ingest_ratings
@@ -18,7 +19,6 @@ from service.ingest.validate import FileLimits, check_file, sniff
 from service.settings import Settings
 from service.store import embedder_from
 
-FORMATS = ("people", "records", "ratings")
 _HEADER_HINTS = {"people": "employee_id,name,email", "ratings": "cycle,employee_id,rater_id"}
 _HEADER_BYTES = 4096  # enough of a first line to tell the format
 
