@@ -65,11 +65,12 @@ from evals.report import print_figures
 from service.access.principal import reports_of
 from service.access.tokens import issue_token
 from service.db.models import Draft, Person, PersonRole
+from service.drafting.kinds import DraftKind
 from service.drafting.run import Drafting, draft_cycle, offline_drafter
 from service.ingest.progress import RichProgress
 
 PERIOD = "2026-H1"
-KIND = "self_reflection"
+KIND = DraftKind.SELF_REFLECTION.value
 ACTOR = "bench-api"
 TARGET_P95_MS = 100.0
 REQUEST_TIMEOUT_S = 30.0

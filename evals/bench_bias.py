@@ -23,10 +23,10 @@ from rich.console import Console
 from evals.org_store import org_store
 from evals.report import print_figures
 from service.bias.report import build_report
+from service.drafting.kinds import REVIEW_KINDS
 from service.drafting.run import Drafting, draft_cycle, offline_drafter
 from service.ingest.progress import RichProgress
 
-KINDS = ("self_reflection", "manager_feedback", "promotion_packet")
 PERIOD = "2026-H1"
 
 
@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
             console.log("drafting three kinds for everyone (offline)")
             started = time.perf_counter()
             summary = asyncio.run(
-                draft_cycle(run, PERIOD, KINDS, concurrency=4, progress=RichProgress(min_total=0))
+                draft_cycle(
+                    run, PERIOD, REVIEW_KINDS, concurrency=4, progress=RichProgress(min_total=0)
+                )
             )
             figures["drafting_s"] = round(time.perf_counter() - started, 1)
             console.log("building the report")

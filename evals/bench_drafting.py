@@ -35,11 +35,13 @@ from rich.console import Console
 
 from evals.org_store import org_store
 from evals.report import print_figures
+from service.drafting.kinds import DraftKind
 from service.drafting.run import Drafting, draft_cycle, drafter_from
 from service.ingest.progress import RichProgress
 
 MODEL = "hashing-384"
 PERIOD = "2026-H1"
+KIND = DraftKind.SELF_REFLECTION
 
 
 @contextmanager
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 120)
     home = Path(tempfile.mkdtemp(prefix="fairdraft-bench-drafting-"))
-    figures: dict[str, float | int | str] = {"people": args.people, "kind": "self_reflection"}
+    figures: dict[str, float | int | str] = {"people": args.people, "kind": KIND.value}
     try:
         with (
             stub_server(args.latency_ms) as base_url,
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                 draft_cycle(
                     run,
                     PERIOD,
-                    ["self_reflection"],
+                    [KIND],
                     concurrency=args.concurrency,
                     progress=RichProgress(min_total=0),
                 )

@@ -47,6 +47,7 @@ from retrieval.similar import (
     similar_chunks,
 )
 from retrieval.store import NewChunk, copy_chunks
+from service.drafting.kinds import REVIEW_KINDS
 
 MODEL = "hashing-384"
 PERIODS = ("2026-H1", "2026-H2")
@@ -118,7 +119,7 @@ def inflate(engine: Engine, target: int, seed: int, batch: int = 20000) -> int:
 def bench_packs(
     engine: Engine, embedder: Embedder, subjects: list[int], samples: int, rng: random.Random
 ) -> list[float]:
-    kinds = ["self_reflection", "manager_feedback", "promotion_packet"]
+    kinds = list(REVIEW_KINDS)
     latencies = []
     with engine.connect() as conn:
         for n in range(samples + 10):

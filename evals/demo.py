@@ -20,6 +20,7 @@ from service.db.engine import open_engine
 from service.db.migrate import ensure_schema
 from service.db.models import Chunk, Demographic, Person, Rating, Record, ReviewCycle
 from service.drafting.display import print_draft
+from service.drafting.kinds import REVIEW_KINDS
 from service.drafting.run import Drafting, DraftOutcome, draft_person, drafter_from, load_person
 from service.ingest.progress import NoProgress, RichProgress
 from service.ingest.run import Ingestor, ingest_path
@@ -82,7 +83,7 @@ def _draft_one_person(run: Drafting) -> list[DraftOutcome]:
             .limit(1)
         ).scalar_one()
     person = load_person(run.engine, employee_id)
-    kinds = ("self_reflection", "manager_feedback", "promotion_packet")
+    kinds = REVIEW_KINDS
 
     async def draft_all() -> list[DraftOutcome]:
         # One event loop for all three: the chat client's connections belong to it.

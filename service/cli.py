@@ -20,7 +20,7 @@ from rich.text import Text
 
 from service.cli_errors import errors, refuse_option, user_errors
 from service.cli_service import panel_app, period_option, role_app, serve, token_app, worker
-from service.drafting.structure import DRAFT_KINDS
+from service.drafting.kinds import DRAFT_KINDS, REVIEW_KINDS
 from service.ingest.formats import FORMATS
 from service.settings import Settings, get_settings
 
@@ -250,7 +250,7 @@ def draft_cycle_command(
     from service.store import embedder_from, open_store
 
     settings = get_settings()
-    kinds = kind or ["self_reflection", "manager_feedback", "promotion_packet"]
+    kinds: list[str] = kind or list(REVIEW_KINDS)
     with user_errors(), open_store(settings) as engine:
         run = Drafting(
             engine, settings, embedder_from(settings), drafter_from(settings), cli_actor()

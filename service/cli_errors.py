@@ -40,6 +40,7 @@ DRAFTING_FAILED: ClassRefs = (("service.drafting.llm", ("DraftingFailed",)),)
 SERVER_ERRORS: ClassRefs = (
     ("service.db.migrate", ("SchemaOutOfDate",)),
     ("service.db.embedded", ("EmbeddedDatabaseError",)),
+    ("service.drafting.kind_data", ("KindDataError",)),
 )
 UNREACHABLE: ClassRefs = (("sqlalchemy.exc", ("OperationalError",)),)
 REFUSED_FILE: ClassRefs = (("service.ingest.errors", ("IngestRefused",)),)

@@ -43,9 +43,13 @@ def serve(
     """Run the API (and, unless FAIRDRAFT_SERVE_WORKER=false, a job worker per process)."""
     import uvicorn
 
+    from service.drafting.kind_data import check_kind_data
+
+    with user_errors():
+        check_kind_data()  # a kind without its queries, sections or template: refuse to start
     settings = get_settings()
     uvicorn.run(
-        "service.api.app:app_from_environment",
+        "service.app:app_from_environment",
         factory=True,
         host=host or settings.api_host,
         port=port or settings.api_port,
@@ -61,9 +65,12 @@ def worker(
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="jobs at once")] = 1,
 ) -> None:
     """Run job workers against the configured database until interrupted."""
-    from service.api.logs import configure_logging
+    from service.drafting.kind_data import check_kind_data
+    from service.http.logs import configure_logging
     from service.jobs.worker import run_worker
 
+    with user_errors():
+        check_kind_data()
     configure_logging()
     run_worker(get_settings(), concurrency=concurrency)
 

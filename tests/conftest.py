@@ -157,7 +157,7 @@ def client(engine: Engine, settings: Settings, api_org: "ApiOrg") -> Iterator["T
     """The app on this test's database, without an in-process worker (tests run jobs)."""
     from fastapi.testclient import TestClient
 
-    from service.api.app import create_app
+    from service.app import create_app
 
     with TestClient(create_app(settings, engine=engine, worker=False)) as test_client:
         yield test_client

@@ -5,7 +5,7 @@ import time
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from service.api.app import create_app
+from service.app import create_app
 from service.jobs.worker import Worker
 from service.settings import Settings
 from tests.api_org import ApiOrg

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, select, update
 
 from service.access.roles import grant_hr_admin, revoke_hr_admin
 from service.access.tokens import issue_token, revoke_token
-from service.api.app import create_app
+from service.app import create_app
 from service.db.models import ApiToken, AuditEvent, WebSession
 from service.settings import Settings
 from tests.api_org import ApiOrg

@@ -2,7 +2,7 @@
 team's / a non-existent thing, with the exact status, and what each answer may carry.
 
 The rules under test are the ones written down in service.access.principal,
-service.access.scope, service.api.errors and the routers' docstrings:
+service.access.scope, service.http.errors and the routers' docstrings:
 
 - a thing the caller may not know exists answers 404, exactly as a thing that does not
   exist (same reason, so ids cannot be probed); a thing they see but may not do this to,
@@ -41,12 +41,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from service.api.app import create_app
-from service.api.logs import JsonFormatter
+from service.app import create_app
 from service.calibration.panels import create_panel, panel
 from service.calibration.pseudonyms import person_for_label, pseudonyms
 from service.db.models import Rating
 from service.drafting.store import DraftNotFound, load_version
+from service.http.logs import JsonFormatter
 from service.jobs.queue import enqueue
 from service.jobs.worker import Worker
 from service.settings import Settings

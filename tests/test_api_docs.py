@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from service.api.docs import ASSETS, install_docs
+from service.http.docs import ASSETS, install_docs
 
 
 class Loads(HTMLParser):

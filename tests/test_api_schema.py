@@ -38,7 +38,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import Engine
 
-from service.api.app import create_app
+from service.app import create_app
 from service.settings import Settings
 from tests.api_org import CYCLE, ApiOrg
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy import stats as sps  # type: ignore[import-untyped]
 
 from service.bias.evidence_features import FEATURES, evidence_features
 from service.bias.ratings import (
@@ -206,6 +207,82 @@ def test_empty_input() -> None:
     assert manager_leniency([]) == []
     assert mismatched_ratings([]) == []
     assert evidence_adjusted_gap([], {}).groups == []
+
+
+def _small_org() -> tuple[list[PersonRating], dict[int, str | None]]:
+    """30 people, two evidence features, three groups of 12, 10 and 8 (a is the baseline)."""
+    rng = np.random.default_rng(42)
+    ratings: list[PersonRating] = []
+    groups: dict[int, str | None] = {}
+    for person in range(30):
+        group = "a" if person < 12 else "b" if person < 22 else "c"
+        work, setbacks = float(rng.normal()), float(rng.normal())
+        rating = 3 + 0.6 * work - 0.3 * setbacks + (0.4 if group == "c" else 0) + rng.normal(0, 0.4)
+        evidence = {"setbacks": setbacks, "work": work}
+        ratings.append(PersonRating(person, None, float(rating), evidence))
+        groups[person] = group
+    return ratings, groups
+
+
+def test_gap_coefficients_and_intervals_match_lstsq_and_the_t_distribution() -> None:
+    """The statsmodels fit against an independent one: numpy least squares, classical
+    standard errors from (X'X)^-1 and the t distribution's 97.5% point."""
+    ratings, groups = _small_org()
+    y = np.array([r.rating for r in ratings])
+    design = np.array(
+        [
+            [1.0, r.evidence["setbacks"], r.evidence["work"]]
+            + [1.0 if groups[r.person_id] == g else 0.0 for g in ("b", "c")]
+            for r in ratings
+        ]
+    )
+    beta, *_ = np.linalg.lstsq(design, y, rcond=None)
+    residuals = y - design @ beta
+    df = len(y) - design.shape[1]
+    se = np.sqrt(residuals @ residuals / df * np.diag(np.linalg.inv(design.T @ design)))
+    t_crit = sps.t.ppf(0.975, df)
+
+    result = evidence_adjusted_gap(ratings, groups)
+    assert result.reference == "a" and result.features == ["setbacks", "work"]
+    assert [g.group for g in result.groups] == ["b", "c"]
+    for k, gap in enumerate(result.groups, start=3):
+        assert gap.coefficient == pytest.approx(beta[k], abs=1e-9)
+        assert gap.ci_low == pytest.approx(beta[k] - t_crit * se[k], abs=1e-9)
+        assert gap.ci_high == pytest.approx(beta[k] + t_crit * se[k], abs=1e-9)
+        p = 2 * sps.t.sf(abs(beta[k] / se[k]), df)
+        assert gap.p_value == pytest.approx(p, abs=1e-9)
+    tss = float(((y - y.mean()) ** 2).sum())
+    assert result.r_squared == pytest.approx(1 - residuals @ residuals / tss, abs=1e-9)
+
+    model, fitted = fit_evidence_model(ratings, robust=False)
+    own, *_ = np.linalg.lstsq(design[:, :3], y, rcond=None)
+    expected = dict(zip(["intercept", "setbacks", "work"], own, strict=True))
+    assert model.coefficients == pytest.approx(expected, abs=1e-9)
+    assert fitted == pytest.approx(y - design[:, :3] @ own, abs=1e-9)
+
+
+def test_gap_of_a_collinear_design_is_the_minimum_norm_fit() -> None:
+    """A feature that copies another makes the design rank-deficient: the fit is still the
+    minimum-norm least-squares one (like lstsq) with df = n - rank, not an error."""
+    ratings, groups = _small_org()
+    ratings = [
+        PersonRating(
+            r.person_id, r.manager_id, r.rating, {**r.evidence, "work2": 2 * r.evidence["work"]}
+        )
+        for r in ratings
+    ]
+    y = np.array([r.rating for r in ratings])
+    design = np.array(
+        [
+            [1.0, r.evidence["setbacks"], r.evidence["work"], r.evidence["work2"]]
+            + [1.0 if groups[r.person_id] == g else 0.0 for g in ("b", "c")]
+            for r in ratings
+        ]
+    )
+    beta, *_ = np.linalg.lstsq(design, y, rcond=None)
+    result = evidence_adjusted_gap(ratings, groups)
+    assert [g.coefficient for g in result.groups] == pytest.approx(list(beta[4:]), abs=1e-9)
+    assert all(g.ci_low is not None and g.ci_low < (g.coefficient or 0) for g in result.groups)
 
 
 # ---------------------------------------------------------------- evidence features

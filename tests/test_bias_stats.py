@@ -98,6 +98,13 @@ def test_benjamini_hochberg_by_hand() -> None:
     assert adjust_p([0.01, 0.2], method="bh") == pytest.approx([0.02, 0.2])
 
 
+def test_adjust_p_keeps_input_order_with_ties_and_takes_an_empty_family() -> None:
+    assert adjust_p([]) == []
+    assert adjust_p([0.02, 0.01, 0.02], method="holm") == pytest.approx([0.04, 0.03, 0.04])
+    assert adjust_p([0.02, 0.01, 0.02], method="bh") == pytest.approx([0.02] * 3)
+    assert adjust_p([0.9, 0.8], method="holm") == pytest.approx([1.0, 1.0])
+
+
 def test_unknown_method_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown adjustment"):
         adjust_p([0.1], method="bonferroni-ish")

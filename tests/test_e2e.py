@@ -38,7 +38,7 @@ from playwright.sync_api import (
 )
 from sqlalchemy import Engine
 
-from service.api.app import create_app
+from service.app import create_app
 from service.bias.report import build_report
 from service.ingest.run import Ingestor
 from service.settings import Settings

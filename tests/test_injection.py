@@ -408,7 +408,7 @@ def test_the_draft_page_and_the_api_show_which_evidence_reads_as_instructions(
 
     from service.access.principal import person_by_email
     from service.access.tokens import issue_token
-    from service.api.app import create_app
+    from service.app import create_app
 
     run = Drafting(engine, settings, embedder, offline_drafter(), actor="test")
     outcome = draft_cy(run, "promotion_packet")

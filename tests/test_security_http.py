@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from service.access.tokens import revoke_token
-from service.api.app import create_app
+from service.app import create_app
 from service.db.engine import make_engine
 from service.db.models import WebSession
 from service.settings import Settings

@@ -30,7 +30,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from service.api.app import create_app
+from service.app import create_app
 from service.ingest.validate import too_deep
 from service.settings import Settings
 from tests.api_org import ApiOrg

@@ -12,12 +12,13 @@
 - Peer feedback is shown to its subject without its author's name; the manager and HR
   see who wrote it.
 A draft someone may not see is "not found" to them; one they see but may not change is
-"forbidden" (service.api.errors).
+"forbidden" (service.http.errors).
 """
 
 from service.access.principal import Principal
+from service.drafting.kinds import DraftKind
 
-SELF_KIND = "self_reflection"
+SELF_KIND = DraftKind.SELF_REFLECTION.value
 
 
 def may_see_draft(principal: Principal, subject_id: int, kind: str, status: str) -> bool:

@@ -1,17 +1,19 @@
 """Request and response bodies: what the OpenAPI schema promises, with examples."""
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.drafting.structure import DRAFT_KINDS
+from service.drafting import kinds
 
 T = TypeVar("T")
-DraftKind = Literal[
-    "self_reflection", "manager_feedback", "promotion_packet", "calibration_summary"
-]
-assert set(DraftKind.__args__) == set(DRAFT_KINDS)  # type: ignore[attr-defined]
+if TYPE_CHECKING:
+    DraftKind = str
+else:
+    # A Literal of the enum's values: the schema lists them inline, a wrong value gets
+    # "Input should be 'self_reflection', ...", and a valid one stays a plain string.
+    DraftKind = Literal[tuple(kind.value for kind in kinds.DraftKind)]
 
 
 class Page(BaseModel, Generic[T]):
@@ -197,9 +199,7 @@ class AcknowledgeIn(BaseModel):
 
 
 class CycleJobIn(BaseModel):
-    kinds: list[DraftKind] = Field(
-        default=["self_reflection", "manager_feedback", "promotion_packet"], min_length=1
-    )
+    kinds: list[DraftKind] = Field(default=list(kinds.REVIEW_KINDS), min_length=1)
 
 
 class ProbeIn(BaseModel):

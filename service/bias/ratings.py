@@ -43,6 +43,7 @@ Thresholds, and why:
   that rating is explained by the manager, and reported there.
 """
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from math import isfinite, sqrt
@@ -50,6 +51,8 @@ from math import isfinite, sqrt
 import numpy as np
 import numpy.typing as npt
 from scipy import stats as sps  # type: ignore[import-untyped]
+from statsmodels.regression.linear_model import OLS
+from statsmodels.tools.sm_exceptions import SingularMatrixWarning
 
 from service.bias.stats import ALPHA, MIN_GROUP, adjust_p
 
@@ -217,11 +220,12 @@ def fit_evidence_model(
     x, names = _evidence_matrix(ratings)
     design = np.column_stack([np.ones(len(y)), x])
     keep = np.ones(len(y), dtype=bool)
-    beta, residuals, _ = _ols(design, y)
+    first_fit = _ols(design, y)
+    beta, residuals = first_fit.beta, first_fit.residuals
     if robust and len(y):
         keep = _typical(ratings, residuals, _residual_sd(residuals, design.shape[1]))
         if keep.sum() > 2 * design.shape[1] and not keep.all():
-            beta, _, _ = _ols(design[keep], y[keep])
+            beta = _ols(design[keep], y[keep]).beta
             residuals = y - design @ beta
         else:
             keep[:] = True
@@ -306,32 +310,31 @@ def evidence_adjusted_gap(
     x, names = _evidence_matrix(known)
     dummies = np.array([[1.0 if lab == g else 0.0 for g in others] for lab in labels])
     design = np.column_stack([np.ones(len(y)), x, dummies])
-    beta, residuals, df = _ols(design, y)
-    rss = float(residuals @ residuals)
+    fit = _ols(design, y)
+    rss = float(fit.residuals @ fit.residuals)
     tss = float(((y - y.mean()) ** 2).sum())
-    se = _standard_errors(design, rss, df)
-    t_crit = float(sps.t.ppf(0.975, df)) if df > 0 else float("nan")
     ref_mean = float(y[np.array(labels) == reference].mean())
     first = 1 + x.shape[1]
-    rows: list[tuple[str, float, float, float]] = []
+    rows: list[tuple[str, _Term]] = []
     for k, g in enumerate(others):
-        if sizes[g] >= MIN_GROUP and sizes[reference] >= MIN_GROUP and df > 0:
-            coef, s = float(beta[first + k]), float(se[first + k])
-            p = float(2 * sps.t.sf(abs(coef / s), df)) if s > 0 else 1.0
-            rows.append((g, coef, s, p))
-    adjusted = dict(zip([r[0] for r in rows], adjust_p([r[3] for r in rows]), strict=True))
-    tested = {r[0]: r for r in rows}
+        if sizes[g] >= MIN_GROUP and sizes[reference] >= MIN_GROUP and fit.df > 0:
+            rows.append((g, fit.term(first + k)))
+    adjusted = dict(zip([r[0] for r in rows], adjust_p([r[1].p for r in rows]), strict=True))
+    tested = dict(rows)
     out = []
     for g in others:
         if g not in tested:
             out.append(GroupGap(g, sizes[g], None, None, None, None, None, None, False, True))
             continue
-        _, coef, s, p = tested[g]
+        term = tested[g]
         raw_gap = float(y[np.array(labels) == g].mean()) - ref_mean
         p_adj = adjusted[g]
-        flagged = p_adj < ALPHA and abs(coef) >= GAP_THRESHOLD
-        ci = (coef - t_crit * s, coef + t_crit * s)
-        out.append(GroupGap(g, sizes[g], raw_gap, coef, ci[0], ci[1], p, p_adj, flagged, False))
+        flagged = p_adj < ALPHA and abs(term.coef) >= GAP_THRESHOLD
+        out.append(
+            GroupGap(
+                g, sizes[g], raw_gap, term.coef, term.low, term.high, term.p, p_adj, flagged, False
+            )
+        )
     r2 = 1.0 - rss / tss if tss > 0 else None
     return AdjustedGap(attribute, reference, names, len(known), r2, out)
 
@@ -485,20 +488,62 @@ def _evidence_matrix(ratings: Sequence[PersonRating]) -> tuple[Array, list[str]]
     return x[:, keep], [names[j] for j in keep]
 
 
-def _ols(design: Array, y: Array) -> tuple[Array, Array, int]:
-    """Coefficients, residuals and residual degrees of freedom (n - rank)."""
+@dataclass(frozen=True)
+class _Term:
+    """One coefficient of a fit with its 95% confidence interval and two-sided t-test."""
+
+    coef: float
+    low: float
+    high: float
+    p: float  # 1.0 when the standard error is 0 (no evidence either way)
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """An OLS fit by statsmodels, kept as plain arrays so callers need no statsmodels types.
+
+    `se`, `low` and `high` are NaN when there are no residual degrees of freedom."""
+
+    beta: Array
+    residuals: Array
+    df: int  # residual degrees of freedom: n - rank of the design
+    se: Array
+    low: Array
+    high: Array
+    p: Array
+
+    def term(self, k: int) -> _Term:
+        se = float(self.se[k])
+        p = float(self.p[k]) if se > 0 else 1.0
+        return _Term(float(self.beta[k]), float(self.low[k]), float(self.high[k]), p)
+
+
+def _ols(design: Array, y: Array) -> _Fit:
+    """Ordinary least squares through statsmodels (pseudo-inverse, so a rank-deficient
+    design gets the minimum-norm solution and df = n - rank), with classical standard
+    errors, 95% t intervals and t-test p-values. Done by statsmodels rather than by hand
+    so the interval arithmetic is a library's tested code, not ours."""
+    k = design.shape[1]
+    nan = np.full(k, np.nan)
     if len(y) == 0:
-        return np.zeros(design.shape[1]), np.zeros(0), 0
-    solution, _, rank, _ = np.linalg.lstsq(design, y, rcond=None)
-    beta = np.asarray(solution, dtype=np.float64)
-    residuals = y - design @ beta
-    return beta, residuals, len(y) - int(rank)
-
-
-def _standard_errors(design: Array, rss: float, df: int) -> Array:
-    """Classical OLS standard errors: sqrt(diag(sigma^2 (X'X)^-1))."""
+        return _Fit(np.zeros(k), np.zeros(0), 0, nan, nan, nan, nan)
+    with warnings.catch_warnings():
+        # a rank-deficient design (a feature that copies a group dummy) is expected here:
+        # the minimum-norm fit and df = n - rank are the intended answer, not a fault
+        warnings.simplefilter("ignore", category=SingularMatrixWarning)
+        result = OLS(y, design).fit()
+    beta = np.asarray(result.params, dtype=np.float64)
+    residuals = np.asarray(result.resid, dtype=np.float64)
+    df = round(float(result.df_resid))
     if df <= 0:
-        return np.full(design.shape[1], np.nan)
-    sigma2 = rss / df
-    covariance = sigma2 * np.linalg.pinv(design.T @ design)
-    return np.asarray(np.sqrt(np.clip(np.diag(covariance), 0.0, None)), dtype=np.float64)
+        return _Fit(beta, residuals, df, nan, nan, nan, nan)
+    interval = np.asarray(result.conf_int(alpha=0.05), dtype=np.float64)
+    return _Fit(
+        beta,
+        residuals,
+        df,
+        np.asarray(result.bse, dtype=np.float64),
+        interval[:, 0],
+        interval[:, 1],
+        np.asarray(result.pvalues, dtype=np.float64),
+    )

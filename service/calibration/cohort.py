@@ -35,10 +35,11 @@ from service.calibration.pseudonyms import identities, pseudonyms
 from service.calibration.ratings import RatingView, cycle_ratings, cycle_scale
 from service.calibration.redaction import Redactor
 from service.db.models import Draft, DraftVersion, Person
+from service.drafting.kinds import DraftKind
 from service.drafting.structure import DraftBody
 from service.ingest.ratings import DEFAULT_SCALE
 
-SUMMARY_KIND = "calibration_summary"
+SUMMARY_KIND = DraftKind.CALIBRATION_SUMMARY.value
 DISAGREEMENT_POINTS = 1.0  # a proposal a full rating step from the evidence is worth a talk
 _EPSILON = 1e-9
 

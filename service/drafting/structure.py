@@ -7,7 +7,7 @@ same whoever wrote it.
 
 from pydantic import BaseModel, Field
 
-DRAFT_KINDS = ("self_reflection", "manager_feedback", "promotion_packet", "calibration_summary")
+from service.drafting.kinds import DRAFT_KINDS as DRAFT_KINDS  # named in kinds.py, kept here
 
 
 class DraftSentence(BaseModel):

@@ -15,4 +15,4 @@ class DraftSubject:
     first_name: str
     level: str
     job_family: str
-    kind: str  # "self_reflection", "manager_feedback", "promotion_packet", "calibration_summary"
+    kind: str  # a DraftKind value (service.drafting.kinds)

@@ -23,6 +23,7 @@ from service.bias.counterfactual import probe
 from service.bias.gate import GateRefused
 from service.bias.report import build_report
 from service.db.models import Person
+from service.drafting.kinds import DRAFT_KINDS, REVIEW_KINDS
 from service.drafting.llm import DraftingFailed
 from service.drafting.run import (
     Drafting,
@@ -32,7 +33,6 @@ from service.drafting.run import (
     drafter_from,
 )
 from service.drafting.store import DraftNotFound
-from service.drafting.structure import DRAFT_KINDS
 from service.ingest.directory import UnknownPerson
 from service.ingest.errors import IngestError, IngestRefused
 from service.ingest.progress import NoProgress
@@ -42,7 +42,6 @@ from service.ingest.uploads import remove_upload
 from service.settings import Settings
 from service.store import embedder_from
 
-REVIEW_KINDS = ("self_reflection", "manager_feedback", "promotion_packet")
 REFUSED_ROWS_KEPT = 100  # row errors listed in an ingest job's result; the count is exact
 
 

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request
 
 from service.access.principal import Principal
-from service.api.errors import ApiError
-from service.api.middleware import SESSION_COOKIE, sign_in_url
+from service.http.errors import ApiError
+from service.http.middleware import SESSION_COOKIE, sign_in_url
 
 COOKIE = SESSION_COOKIE
 __all__ = ["COOKIE", "PagePrincipal", "SameOrigin", "SignInRequired", "sign_in_url"]

@@ -5,7 +5,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from service.api.errors import request_id
+from service.http.errors import request_id
 from service.web.pages import auth, drafts, employee, hr, panels, team
 from service.web.session import SignInRequired, sign_in_url
 from service.web.templating import STATIC, render

@@ -5,10 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from service.api.deps import ConnectionDep, HrDep, PageDep
-from service.api.errors import ERROR_RESPONSES
 from service.api.schemas import AuditOut, Page
 from service.db.models import AuditEvent
+from service.http.deps import ConnectionDep, HrDep, PageDep
+from service.http.errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/v1", tags=["audit"], responses=ERROR_RESPONSES)
 
@@ -30,4 +30,9 @@ def list_audit(
     if actor is not None:
         statement = statement.where(AuditEvent.actor == actor)
     rows, total = page.rows(connection, statement, AuditEvent.id.desc())
-    return page.of([AuditOut.model_validate(r, from_attributes=True) for r in rows], total)
+    return Page(
+        items=[AuditOut.model_validate(r, from_attributes=True) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )

@@ -5,10 +5,6 @@ calibrating and finalising. A panel is visible to its members and to HR only."""
 from fastapi import APIRouter
 from sqlalchemy import Connection
 
-from service.access.principal import Principal
-from service.api.deps import ConnectionDep, HrDep, Id, PrincipalDep, SettingsDep
-from service.api.errors import CONFLICT, ERROR_RESPONSES, ApiError, forbidden, not_found
-from service.api.params import cycle_name
 from service.api.schemas import (
     CohortOut,
     CohortRowOut,
@@ -23,6 +19,7 @@ from service.api.schemas import (
     RatingIn,
 )
 from service.bias.gate import GateRefused, finalise_rating
+from service.calibration.access import panel_subject, panel_words, visible_panel
 from service.calibration.cohort import cohort_view
 from service.calibration.panels import (
     PanelRefused,
@@ -34,8 +31,11 @@ from service.calibration.panels import (
     panels_of,
     place,
 )
-from service.calibration.pseudonyms import in_panel_words, person_for_label, pseudonyms
+from service.calibration.pseudonyms import pseudonyms
 from service.calibration.ratings import RatingFinal, RatingRefused, calibrate_rating
+from service.http.deps import ConnectionDep, HrDep, Id, PrincipalDep, SettingsDep
+from service.http.errors import CONFLICT, ERROR_RESPONSES, ApiError
+from service.http.params import cycle_name
 from service.settings import Settings
 
 router = APIRouter(prefix="/api/v1/panels", tags=["calibration"], responses=ERROR_RESPONSES)
@@ -49,37 +49,6 @@ def panel_out(view: PanelView) -> PanelOut:
         job_family=view.job_family,
         members=len(view.members),
     )
-
-
-def visible_panel(connection: Connection, principal: Principal, panel_id: int) -> PanelView:
-    """The panel, for its members and HR; "not found" to anyone else (API and pages)."""
-    found = panel(connection, panel_id)
-    if found is None or not (principal.hr_admin or panel_id in principal.panels):
-        raise not_found("panel")
-    return found
-
-
-def cohort_member(connection: Connection, settings: Settings, found: PanelView, label: str) -> int:
-    """The cohort person a label names: a pseudonym, or, when names are shown, an id of
-    someone in the cohort (anyone else is not found, like a wrong pseudonym)."""
-    person_id = person_for_label(connection, found.id, label)
-    if person_id is None and not settings.panel_pseudonymise and label.isdigit():
-        cohort = {p.id for p in cohort_people(connection, found)}
-        person_id = int(label) if int(label) in cohort else None
-    if person_id is None:
-        raise not_found("person in this cohort")
-    return person_id
-
-
-def panel_subject(
-    connection: Connection, settings: Settings, principal: Principal, panel_id: int, label: str
-) -> tuple[PanelView, int]:
-    """The panel and the cohort person a panel decision is about, for a caller who may
-    decide it: the panel visible to them, the person in its cohort and not themselves."""
-    found = visible_panel(connection, principal, panel_id)
-    person_id = cohort_member(connection, settings, found, label)
-    not_self(principal, person_id)
-    return found, person_id
 
 
 def _panel_rating(
@@ -96,23 +65,6 @@ def _panel_rating(
     return PanelRatingOut(
         label=label, proposed=row.proposed, calibrated=row.calibrated, final=row.final
     )
-
-
-def panel_words(
-    connection: Connection, settings: Settings, exc: Exception, person_id: int, label: str
-) -> str:
-    """A refusal's message in the panel's words, for the API and the pages: the person by
-    the label the panel used, nobody else named when pseudonymised."""
-    return in_panel_words(
-        connection, str(exc), person_id, label, pseudonymise=settings.panel_pseudonymise
-    )
-
-
-def not_self(principal: Principal, person_id: int) -> None:
-    """A panel member who is in the cohort themselves sees it, but decides nothing about
-    their own rating or placement."""
-    if person_id == principal.person_id:
-        raise forbidden("nobody calibrates, places or finalises themselves")
 
 
 @router.get("", summary="The panels the caller sits on (HR: all panels)")

@@ -6,12 +6,12 @@ from typing import Any
 from fastapi import APIRouter, Response
 from sqlalchemy import select
 
-from service.api.deps import ConnectionDep, HrDep, SettingsDep
-from service.api.errors import ERROR_RESPONSES, not_found
-from service.api.params import cycle_name
-from service.api.routers.jobs import accept_job
+from service.api.accepted import accepted
 from service.api.schemas import CycleJobIn, JobOut, ProbeIn
 from service.db.models import BiasReport
+from service.http.deps import ConnectionDep, HrDep, SettingsDep
+from service.http.errors import ERROR_RESPONSES, not_found
+from service.http.params import cycle_name
 
 router = APIRouter(prefix="/api/v1/cycles", tags=["cycles"], responses=ERROR_RESPONSES)
 
@@ -26,7 +26,7 @@ def draft_cycle(
     response: Response,
 ) -> JobOut:
     payload = {"period": cycle_name(cycle), "kinds": list(dict.fromkeys(body.kinds))}
-    return accept_job(
+    return accepted(
         connection,
         response,
         principal,
@@ -44,7 +44,7 @@ def run_bias_report(
     settings: SettingsDep,
     response: Response,
 ) -> JobOut:
-    return accept_job(
+    return accepted(
         connection,
         response,
         principal,
@@ -68,7 +68,7 @@ def run_bias_probe(
     response: Response,
 ) -> JobOut:
     payload = {"period": cycle_name(cycle), "kind": body.kind, "sample": body.sample}
-    return accept_job(
+    return accepted(
         connection,
         response,
         principal,

@@ -7,26 +7,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, select
 
+from service.access.people import person_in_scope
 from service.access.principal import Principal
 from service.access.scope import (
     may_approve_draft,
-    may_read_history,
     may_see_draft,
     may_write_draft,
 )
-from service.api.deps import ConnectionDep, Id, PrincipalDep, SettingsDep
-from service.api.errors import (
-    CONFLICT,
-    ERROR_RESPONSES,
-    ApiError,
-    ErrorBody,
-    forbidden,
-    not_found,
-    request_id,
-)
-from service.api.params import required_period
-from service.api.routers.jobs import accept_job
-from service.api.routers.people import person_in_scope
+from service.api.accepted import accepted
 from service.api.schemas import (
     AcknowledgeIn,
     AuditOut,
@@ -35,7 +23,6 @@ from service.api.schemas import (
     DraftOut,
     DraftRequest,
     EditIn,
-    FlagOut,
     JobOut,
     SectionOut,
     VersionOut,
@@ -46,10 +33,9 @@ from service.bias.gate import (
     acknowledge_flag,
     approve_draft,
     check_draft,
-    latest_check,
-    open_flags,
 )
-from service.db.models import AuditEvent, Draft, FlagAcknowledgement
+from service.db.models import AuditEvent, Draft
+from service.drafting.queries import check_view, history_draft, visible_draft, writable_draft
 from service.drafting.store import (
     DraftNotFound,
     StaleEdit,
@@ -62,6 +48,17 @@ from service.drafting.store import (
 )
 from service.drafting.structure import DraftBody
 from service.drafting.text_format import DraftTextError, parse_text
+from service.http.deps import ConnectionDep, Id, PrincipalDep, SettingsDep
+from service.http.errors import (
+    CONFLICT,
+    ERROR_RESPONSES,
+    ApiError,
+    ErrorBody,
+    forbidden,
+    not_found,
+    request_id,
+)
+from service.http.params import required_period
 
 router = APIRouter(prefix="/api/v1", tags=["drafts"], responses=ERROR_RESPONSES)
 
@@ -83,7 +80,7 @@ def request_draft(
     if not may_write_draft(principal, person_id, request.kind):
         raise forbidden(f"you may not request a {request.kind} for this person")
     period = required_period(request.period)
-    return accept_job(
+    return accepted(
         connection,
         response,
         principal,
@@ -114,28 +111,6 @@ def list_drafts(
         for r in rows
         if may_see_draft(principal, person_id, r.kind, r.status)
     ]
-
-
-def visible_draft(connection: Connection, principal: Principal, draft_id: int) -> Any:
-    """The draft row, or 404 when it does not exist or the caller may not see it."""
-    row = connection.execute(select(Draft.__table__).where(Draft.id == draft_id)).one_or_none()
-    if row is None or not may_see_draft(principal, row.subject_id, row.kind, row.status):
-        raise not_found("draft")
-    return row
-
-
-def history_draft(connection: Connection, principal: Principal, draft_id: int) -> Any:
-    row = visible_draft(connection, principal, draft_id)
-    if not may_read_history(principal, row.subject_id, row.kind):
-        raise forbidden("the history of this draft is for those who write it")
-    return row
-
-
-def writable_draft(connection: Connection, principal: Principal, draft_id: int) -> Any:
-    row = visible_draft(connection, principal, draft_id)
-    if not may_write_draft(principal, row.subject_id, row.kind):
-        raise forbidden("you may read this draft but not change it")
-    return row
 
 
 def version_out(stored: StoredVersion) -> VersionOut:
@@ -260,31 +235,7 @@ def _stale(
 
 
 def check_out(connection: Connection, draft_id: int) -> CheckOut:
-    check = latest_check(connection, draft_id)
-    status = connection.execute(select(Draft.status).where(Draft.id == draft_id)).scalar_one()
-    if check is None:
-        return CheckOut(draft_id=draft_id, version=0, status=status, flags=[], open_flags=0)
-    acks = {
-        a.flag: a
-        for a in connection.execute(
-            select(FlagAcknowledgement.__table__).where(FlagAcknowledgement.check_id == check.id)
-        ).all()
-    }
-    flags = [
-        FlagOut(
-            **{k: v for k, v in flag.items() if k in FlagOut.model_fields},
-            acknowledged_by=acks[flag["key"]].acknowledged_by if flag["key"] in acks else None,
-            reason=acks[flag["key"]].reason if flag["key"] in acks else None,
-        )
-        for flag in check.flags
-    ]
-    return CheckOut(
-        draft_id=draft_id,
-        version=check.version,
-        status=status,
-        flags=flags,
-        open_flags=len(open_flags(connection, draft_id)),
-    )
+    return CheckOut.model_validate(check_view(connection, draft_id), from_attributes=True)
 
 
 @router.get("/drafts/{draft_id}/check", summary="The latest bias check of a draft and its flags")

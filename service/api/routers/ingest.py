@@ -16,10 +16,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Response, UploadFile
 
-from service.api.deps import ConnectionDep, HrDep, SettingsDep
-from service.api.errors import ERROR_RESPONSES, ApiError, ErrorBody
-from service.api.routers.jobs import accept_job
+from service.api.accepted import accepted
 from service.api.schemas import JobOut
+from service.http.deps import ConnectionDep, HrDep, SettingsDep
+from service.http.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from service.ingest.errors import IngestError, IngestRefused
 from service.ingest.precheck import check_upload
 from service.ingest.uploads import remove_stale_uploads, uploads_dir
@@ -59,7 +59,7 @@ def upload(
     try:
         _save(file, target, settings.max_upload_bytes)
         _check(target, format, settings, skip_invalid=skip_invalid, name=name)
-        return accept_job(
+        return accepted(
             connection,
             response,
             principal,

@@ -1,26 +1,15 @@
 """People, their records and evidence packs, within the caller's scope."""
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from retrieval.embedding import Embedder
 from retrieval.pack_cache import PackCache
 from retrieval.schema import Record
-from service.access.principal import Principal
+from service.access.people import person_in_scope
 from service.access.scope import shows_author
-from service.api.deps import (
-    ConnectionDep,
-    HrDep,
-    Id,
-    PageDep,
-    PrincipalDep,
-    get_embedder,
-    get_pack_cache,
-)
-from service.api.errors import ERROR_RESPONSES, not_found
-from service.api.params import period_param
 from service.api.schemas import (
     DraftKind,
     EvidenceItemOut,
@@ -31,8 +20,25 @@ from service.api.schemas import (
     RecordOut,
 )
 from service.db.models import Demographic, Person
+from service.http.deps import (
+    ConnectionDep,
+    HrDep,
+    Id,
+    PageDep,
+    PageParams,
+    PrincipalDep,
+    get_embedder,
+    get_pack_cache,
+)
+from service.http.errors import ERROR_RESPONSES, not_found
+from service.http.params import period_param
 
 router = APIRouter(prefix="/api/v1", tags=["people"], responses=ERROR_RESPONSES)
+T = TypeVar("T")
+
+
+def _page(items: list[T], total: int, page: PageParams) -> Page[T]:
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/me", summary="Who this token speaks for, and their roles")
@@ -55,22 +61,13 @@ def list_people(
     if not principal.hr_admin:
         statement = statement.where(Person.id.in_({principal.person_id, *principal.reports}))
     rows, total = page.rows(connection, statement, Person.id)
-    return page.of([PersonOut.model_validate(row, from_attributes=True) for row in rows], total)
-
-
-def person_in_scope(connection: Connection, principal: Principal, person_id: int) -> PersonOut:
-    """The person, or 404 for one that does not exist or is outside the caller's scope."""
-    if not principal.can_read_person(person_id):
-        raise not_found("person")
-    row = connection.execute(select(Person).where(Person.id == person_id)).one_or_none()
-    if row is None:
-        raise not_found("person")
-    return PersonOut.model_validate(row, from_attributes=True)
+    return _page([PersonOut.model_validate(row, from_attributes=True) for row in rows], total, page)
 
 
 @router.get("/people/{person_id}", summary="One person in scope")
 def get_person(person_id: Id, principal: PrincipalDep, connection: ConnectionDep) -> PersonOut:
-    return person_in_scope(connection, principal, person_id)
+    row = person_in_scope(connection, principal, person_id)
+    return PersonOut.model_validate(row, from_attributes=True)
 
 
 PeriodQuery = Annotated[
@@ -109,7 +106,7 @@ def list_records(
         )
         for r in rows
     ]
-    return page.of(items, total)
+    return _page(items, total, page)
 
 
 @router.get(

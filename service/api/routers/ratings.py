@@ -3,11 +3,8 @@ panels calibrate and finalise through their cohort (routers/calibration.py)."""
 
 from fastapi import APIRouter
 
+from service.access.people import person_in_scope
 from service.access.principal import Principal
-from service.api.deps import ConnectionDep, HrDep, Id, PrincipalDep
-from service.api.errors import CONFLICT, ERROR_RESPONSES, ApiError, forbidden, not_found
-from service.api.params import cycle_name
-from service.api.routers.people import person_in_scope
 from service.api.schemas import RatingIn, RatingOut
 from service.bias.gate import GateRefused, finalise_rating
 from service.calibration.ratings import (
@@ -18,6 +15,9 @@ from service.calibration.ratings import (
     cycle_ratings,
     propose_rating,
 )
+from service.http.deps import ConnectionDep, HrDep, Id, PrincipalDep
+from service.http.errors import CONFLICT, ERROR_RESPONSES, ApiError, forbidden, not_found
+from service.http.params import cycle_name
 
 router = APIRouter(prefix="/api/v1/cycles", tags=["ratings"], responses=ERROR_RESPONSES)
 

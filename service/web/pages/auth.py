@@ -8,8 +8,8 @@ from fastapi.responses import RedirectResponse, Response
 from service.access.authn import Authenticator
 from service.access.sessions import end_session, open_session
 from service.access.throttle import FailureThrottle
-from service.api.deps import ConnectionDep, SettingsDep
-from service.api.middleware import note_failure, throttled
+from service.http.deps import ConnectionDep, SettingsDep
+from service.http.middleware import note_failure, throttled
 from service.settings import Settings
 from service.web.session import COOKIE, PagePrincipal, SameOrigin
 from service.web.templating import render

@@ -1,6 +1,7 @@
 """The draft page: the text beside its evidence, flags at the phrases that raised them,
 editing with the version it was based on, check, acknowledge, approve, history."""
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -8,11 +9,9 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from service.access.scope import may_approve_draft, may_read_history, may_write_draft
-from service.api.deps import ConnectionDep, Id
-from service.api.errors import ApiError
-from service.api.routers.drafts import check_out, visible_draft, writable_draft
 from service.bias.gate import GateRefused, acknowledge_flag, approve_draft, check_draft
 from service.db.models import Person
+from service.drafting.queries import check_view, visible_draft, writable_draft
 from service.drafting.store import (
     StaleEdit,
     draft_evidence,
@@ -22,6 +21,8 @@ from service.drafting.store import (
     version_history,
 )
 from service.drafting.text_format import DraftTextError, parse_text
+from service.http.deps import ConnectionDep, Id
+from service.http.errors import ApiError
 from service.web.draft_view import evidence_body, sections_with_flags, version_diff
 from service.web.flash import redirect_with
 from service.web.session import PagePrincipal, SameOrigin
@@ -39,9 +40,9 @@ def draft_page(
 ) -> Response:
     row = visible_draft(connection, principal, draft_id)
     current = load_version(connection, draft_id)
-    check = check_out(connection, draft_id)
+    check = check_view(connection, draft_id)
     fresh = check.version == current.version
-    flags = [f.model_dump() for f in check.flags] if fresh else []
+    flags = [asdict(f) for f in check.flags] if fresh else []
     subject = connection.execute(
         select(Person.name).where(Person.id == row.subject_id)
     ).scalar_one()

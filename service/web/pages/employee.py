@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from retrieval.schema import Record
-from service.access.scope import may_see_draft, shows_author
-from service.api.deps import BigId, ConnectionDep, SettingsDep
-from service.api.errors import not_found
-from service.api.params import required_period
+from service.access.scope import SELF_KIND, may_see_draft, shows_author
 from service.db.models import Draft, Person
+from service.http.deps import BigId, ConnectionDep, SettingsDep
+from service.http.errors import not_found
+from service.http.params import required_period
 from service.jobs.queue import enqueue, job_status
 from service.web.session import PagePrincipal, SameOrigin
 from service.web.templating import render
@@ -78,7 +78,7 @@ def request_self_reflection(
     job_id = enqueue(
         connection,
         "draft",
-        {"person_id": principal.person_id, "kind": "self_reflection", "period": window.name},
+        {"person_id": principal.person_id, "kind": SELF_KIND, "period": window.name},
         requested_by=principal.person_id,
         max_attempts=settings.job_max_attempts,
         actor=principal.actor,

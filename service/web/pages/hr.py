@@ -19,13 +19,13 @@ from markupsafe import Markup
 from sqlalchemy import Connection, func, select
 
 from service.access.principal import Principal
-from service.api.deps import ConnectionDep, SettingsDep
-from service.api.errors import forbidden
-from service.api.params import cycle_name
 from service.bias.gate import last_rating_change
 from service.bias.stats import MIN_GROUP
 from service.calibration.cohort import ManagerRow
 from service.db.models import BiasReport, Job, Person, ReviewCycle
+from service.http.deps import ConnectionDep, SettingsDep
+from service.http.errors import forbidden
+from service.http.params import cycle_name
 from service.jobs.queue import enqueue
 from service.web.charts import RateBar, leniency_chart, rate_chart
 from service.web.flash import redirect_with

@@ -20,20 +20,20 @@ from markupsafe import Markup
 from sqlalchemy import Connection, select
 
 from service.access.principal import Principal
-from service.api.deps import ConnectionDep, Id, SettingsDep
-from service.api.errors import ApiError
-from service.api.routers.calibration import (
+from service.bias.gate import GateRefused, finalise_rating
+from service.calibration.access import (
     cohort_member,
     not_self,
     panel_words,
     visible_panel,
 )
-from service.bias.gate import GateRefused, finalise_rating
 from service.calibration.cohort import CohortRow, CohortView, cohort_view
 from service.calibration.panels import GRID, PanelRefused, PanelView, all_panels, panels_of, place
 from service.calibration.pseudonyms import person_for_label, pseudonyms
 from service.calibration.ratings import RatingRefused, calibrate_rating
 from service.db.models import Person
+from service.http.deps import ConnectionDep, Id, SettingsDep
+from service.http.errors import ApiError
 from service.settings import Settings
 from service.web.charts import distribution_chart, leniency_chart
 from service.web.draft_view import TextBlock, text_blocks

@@ -19,9 +19,6 @@ from sqlalchemy.orm import aliased
 from retrieval.periods import Period
 from retrieval.schema import Record
 from service.access.principal import Principal
-from service.api.deps import ConnectionDep, Id
-from service.api.errors import forbidden, not_found
-from service.api.params import cycle_name, required_period
 from service.bias.evidence_features import evidence_features
 from service.calibration.cohort import SUMMARY_KIND
 from service.calibration.ratings import (
@@ -34,6 +31,9 @@ from service.calibration.ratings import (
 )
 from service.db.models import Draft, DraftVersion, Person
 from service.drafting.structure import DRAFT_KINDS, DraftBody
+from service.http.deps import ConnectionDep, Id
+from service.http.errors import forbidden, not_found
+from service.http.params import cycle_name, required_period
 from service.ingest.ratings import DEFAULT_SCALE
 from service.web.flash import redirect_with
 from service.web.pages.employee import DEFAULT_PERIOD

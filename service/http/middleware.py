@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.access.authn import Authenticator
 from service.access.principal import Principal
 from service.access.throttle import FailureThrottle
-from service.api.errors import (
+from service.http.errors import (
     DATABASE_UNAVAILABLE,
     ApiError,
     database_unavailable,

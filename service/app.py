@@ -1,4 +1,6 @@
-"""The FastAPI application factory and `fairdraft serve`'s entry point.
+"""The FastAPI application factory and `fairdraft serve`'s entry point: it assembles the
+API routers, the web pages and the shared HTTP layer (service/http), which do not import
+each other.
 
 `create_app(settings)` opens the configured (or embedded) database on start-up and, unless
 `serve_worker` is off, runs one job worker in a thread of the same process, so a single
@@ -14,11 +16,6 @@ from sqlalchemy import Engine, text
 from starlette.types import ASGIApp
 
 from retrieval.pack_cache import PackCache
-from service.api.deps import get_engine
-from service.api.docs import install_docs
-from service.api.errors import ErrorBody, install_error_handlers
-from service.api.logs import RequestContext, configure_logging
-from service.api.middleware import Authenticate, BodyLimit, SecurityHeaders
 from service.api.routers import (
     audit,
     calibration,
@@ -29,6 +26,11 @@ from service.api.routers import (
     people,
     ratings,
 )
+from service.http.deps import get_engine
+from service.http.docs import install_docs
+from service.http.errors import ErrorBody, install_error_handlers
+from service.http.logs import RequestContext, configure_logging
+from service.http.middleware import Authenticate, BodyLimit, SecurityHeaders
 from service.jobs.worker import start_in_thread
 from service.settings import Settings, get_settings
 from service.store import open_store

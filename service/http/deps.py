@@ -5,7 +5,7 @@ rolled back when it raises), so a refused or failed request leaves nothing half-
 """
 
 from collections.abc import Iterator, Sequence
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -14,12 +14,10 @@ from sqlalchemy import Connection, Engine, Row, Select, func, select
 from retrieval.embedding import Embedder
 from retrieval.pack_cache import PackCache
 from service.access.principal import Principal
-from service.api.errors import ApiError, forbidden
-from service.api.schemas import Page
+from service.http.errors import ApiError, forbidden
 from service.settings import Settings
 from service.store import embedder_from
 
-T = TypeVar("T")
 _bearer = HTTPBearer(auto_error=False, description="A fairdraft API token or an OIDC JWT.")
 
 
@@ -111,9 +109,6 @@ class PageParams:
             statement.order_by(*order_by).limit(self.limit).offset(self.offset)
         ).all()
         return rows, int(total)
-
-    def of(self, items: list[T], total: int) -> Page[T]:
-        return Page(items=items, total=total, limit=self.limit, offset=self.offset)
 
 
 PageDep = Annotated[PageParams, Depends()]

@@ -1,7 +1,7 @@
 """Parameters several routers parse the same way, with the same 422 when they are wrong."""
 
 from retrieval.periods import Period, PeriodError, parse_period
-from service.api.errors import ApiError
+from service.http.errors import ApiError
 
 
 def required_period(value: str) -> Period:

@@ -1,0 +1,97 @@
+"""Scope-checked draft loaders and the bias-check view, shared by the API and the pages:
+a draft the caller may not see is 404, one they see but may not change is 403."""
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from service.access.principal import Principal
+from service.access.scope import may_read_history, may_see_draft, may_write_draft
+from service.bias.gate import latest_check, open_flags
+from service.db.models import Draft, FlagAcknowledgement
+from service.http.errors import forbidden, not_found
+
+
+def visible_draft(connection: Connection, principal: Principal, draft_id: int) -> Any:
+    """The draft row, or 404 when it does not exist or the caller may not see it."""
+    row = connection.execute(select(Draft.__table__).where(Draft.id == draft_id)).one_or_none()
+    if row is None or not may_see_draft(principal, row.subject_id, row.kind, row.status):
+        raise not_found("draft")
+    return row
+
+
+def history_draft(connection: Connection, principal: Principal, draft_id: int) -> Any:
+    """The draft row for one who may read its earlier versions and audit trail."""
+    row = visible_draft(connection, principal, draft_id)
+    if not may_read_history(principal, row.subject_id, row.kind):
+        raise forbidden("the history of this draft is for those who write it")
+    return row
+
+
+def writable_draft(connection: Connection, principal: Principal, draft_id: int) -> Any:
+    """The draft row for one who may change it."""
+    row = visible_draft(connection, principal, draft_id)
+    if not may_write_draft(principal, row.subject_id, row.kind):
+        raise forbidden("you may read this draft but not change it")
+    return row
+
+
+@dataclass(frozen=True)
+class FlagView:
+    """One flagged phrase of a check, with who kept it and why, if anyone did."""
+
+    key: str
+    measure: str
+    phrase: str
+    section: int
+    sentence: int
+    start: int
+    end: int
+    suggestion: str
+    acknowledged_by: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckView:
+    """The latest bias check of a draft (version 0 and no flags when there is none)."""
+
+    draft_id: int
+    version: int
+    status: str
+    flags: list[FlagView]
+    open_flags: int
+
+
+_FLAG_FIELDS = {f.name for f in fields(FlagView)} - {"acknowledged_by", "reason"}
+
+
+def check_view(connection: Connection, draft_id: int) -> CheckView:
+    """The draft's latest check with each flag's acknowledgement (no scope check: the
+    caller has loaded the draft through one of the loaders above)."""
+    check = latest_check(connection, draft_id)
+    status = connection.execute(select(Draft.status).where(Draft.id == draft_id)).scalar_one()
+    if check is None:
+        return CheckView(draft_id=draft_id, version=0, status=status, flags=[], open_flags=0)
+    acks = {
+        a.flag: a
+        for a in connection.execute(
+            select(FlagAcknowledgement.__table__).where(FlagAcknowledgement.check_id == check.id)
+        ).all()
+    }
+    flags = [
+        FlagView(
+            **{k: v for k, v in flag.items() if k in _FLAG_FIELDS},
+            acknowledged_by=acks[flag["key"]].acknowledged_by if flag["key"] in acks else None,
+            reason=acks[flag["key"]].reason if flag["key"] in acks else None,
+        )
+        for flag in check.flags
+    ]
+    return CheckView(
+        draft_id=draft_id,
+        version=check.version,
+        status=status,
+        flags=flags,
+        open_flags=len(open_flags(connection, draft_id)),
+    )
