@@ -18,6 +18,7 @@ from retrieval.evidence import EvidenceItem, EvidencePack, Scores
 from retrieval.outcomes import outcome_scores
 from retrieval.periods import Period
 from retrieval.queries import KindQueries, queries_for
+from retrieval.query_cache import QueryVectorCache
 from retrieval.ranking import diversify, fit_budget, rankings, reciprocal_rank_fusion
 from retrieval.schema import Chunk, Record
 
@@ -57,10 +58,10 @@ def retrieve_evidence(
         raise ValueError(f"unknown ranking {ranking!r}; use one of {', '.join(RANKINGS)}")
     spec = queries_for(draft_kind)
     candidates = _candidates(connection, embedder.name, subject_id, period, spec)
-    pack = EvidencePack(subject_id, period, draft_kind, ranking, token_budget, len(candidates.rows))
+    found = len(candidates.rows)
     if not candidates.rows:
-        return pack
-    queries = _query_vectors(embedder, spec.queries)
+        return EvidencePack(subject_id, period, draft_kind, ranking, token_budget, found)
+    queries = QUERY_VECTORS.vectors(embedder, spec.queries)
     if extra_queries:
         queries = np.vstack([queries, embedder.embed(list(extra_queries))])
     similarity = candidates.embeddings @ queries.T
@@ -89,11 +90,12 @@ def retrieve_evidence(
     )
     kept = set(fit_budget(order, [row.token_count for row in candidates.rows], token_budget))
     chosen = [(pick, i) for pick, i in enumerate(order) if i in kept]
-    pack.items.extend(
+    items = [
         _item(number, candidates.rows[i], similarity[i], candidates.text_score[i], fused[i], pick)
         for number, (pick, i) in enumerate(chosen, start=1)
-    )
-    return pack
+    ]
+    # The pack is frozen: built whole here, never filled in after construction.
+    return EvidencePack(subject_id, period, draft_kind, ranking, token_budget, found, items)
 
 
 def _candidates(
@@ -170,15 +172,9 @@ def _drop_exact_duplicates(rows: Sequence[Any]) -> list[Any]:
     return unique
 
 
-_QUERY_VECTORS: dict[tuple[str, tuple[str, ...]], Vectors] = {}
-
-
-def _query_vectors(embedder: Embedder, queries: tuple[str, ...]) -> Vectors:
-    """The kind's queries are fixed, so each model embeds them once per process."""
-    key = (embedder.name, queries)
-    if key not in _QUERY_VECTORS:
-        _QUERY_VECTORS[key] = embedder.embed(list(queries))
-    return _QUERY_VECTORS[key]
+# The kind's queries are fixed, so each model embeds them once per process; bounded and
+# locked because retrieval runs in many threads (see retrieval/query_cache.py).
+QUERY_VECTORS = QueryVectorCache()
 
 
 def _item(

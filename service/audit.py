@@ -6,7 +6,6 @@ from typing import Any
 from sqlalchemy import Connection, insert
 
 from service.db.models import AuditEvent
-from service.ingest.summary import IngestSummary
 
 
 def audit_rows(
@@ -46,16 +45,4 @@ def audit(
 ) -> None:
     audit_rows(
         connection, actor=actor, action=action, entity=entity, changes=[(entity_id, before, after)]
-    )
-
-
-def audit_ingest(connection: Connection, summary: IngestSummary, actor: str) -> None:
-    """One event per ingested file, with its counts (never row contents)."""
-    audit(
-        connection,
-        actor=actor,
-        action=f"ingest.{summary.format}",
-        entity="file",
-        entity_id=summary.path,
-        after=summary.counts(),
     )

@@ -61,6 +61,7 @@ FAMILY = "eng<img src=x onerror=\"window.__pwned='family'\">"
 DEPARTMENT = "<script>window.__pwned='dept'</script>"
 LOCATION = "'><svg onload=window.__pwned='loc'>"
 EVALUATED = ("1337", "1351", "1379")
+REQUEST_ID = re.compile(r"\b[0-9a-f]{16}\b")
 PEOPLE = {  # employee id -> the key tests use
     "E001": "ana",
     "E002": "bo",
@@ -264,7 +265,9 @@ class Watched:
         self.ran += [f"{where}: CSP violation {v}" for v in page.evaluate(VIOLATIONS)]
         self.ran += [f"{where}: {found}" for found in page.evaluate(INJECTED_JS)]
         text = page.content()
-        self.ran += [f"{where}: evaluated {n}" for n in EVALUATED if n in text]
+        # request ids are random hex and may hold "1379" by chance: not an evaluation
+        plain = REQUEST_ID.sub("", text)
+        self.ran += [f"{where}: evaluated {n}" for n in EVALUATED if n in plain]
         if shows:
             assert "__pwned" in text, f"{where}: the planted text is not on the page"
             self.shown += 1

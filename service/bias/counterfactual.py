@@ -54,7 +54,7 @@ from service.db.models import Person
 from service.drafting.citations import check_citations
 from service.drafting.llm import DraftingFailed
 from service.drafting.prompting import context_for, render
-from service.drafting.run import Drafting, _prepare
+from service.drafting.run import Drafting, prepare
 from service.drafting.structure import DraftBody
 
 Pronoun = Literal["he", "she", "they"]
@@ -408,7 +408,7 @@ async def _probe_one(
     run: Drafting, person: Person, kind: str, period: str, seed: int
 ) -> PersonProbe | str:
     """One person's probe, or the message saying why there was nothing to draft."""
-    prepared = await asyncio.to_thread(_prepare, run, person, kind, period)
+    prepared = await asyncio.to_thread(prepare, run, person, kind, period)
     if not prepared.pack.items:
         return prepared.pack.message or "no evidence"
     swap = choose_swap(person, prepared.pack, seed)

@@ -97,7 +97,10 @@ class DraftOutcome:
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class Prepared:
+    """Everything a draft is made from, before the drafter runs: the evidence pack (marked
+    for instruction-like text), the rendered prompt and the review cycle."""
+
     person: Person
     subject: DraftSubject
     pack: EvidencePack
@@ -117,7 +120,10 @@ def subject_of(person: Person, kind: str) -> DraftSubject:
     )
 
 
-def _prepare(run: Drafting, person: Person, kind: str, period: str) -> _Prepared:
+def prepare(run: Drafting, person: Person, kind: str, period: str) -> Prepared:
+    """Retrieve, mark and render what a draft of `kind` for `person` in `period` is made
+    from. Public because the counterfactual probe drafts from the same preparation with a
+    swapped name, so both paths see the same evidence and prompt."""
     with run.engine.connect() as conn:
         pack = retrieve_evidence(
             conn,
@@ -133,10 +139,10 @@ def _prepare(run: Drafting, person: Person, kind: str, period: str) -> _Prepared
     subject = subject_of(person, kind)
     pack, marks = mark_pack(pack)  # before anything reads it: prompt, drafter and check
     prompt = render(context_for(pack, subject, period))
-    return _Prepared(person, subject, pack, prompt, cycle_id, marks)
+    return Prepared(person, subject, pack, prompt, cycle_id, marks)
 
 
-def provenance(run: Drafting, prepared: _Prepared, period: str) -> dict[str, Any]:
+def provenance(run: Drafting, prepared: Prepared, period: str) -> dict[str, Any]:
     """Everything needed to answer "why does it say this?" later."""
     pack = prepared.pack
     return {
@@ -168,7 +174,7 @@ def provenance(run: Drafting, prepared: _Prepared, period: str) -> dict[str, Any
 
 
 def _store(
-    run: Drafting, prepared: _Prepared, period: str, body: DraftBody
+    run: Drafting, prepared: Prepared, period: str, body: DraftBody
 ) -> tuple[int, int, DraftBody, CitationReport]:
     pack_ids = [item.id for item in prepared.pack.items]
     checked, report = check_citations(body, pack_ids, prepared.marks)
@@ -192,7 +198,7 @@ async def draft_person(run: Drafting, person: Person, kind: str, period: str) ->
     """One draft, stored as the next version of (person, kind, period). An empty history
     gives an outcome with a message and stores nothing; a model failure raises
     DraftingFailed and stores nothing."""
-    prepared, preparing = await asyncio.to_thread(_timed, _prepare, run, person, kind, period)
+    prepared, preparing = await asyncio.to_thread(_timed, prepare, run, person, kind, period)
     if not prepared.pack.items:
         return DraftOutcome(
             person.email, kind, period, evidence=prepared.pack, message=prepared.pack.message
@@ -222,7 +228,7 @@ async def draft_person(run: Drafting, person: Person, kind: str, period: str) ->
     )
 
 
-def _nothing_usable(prepared: _Prepared) -> str:
+def _nothing_usable(prepared: Prepared) -> str:
     marked = sum(1 for mark in prepared.marks.values() if mark.signals)
     return (
         f"nothing drafted: {marked} of the {len(prepared.pack.items)} evidence items read as "

@@ -16,7 +16,7 @@ from retrieval.pack_cache import PackCache
 from service.access.principal import Principal
 from service.http.errors import ApiError, forbidden
 from service.settings import Settings
-from service.store import embedder_from
+from service.store import EmbedderSource
 
 _bearer = HTTPBearer(auto_error=False, description="A fairdraft API token or an OIDC JWT.")
 
@@ -38,11 +38,10 @@ def get_connection(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[C
 
 
 def get_embedder(request: Request) -> Embedder:
-    """The query embedder, loaded on first use and shared by every request after it."""
-    embedder: Embedder | None = getattr(request.app.state, "embedder", None)
-    if embedder is None:
-        embedder = request.app.state.embedder = embedder_from(request.app.state.settings)
-    return embedder
+    """The query embedder: the app's one EmbedderSource (created with the app) loads it on
+    first use and shares it with every request after it and the in-process worker."""
+    source: EmbedderSource = request.app.state.embedder
+    return source()
 
 
 async def get_pack_cache(request: Request) -> PackCache:

@@ -10,8 +10,8 @@ from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, sele
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import aliased
 
-from service.audit import audit_ingest
 from service.db.models import Demographic, Person
+from service.ingest.audited import audit_ingest
 from service.ingest.csv_rows import CsvRow, read_csv
 from service.ingest.errors import IngestRefused, RowError
 from service.ingest.locks import hold_ingest_lock

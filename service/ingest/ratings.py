@@ -14,8 +14,9 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from retrieval.periods import PeriodError, parse_period
-from service.audit import audit_ingest, audit_rows
+from service.audit import audit_rows
 from service.db.models import Rating, ReviewCycle
+from service.ingest.audited import audit_ingest
 from service.ingest.csv_rows import CsvRow, read_csv
 from service.ingest.directory import Directory
 from service.ingest.errors import IngestRefused, RowError

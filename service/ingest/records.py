@@ -35,9 +35,9 @@ from retrieval.bulk import copy_rows
 from retrieval.chunking import ChunkText, chunk_text
 from retrieval.embedding import Embedder, Vectors, embed_in_batches
 from retrieval.store import NewChunk, copy_chunks, delete_chunks_of
-from service.audit import audit_ingest
 from service.db.models import RECORD_KINDS, Record
 from service.drafting.injection import scan, signals
+from service.ingest.audited import audit_ingest
 from service.ingest.directory import Directory
 from service.ingest.errors import IngestRefused, RowError
 from service.ingest.locks import hold_ingest_lock

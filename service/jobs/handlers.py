@@ -7,7 +7,6 @@ job at once instead of trying again.
 """
 
 import asyncio
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,7 +39,6 @@ from service.ingest.run import Ingestor, ingest_path
 from service.ingest.summary import IngestSummary
 from service.ingest.uploads import remove_upload
 from service.settings import Settings
-from service.store import embedder_from
 
 REFUSED_ROWS_KEPT = 100  # row errors listed in an ingest job's result; the count is exact
 
@@ -57,6 +55,7 @@ class JobContext:
     settings: Settings
     actor: str  # e.g. "job:12 for ana.lima@example.com"
     job_id: int
+    embedder: Callable[[], Embedder]  # the worker's, loaded on first use
 
 
 Handler = Callable[[JobContext, dict[str, Any]], dict[str, Any]]
@@ -86,22 +85,6 @@ def describe_error(exc: Exception) -> str:
     if isinstance(exc, _SAFE_MESSAGE):
         return str(exc)
     return f"unexpected {type(exc).__name__} (details in the worker log)"
-
-
-# --- the embedding model, loaded once per process ---------------------------------------
-
-_embedders: dict[tuple[str, str, int], Embedder] = {}
-_embedders_lock = threading.Lock()
-
-
-def shared_embedder(settings: Settings) -> Embedder:
-    """The configured embedder, loaded once per process: loading MiniLM takes seconds, and
-    every draft and ingest job needs it."""
-    key = (settings.embedding_model, settings.embedding_device, settings.embedding_batch_size)
-    with _embedders_lock:
-        if key not in _embedders:
-            _embedders[key] = embedder_from(settings)
-        return _embedders[key]
 
 
 # --- payload checks ---------------------------------------------------------------------
@@ -138,7 +121,7 @@ def _period(payload: dict[str, Any], name: str = "period") -> str:
 def _drafting(context: JobContext) -> Drafting:
     settings = context.settings
     return Drafting(
-        context.engine, settings, shared_embedder(settings), drafter_from(settings), context.actor
+        context.engine, settings, context.embedder(), drafter_from(settings), context.actor
     )
 
 
@@ -206,7 +189,7 @@ def ingest_job(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         settings,
         actor=context.actor,
         progress=NoProgress(),
-        embedder_factory=lambda: shared_embedder(settings),
+        embedder_factory=context.embedder,
     )
     try:
         summaries = ingest_path(ingestor, path, fmt=fmt, skip_invalid=skip_invalid, label=label)

@@ -40,7 +40,7 @@ from service.jobs.handlers import (
 )
 from service.jobs.queue import ClaimedJob, claim, complete, fail, heartbeat
 from service.settings import Settings
-from service.store import open_store
+from service.store import EmbedderSource, open_store
 
 log = logging.getLogger("fairdraft.jobs")
 MAX_BACKOFF_S = 60.0
@@ -138,9 +138,12 @@ class Worker:
         *,
         worker_id: str | None = None,
         handlers: Mapping[str, Handler] | None = None,
+        embedder: EmbedderSource | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
+        # Workers of one process share one (a pool passes its own); a lone worker owns one.
+        self.embedder = embedder or EmbedderSource(settings)
         self.worker_id = worker_id or new_worker_id()
         self.handlers = HANDLERS if handlers is None else handlers
         self.backoff = DatabaseBackoff(self.worker_id, first_s=settings.job_poll_s)
@@ -175,7 +178,9 @@ class Worker:
         taken over meanwhile and nothing was written)."""
         try:
             handler = handler_for(job.kind, self.handlers)
-            context = JobContext(self.engine, self.settings, self._actor(job), job.id)
+            context = JobContext(
+                self.engine, self.settings, self._actor(job), job.id, self.embedder
+            )
             with self._heartbeat(job):
                 result = handler(context, job.payload)
             return "done" if complete(self.engine, job.id, self.worker_id, result) else "lost"
@@ -264,11 +269,13 @@ def _log_error(job: ClaimedJob, exc: Exception) -> None:
     )
 
 
-def start_in_thread(engine: Engine, settings: Settings) -> tuple[threading.Thread, threading.Event]:
-    """One worker in a daemon thread (for `fairdraft serve`); set the event to stop it, then
-    join the thread (it finishes the job in hand first)."""
+def start_in_thread(
+    engine: Engine, settings: Settings, *, embedder: EmbedderSource | None = None
+) -> tuple[threading.Thread, threading.Event]:
+    """One worker in a daemon thread (for `fairdraft serve`, sharing the app's embedder);
+    set the event to stop it, then join the thread (it finishes the job in hand first)."""
     stop = threading.Event()
-    worker = Worker(engine, settings)
+    worker = Worker(engine, settings, embedder=embedder)
     thread = threading.Thread(target=worker.run, args=(stop,), name="fairdraft-worker", daemon=True)
     thread.start()
     return thread, stop
@@ -289,9 +296,10 @@ def run_worker(settings: Settings, *, concurrency: int = 1) -> None:
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with open_store(settings) as engine:
+            embedder = EmbedderSource(settings)
             threads = [
                 threading.Thread(
-                    target=Worker(engine, settings).run,
+                    target=Worker(engine, settings, embedder=embedder).run,
                     args=(stop,),
                     name=f"worker-{n}",
                     daemon=True,
