@@ -227,7 +227,14 @@ def draft_variants(h: str) -> Iterator[Variant]:
                 "current": _version(h, current),
                 "sections": sections_with_flags(current, dumped),
                 "evidence": [
-                    {"id": h, "title": h, "kind": h, "occurred_at": h, "body": h},
+                    {
+                        "id": h,
+                        "title": h,
+                        "kind": h,
+                        "occurred_at": h,
+                        "body": h,
+                        "instruction_signals": [h, h],
+                    },
                     {"id": "E2", "title": None, "kind": h, "occurred_at": h, "body": h},
                 ],
                 "check": CheckOut(draft_id=7, version=2, status=h, flags=found, open_flags=1),

@@ -32,8 +32,6 @@ class OidcVerifier:
     def __init__(self, settings: Settings) -> None:
         if not settings.oidc_issuer:
             raise ValueError("OIDC is not configured (FAIRDRAFT_OIDC_ISSUER)")
-        if not settings.oidc_audience:
-            raise ValueError("set FAIRDRAFT_OIDC_AUDIENCE: fairdraft's client id at the issuer")
         if not (settings.oidc_jwks_url or settings.oidc_jwks_file):
             raise ValueError("set FAIRDRAFT_OIDC_JWKS_URL or FAIRDRAFT_OIDC_JWKS_FILE")
         self.settings = settings
@@ -57,9 +55,6 @@ class OidcVerifier:
             return keys[0].key
         assert self._url_client is not None
         return self._url_client.get_signing_key_from_jwt(token).key
-
-    def email(self, token: str) -> str:
-        return self.identity(token).email
 
     def identity(self, token: str) -> "OidcIdentity":
         """The verified email claim and the token's expiry; raises InvalidOidcToken for

@@ -84,13 +84,8 @@ class TokenOwner:
     person_id: int
 
 
-def person_for_token(connection: Connection, token: str) -> int | None:
-    """The person a live token speaks for; None for an unknown, revoked or expired one."""
-    owner = live_token(connection, token)
-    return owner.person_id if owner else None
-
-
 def live_token(connection: Connection, token: str) -> TokenOwner | None:
+    """The token's id and person when it is live; None for an unknown, revoked or expired one."""
     if not token.startswith(PREFIX):
         return None
     row = connection.execute(

@@ -171,7 +171,7 @@ class Authenticate:
         except DATABASE_UNAVAILABLE as exc:
             refusal = await database_unavailable(Request(scope), exc)
         if refusal is not None:
-            await _send_response(scope, receive, send, refusal)
+            await refusal(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -306,8 +306,5 @@ async def _error(scope: Scope, error: ApiError) -> Response:
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, error: ApiError) -> None:
-    await _send_response(scope, receive, send, await _error(scope, error))
-
-
-async def _send_response(scope: Scope, receive: Receive, send: Send, response: Response) -> None:
+    response = await _error(scope, error)
     await response(scope, receive, send)
