@@ -1,4 +1,4 @@
-// The API docs' start-up (served at /docs/init.js by service/http/docs.py): Swagger UI,
+// The API docs' start-up (served at /docs/init.js by docs.py beside it): Swagger UI,
 // from the installed swagger-ui-py package, on our own origin. A file rather than an
 // inline script, so the docs page works under the CSP's script-src 'self'.
 "use strict";
