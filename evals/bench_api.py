@@ -60,16 +60,17 @@ from rich.console import Console
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects.postgresql import insert
 
+from domain.kinds import DraftKind
+from domain.periods import parse_period
 from evals.org_store import HASHING_MODEL, org_store
 from evals.report import print_figures
 from service.access.principal import reports_of
 from service.access.tokens import issue_token
 from service.db.models import Draft, Person, PersonRole
-from service.drafting.kinds import DraftKind
 from service.drafting.run import Drafting, draft_cycle, offline_drafter
 from service.ingest.progress import RichProgress
 
-PERIOD = "2026-H1"
+PERIOD = parse_period("2026-H1")
 KIND = DraftKind.SELF_REFLECTION.value
 ACTOR = "bench-api"
 TARGET_P95_MS = 100.0
@@ -115,7 +116,9 @@ def drafted_subjects(engine: Engine) -> dict[int, int]:
     """person id -> the id of their self-reflection draft for the period."""
     with engine.connect() as conn:
         rows = conn.execute(
-            select(Draft.subject_id, Draft.id).where(Draft.period == PERIOD, Draft.kind == KIND)
+            select(Draft.subject_id, Draft.id).where(
+                Draft.period == PERIOD.name, Draft.kind == KIND
+            )
         ).all()
     return {row.subject_id: row.id for row in rows}
 
@@ -386,7 +389,7 @@ def _think(rng: random.Random, mean_s: float) -> float:
 def request_path(kind: str, subject: tuple[int, int]) -> str:
     person_id, draft_id = subject
     if kind == "evidence":
-        return f"/api/v1/people/{person_id}/evidence?kind={KIND}&period={PERIOD}"
+        return f"/api/v1/people/{person_id}/evidence?kind={KIND}&period={PERIOD.name}"
     if kind == "draft":
         return f"/api/v1/drafts/{draft_id}"
     return f"/api/v1/people/{person_id}/drafts"

@@ -33,14 +33,15 @@ from statistics import quantiles
 import httpx
 from rich.console import Console
 
+from domain.kinds import DraftKind
+from domain.periods import parse_period
 from evals.org_store import org_store
 from evals.report import print_figures
-from service.drafting.kinds import DraftKind
 from service.drafting.run import Drafting, draft_cycle, drafter_from
 from service.ingest.progress import RichProgress
 
 MODEL = "hashing-384"
-PERIOD = "2026-H1"
+PERIOD = parse_period("2026-H1")
 KIND = DraftKind.SELF_REFLECTION
 
 

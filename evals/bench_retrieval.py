@@ -33,10 +33,11 @@ from langchain_core.embeddings import Embeddings
 from rich.console import Console
 from sqlalchemy import Engine, func, select, text
 
+from domain.kinds import REVIEW_KINDS
+from domain.periods import parse_period
 from evals.org_store import org_store
 from evals.report import print_figures
 from retrieval.embedding import Embedder
-from retrieval.periods import parse_period
 from retrieval.schema import Chunk
 from retrieval.search import retrieve_evidence
 from retrieval.similar import (
@@ -47,10 +48,9 @@ from retrieval.similar import (
     similar_chunks,
 )
 from retrieval.store import NewChunk, copy_chunks
-from service.drafting.kinds import REVIEW_KINDS
 
 MODEL = "hashing-384"
-PERIODS = ("2026-H1", "2026-H2")
+PERIODS = tuple(parse_period(name) for name in ("2026-H1", "2026-H2"))
 
 
 def percentiles(samples: Sequence[float]) -> tuple[float, float]:
@@ -130,7 +130,7 @@ def bench_packs(
                     conn,
                     embedder,
                     subject_id=subject,
-                    period=parse_period(period),
+                    period=period,
                     draft_kind=kind,
                 )
             )
@@ -233,7 +233,7 @@ def bench_langchain(
         conn.execute(text("ANALYZE langchain_pg_embedding"))
     latencies = []
     for n in range(samples + 10):
-        subject, period = rng.choice(subjects), parse_period(rng.choice(PERIODS))
+        subject, period = rng.choice(subjects), rng.choice(PERIODS)
         where = {
             "$and": [
                 {"subject_id": {"$eq": subject}},

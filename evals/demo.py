@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
+from domain.kinds import REVIEW_KINDS
+from domain.periods import parse_period
 from evals.synthetic_org import generate_org
 from evals.timing import StepTimer
 from service.cli_output import summary_table
@@ -20,7 +22,6 @@ from service.db.engine import open_engine
 from service.db.migrate import ensure_schema
 from service.db.models import Chunk, Demographic, Person, Rating, Record, ReviewCycle
 from service.drafting.display import print_draft
-from service.drafting.kinds import REVIEW_KINDS
 from service.drafting.run import Drafting, DraftOutcome, draft_person, drafter_from, load_person
 from service.ingest.progress import NoProgress, RichProgress
 from service.ingest.run import Ingestor, ingest_path
@@ -28,7 +29,7 @@ from service.ingest.summary import IngestSummary
 from service.settings import Settings
 from service.store import embedder_from
 
-DEMO_PERIOD = "2026-H1"
+DEMO_PERIOD = parse_period("2026-H1")
 
 
 def run_demo(settings: Settings, console: Console, *, people: int, seed: int) -> dict[str, float]:

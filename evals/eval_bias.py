@@ -32,7 +32,7 @@ it (nothing is planted there).
 Ratings are each person's manager rating (`rating`, not the panel's `calibrated_rating`:
 the planted offsets are the manager's) of the latest cycle in ratings.csv, 2026-H1. Their
 evidence features come from the person's records dated inside that cycle's period
-(`retrieval.periods.parse_period`), as the bias check of that cycle would see them;
+(`domain.periods.parse_period`), as the bias check of that cycle would see them;
 `--evidence year` uses every record of the year instead, which a real H1 cycle could not
 (most of it is dated after the cycle closed): a diagnostic of how detection depends on the
 amount of evidence, not a figure to compare with the targets.
@@ -58,8 +58,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from domain.periods import Period, parse_period
 from evals.synthetic_org import generate_org
-from retrieval.periods import Period, parse_period
 from service.bias.evidence_features import evidence_features
 from service.bias.language import FLAG_PRIORITY, name_words, profile_text
 from service.bias.ratings import (

@@ -34,11 +34,11 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Connection, Engine, select
 
+from domain.periods import parse_period
 from evals.citation_support import supports
 from evals.synthetic_org import generate_org
 from retrieval.embedding import Embedder
 from retrieval.evidence import EvidencePack
-from retrieval.periods import parse_period
 from retrieval.search import retrieve_evidence
 from service.db.models import Person
 from service.drafting.citations import check_citations

@@ -30,9 +30,9 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, select
 
+from domain.periods import parse_period
 from evals.synthetic_org import generate_org
 from retrieval.evidence import EvidencePack
-from retrieval.periods import parse_period
 from retrieval.queries import draft_kinds
 from retrieval.search import RANKINGS, retrieve_evidence
 from service.db.models import Person
@@ -42,7 +42,7 @@ from service.settings import DEFAULT_EMBEDDING_MODEL, Settings
 from service.store import embedder_from, open_store
 
 CUTOFF = 10
-PERIODS = ("2026-H1", "2026-H2")
+PERIODS = tuple(parse_period(name) for name in ("2026-H1", "2026-H2"))
 BASELINE = Path(__file__).parent / "baselines" / "retrieval.json"
 
 
@@ -83,8 +83,8 @@ def evaluate(
             row.employee_id: row.id for row in conn.execute(select(Person.employee_id, Person.id))
         }
         for employee_id, periods in sorted(key_evidence.items()):
-            for period_name in PERIODS:
-                relevant = {(r["source"], r["external_id"]) for r in periods.get(period_name, [])}
+            for period in PERIODS:
+                relevant = {(r["source"], r["external_id"]) for r in periods.get(period.name, [])}
                 if not relevant:
                     continue
                 for kind in draft_kinds():
@@ -93,7 +93,7 @@ def evaluate(
                             conn,
                             embedder,
                             subject_id=ids[employee_id],
-                            period=parse_period(period_name),
+                            period=period,
                             draft_kind=kind,
                             ranking=ranking,
                         )
@@ -101,7 +101,7 @@ def evaluate(
                         scores[(kind, ranking)]["recall@10"].append(recall_at(ranked, relevant))
                         scores[(kind, ranking)]["ndcg@10"].append(ndcg_at(ranked, relevant))
                         if ranking == "hybrid":
-                            misses.update(_misses(pack, ranked, periods[period_name]))
+                            misses.update(_misses(pack, ranked, periods[period.name]))
     results = {
         key: {metric: round(mean(values), 3) for metric, values in metrics.items()}
         for key, metrics in scores.items()

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from retrieval.periods import Period
+from domain.periods import Period
 
 
 @dataclass(frozen=True)

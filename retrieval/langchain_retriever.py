@@ -12,8 +12,8 @@ from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field
 from sqlalchemy import Engine
 
+from domain.periods import Period
 from retrieval.evidence import EvidenceItem
-from retrieval.periods import Period
 from retrieval.search import DEFAULT_MAX_ITEMS, DEFAULT_TOKEN_BUDGET, retrieve_evidence
 
 

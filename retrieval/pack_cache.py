@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from domain.periods import Period
 from retrieval.embedding import Embedder
 from retrieval.evidence import EvidencePack
-from retrieval.periods import Period
 from retrieval.schema import Chunk
 from retrieval.search import retrieve_evidence
 

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from domain.errors import Invalid
+
 QUERIES_FILE = Path(__file__).parent / "data" / "draft_queries.json"
 
 
@@ -32,7 +34,7 @@ class KindQueries:
         return next((i for i, g in enumerate(self.lead) if record_kind in g.kinds), -1)
 
 
-class UnknownDraftKind(ValueError):
+class UnknownDraftKind(Invalid):
     pass
 
 

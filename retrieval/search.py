@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, func, select
 
+from domain.periods import Period
 from retrieval.embedding import Embedder, Vectors
 from retrieval.evidence import EvidenceItem, EvidencePack, Scores
 from retrieval.outcomes import outcome_scores
-from retrieval.periods import Period
 from retrieval.queries import KindQueries, queries_for
 from retrieval.query_cache import QueryVectorCache
 from retrieval.ranking import diversify, fit_budget, rankings, reciprocal_rank_fusion

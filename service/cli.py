@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 
+from domain.kinds import DRAFT_KINDS, REVIEW_KINDS
+from domain.periods import Period
 from service.cli_errors import errors, refuse_option, user_errors
 from service.cli_service import panel_app, period_option, role_app, serve, token_app, worker
-from service.drafting.kinds import DRAFT_KINDS, REVIEW_KINDS
 from service.ingest.formats import FORMATS
 from service.settings import Settings, get_settings
 
@@ -60,9 +62,14 @@ def draft_kinds_option(kinds: list[str] | None) -> list[str] | None:
 
 # Every period and cycle option goes through the one period validation as it is parsed.
 PeriodOption = Annotated[
-    str, typer.Option(help="2026-H1, 2026-Q3, 2026-05, 2026 or a..b", callback=period_option)
+    Period,
+    typer.Option(
+        help="2026-H1, 2026-Q3, 2026-05, 2026 or a..b", parser=period_option, metavar="PERIOD"
+    ),
 ]
-CycleOption = Annotated[str, typer.Option(help="the cycle, e.g. 2026-H1", callback=period_option)]
+CycleOption = Annotated[
+    Period, typer.Option(help="the cycle, e.g. 2026-H1", parser=period_option, metavar="PERIOD")
+]
 KindOption = Annotated[
     str, typer.Option(help=f"one of {', '.join(DRAFT_KINDS)}", callback=draft_kind_option)
 ]
@@ -186,7 +193,6 @@ def evidence(
     ranking: Annotated[str, typer.Option(help="hybrid, vector or text")] = "hybrid",
 ) -> None:
     """Show the evidence pack a draft of this kind would be written from."""
-    from retrieval.periods import parse_period
     from retrieval.search import retrieve_evidence
     from service.cli_output import evidence_table
     from service.ingest.directory import find_person
@@ -199,12 +205,12 @@ def evidence(
             conn,
             embedder_from(settings),
             subject_id=subject.id,
-            period=parse_period(period),
+            period=period,
             draft_kind=kind,
             token_budget=budget,
             ranking=ranking,
         )
-    console.print(evidence_table(pack, title=f"{kind} evidence for {person}, {period}"))
+    console.print(evidence_table(pack, title=f"{kind} evidence for {person}, {period.name}"))
     if pack.message:
         console.print(pack.message)
 
@@ -266,7 +272,7 @@ def draft_cycle_command(
         )
     console.print(cycle_table(summary))
     for email, failed_kind, reason in summary.failed:
-        errors.print(f"[red]failed[/red] {failed_kind} for {email}: {reason}")
+        errors.print(f"[red]failed[/red] {failed_kind} for {escape(email)}: {escape(reason)}")
     if summary.failed:
         errors.print("run the same command again to retry them; finished drafts are kept")
         raise typer.Exit(1)
@@ -315,13 +321,15 @@ def edit(
     )
     for flag in report.flags:
         if flag.problem == "unknown_citation":
-            console.print(f"removed {flag.citation}: not an id of this draft's evidence")
+            console.print(Text(f"removed {flag.citation}: not an id of this draft's evidence"))
 
 
 @app.command("bias-report")
 def bias_report(
     cycle: CycleOption,
-    json_output: Annotated[bool, typer.Option("--json", help="the stored report as JSON")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="the stored report as JSON, as the API returns it")
+    ] = False,
 ) -> None:
     """Check every draft of the cycle and its ratings across groups; store and print the
     report, flagged findings first. For HR: it reads the restricted demographics."""
@@ -333,7 +341,7 @@ def bias_report(
     with user_errors(), open_store(settings) as engine, engine.begin() as conn:
         report = build_report(conn, cycle, actor=cli_actor())
     if json_output:
-        console.print_json(json.dumps(report))
+        console.print_json(report.model_dump_json())
     else:
         print_report(console, report)
 
@@ -371,9 +379,11 @@ def check_draft_command(draft: Annotated[int, typer.Option(help="draft id")]) ->
         result = check_draft(conn, draft, actor=cli_actor())
     console.print(f"draft {draft} version {result.version} checked: {len(result.flags)} flags")
     for flag in result.flags:
-        console.print(
-            f"  {flag['key']} {flag['measure']}: {flag['phrase']!r} (section "
-            f"{flag['section'] + 1}, sentence {flag['sentence'] + 1}). {flag['suggestion']}"
+        console.print(  # the phrase is the draft's own text: plain, not markup
+            Text(
+                f"  {flag['key']} {flag['measure']}: {flag['phrase']!r} (section "
+                f"{flag['section'] + 1}, sentence {flag['sentence'] + 1}). {flag['suggestion']}"
+            )
         )
 
 
@@ -390,7 +400,7 @@ def acknowledge(
 
     with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         acknowledge_flag(conn, draft, flag, by=by, reason=reason)
-    console.print(f"flag {flag} of draft {draft} acknowledged by {by}")
+    console.print(Text(f"flag {flag} of draft {draft} acknowledged by {by}"))
 
 
 @app.command()
@@ -404,7 +414,7 @@ def approve(
 
     with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         approve_draft(conn, draft, by=by)
-    console.print(f"draft {draft} approved by {by}")
+    console.print(Text(f"draft {draft} approved by {by}"))
 
 
 @app.command("finalise-rating")
@@ -414,29 +424,28 @@ def finalise_rating_command(
     by: Annotated[str, typer.Option(help="who finalises")],
 ) -> None:
     """Finalise a person's rating, once the cycle's bias report has seen the ratings."""
-    from service.bias.gate import finalise_rating
     from service.ingest.directory import find_person
+    from service.ratings.workflow import finalise_rating
     from service.store import open_store
 
     with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
-        finalise_rating(conn, cycle, find_person(conn, person).id, by=by)
-    console.print(f"rating of {person} in {cycle} finalised by {by}")
+        finalise_rating(conn, cycle.name, find_person(conn, person).id, by=by)
+    console.print(Text(f"rating of {person} in {cycle.name} finalised by {by}"))
 
 
 def _save_or_keep(
     engine: "Engine", draft: int, based_on: int, body: "DraftBody", by: str
 ) -> "StoredVersion":
     """Save the edit; a stale one is kept as a non-current version, then refused."""
-    from service.drafting.store import StaleEdit, keep_stale_edit, save_edit
+    from service.drafting.store import StaleEdit, save_or_keep_edit
 
     with engine.begin() as conn:
-        try:
-            return save_edit(conn, draft_id=draft, based_on=based_on, body=body, author=by)
-        except StaleEdit as exc:
-            stale = exc
-            kept = keep_stale_edit(conn, draft_id=draft, based_on=based_on, body=body, author=by)
-    errors.print(f"your text is kept as version {kept} of draft {draft} (not current)")
-    raise stale
+        outcome = save_or_keep_edit(conn, draft_id=draft, based_on=based_on, body=body, author=by)
+    if outcome.saved is None:
+        kept = outcome.kept_version
+        errors.print(f"your text is kept as version {kept} of draft {draft} (not current)")
+        raise StaleEdit(draft, based_on, outcome.current_version)
+    return outcome.saved
 
 
 @app.command()

@@ -1,10 +1,9 @@
 """The errors a user can cause at the command line, said in one line each: every command
 runs inside `user_errors()`, so none ends in a traceback for a mistake in its input.
 
-The error classes live in the modules that raise them, some of which import the database
-layer or LangChain. Naming them here by module and class name, and looking them up only
-among the modules already imported, keeps `fairdraft --help` and a refused option free of
-those imports: an exception whose module was never imported cannot have been raised.
+Errors are told by their class in domain.errors (standard library only, so importing it
+keeps `fairdraft --help` fast); the database's own connection error is looked up only if
+SQLAlchemy was imported, since otherwise it cannot have been raised.
 """
 
 import sys
@@ -16,34 +15,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from domain.errors import Conflict, FairdraftError, Invalid, NotFound, Refused, Unavailable
 from service.cli_output import print_row_errors
 
 # Messages are printed with soft_wrap: one line each, however long the path in them, so
 # the output does not depend on where the files live or how wide the terminal is.
 errors = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
-
-# (module, class names): what each outcome catches; the first that matches decides.
-ClassRefs = tuple[tuple[str, tuple[str, ...]], ...]
-INPUT_ERRORS: ClassRefs = (
-    ("service.ingest.errors", ("IngestError",)),
-    ("retrieval.periods", ("PeriodError",)),
-    ("retrieval.queries", ("UnknownDraftKind",)),
-    ("service.ingest.directory", ("UnknownPerson",)),
-)
-REFUSALS: ClassRefs = (
-    ("service.bias.gate", ("GateRefused",)),
-    ("service.drafting.store", ("DraftNotFound", "StaleEdit")),
-    ("service.drafting.text_format", ("DraftTextError",)),
-    ("service.calibration.panels", ("PanelRefused",)),
-)
-DRAFTING_FAILED: ClassRefs = (("service.drafting.llm", ("DraftingFailed",)),)
-SERVER_ERRORS: ClassRefs = (
-    ("service.db.migrate", ("SchemaOutOfDate",)),
-    ("service.db.embedded", ("EmbeddedDatabaseError",)),
-    ("service.drafting.kind_data", ("KindDataError",)),
-)
-UNREACHABLE: ClassRefs = (("sqlalchemy.exc", ("OperationalError",)),)
-REFUSED_FILE: ClassRefs = (("service.ingest.errors", ("IngestRefused",)),)
 
 
 def say(message: str) -> None:
@@ -58,47 +35,32 @@ def refuse_option(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _loaded(refs: ClassRefs) -> tuple[type[BaseException], ...]:
-    """The named exception classes whose modules are imported; the others cannot be what
-    was raised, so they are skipped rather than imported."""
-    found: list[type[BaseException]] = []
-    for module_name, names in refs:
-        module = sys.modules.get(module_name)
-        for name in names:
-            cls = getattr(module, name, None)
-            if isinstance(cls, type) and issubclass(cls, BaseException):
-                found.append(cls)
-    return tuple(found)
-
-
 def _report(exc: Exception) -> int | None:
     """Say what went wrong and return the exit code, or None for an error that is not the
-    user's (it propagates, with its traceback, as a bug)."""
-    if isinstance(exc, _loaded(REFUSED_FILE)):
-        say(f"[red]{escape(str(exc))}[/red]")
-        print_row_errors(errors, "invalid rows", getattr(exc, "errors", []))
-        return 1
-    if isinstance(exc, _loaded(INPUT_ERRORS)):
-        say(f"[red]error:[/red] {escape(str(exc))}")
-        return 2
-    if isinstance(exc, _loaded(REFUSALS)):
-        say(f"[red]refused:[/red] {escape(str(exc))}")
-        return 1
-    if isinstance(exc, _loaded(DRAFTING_FAILED)):
-        say(
-            f"[red]drafting failed:[/red] {escape(str(exc))}. "
-            "Nothing was stored; earlier drafts are kept."
-        )
-        return 1
-    if isinstance(exc, _loaded(SERVER_ERRORS)):
-        say(f"[red]error:[/red] {escape(str(exc))}")
-        return 1
-    if isinstance(exc, _loaded(UNREACHABLE)):
-        say(
-            f"[red]error:[/red] cannot reach the database: {escape(str(getattr(exc, 'orig', exc)))}"
-        )
+    user's (it propagates, with its traceback, as a bug). Exit 2: the command's input is
+    wrong (a value, a name that matches nothing); exit 1: refused, failed, or a file
+    refused whole, its rows listed."""
+    if isinstance(exc, FairdraftError):
+        problems = exc.details().get("problems")
+        if problems:
+            say(f"[red]{escape(str(exc))}[/red]")
+            print_row_errors(errors, "invalid rows", getattr(exc, "errors", []))
+            return 1
+        say(f"[red]{_heading(exc)}:[/red] {escape(str(exc))}")
+        return 2 if isinstance(exc, (Invalid, NotFound)) else 1
+    database = sys.modules.get("sqlalchemy.exc")
+    if database is not None and isinstance(exc, database.OperationalError):
+        say(f"[red]error:[/red] cannot reach the database: {escape(str(exc.orig or exc))}")
         return 1
     return None
+
+
+def _heading(exc: FairdraftError) -> str:
+    if isinstance(exc, (Refused, Conflict)):
+        return "refused"
+    if isinstance(exc, Unavailable):
+        return "failed, nothing was stored (try again later)"
+    return "error"
 
 
 @contextmanager

@@ -51,19 +51,19 @@ def print_row_errors(console: Console, title: str, errors: Sequence[RowError]) -
 
 
 def evidence_table(pack: EvidencePack, *, title: str) -> Table:
-    table = Table(title=title, show_lines=True, expand=True)
+    table = Table(title=Text(title), show_lines=True, expand=True)
     for column in ("id", "date", "kind", "source", "vec / text / fused"):
         table.add_column(column, no_wrap=column != "source", ratio=None)
     table.add_column("text", ratio=1, min_width=50)
     for item in pack.items:
         scores = item.scores
-        table.add_row(
-            item.id,
+        table.add_row(  # evidence as plain text: a "[/]" in it is not rich markup
+            Text(item.id),
             item.occurred_at.date().isoformat(),
-            item.kind,
-            f"{item.source}/{item.external_id}",
+            Text(item.kind),
+            Text(f"{item.source}/{item.external_id}"),
             f"{scores.vector:.2f} / {scores.text:.2f} / {scores.fused:.3f}",
-            item.text,
+            Text(item.text),
         )
     table.caption = (
         f"{len(pack.items)} items, {pack.tokens}/{pack.token_budget} tokens, "

@@ -11,7 +11,7 @@ import annotated_types
 import typer
 from rich.console import Console
 
-from retrieval.periods import PeriodError, parse_period
+from domain.periods import Period, PeriodError, parse_period
 from service.cli_errors import refuse_option, user_errors
 from service.settings import Settings, get_settings
 
@@ -75,12 +75,14 @@ def worker(
     run_worker(get_settings(), concurrency=concurrency)
 
 
-def period_option(value: str) -> str:
-    """Every --period and --cycle option goes through the one period validation
-    (retrieval.periods) as it is parsed, before a database opens: not a period, one line
-    and exit 2, like every other input error."""
+def period_option(value: str | Period) -> Period:
+    """Every --period and --cycle option is parsed here, once, into a Period (the
+    commands pass it on typed), before a database opens: not a period, one line and
+    exit 2, like every other input error."""
+    if isinstance(value, Period):  # typer hands a default through the parser too
+        return value
     try:
-        return parse_period(value).name
+        return parse_period(value)
     except PeriodError as exc:
         refuse_option(str(exc))
 
@@ -162,7 +164,7 @@ def role_revoke(person: Annotated[str, typer.Option(help="employee_id or email")
 
 @panel_app.command("create")
 def panel_create(
-    cycle: Annotated[str, typer.Option(help="e.g. 2026-H1", callback=period_option)],
+    cycle: Annotated[Period, typer.Option(help="e.g. 2026-H1", parser=period_option)],
     level: Annotated[str, typer.Option(help="the cohort's level, e.g. L3")],
     job_family: Annotated[str, typer.Option(help="the cohort's job family")],
     member: Annotated[list[str], typer.Option(help="employee_id or email (repeat)")],
@@ -175,4 +177,4 @@ def panel_create(
     with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         members = [find_person(conn, m).id for m in member]
         panel_id = create_panel(conn, cycle, level, job_family, members, actor=ACTOR)
-    out.print(f"panel {panel_id}: {level} {job_family}, {cycle}, {len(members)} member(s)")
+    out.print(f"panel {panel_id}: {level} {job_family}, {cycle.name}, {len(members)} member(s)")

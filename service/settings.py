@@ -143,13 +143,19 @@ class Settings(BaseSettings):
         description="`fairdraft serve` runs one job worker in-process, so a single machine "
         "needs nothing more; set false when `fairdraft worker` processes run elsewhere.",
     )
-    job_lease_s: float = Field(
-        default=300.0,
+    job_stalled_s: float = Field(
+        default=60.0,
         gt=0,
-        description="How long a worker holds a job before another may take it over (a worker "
-        "that died mid-job loses it after this long).",
+        description="A worker that has not sent a heartbeat for this long counts as dead: its "
+        "running jobs are taken over (run again, or failed if that was their last attempt). "
+        "Workers send one every quarter of it.",
     )
-    job_poll_s: float = Field(default=0.5, gt=0, description="Idle worker's poll interval.")
+    job_poll_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="How often an idle worker also looks for due jobs (retries coming due) "
+        "besides the database's notice of a new one; the first wait while the database is away.",
+    )
     job_max_attempts: int = Field(default=3, ge=1, le=20, description="Tries before a job fails.")
     # Web security: sessions, limits before work, throttling of failed sign-ins.
     session_idle_minutes: int = Field(

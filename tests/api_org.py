@@ -22,6 +22,7 @@ from pathlib import Path
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
+from domain.periods import parse_period
 from service.access.tokens import issue_token
 from service.calibration.panels import create_panel
 from service.db.models import Draft, Person, PersonRole
@@ -31,6 +32,7 @@ from service.settings import Settings
 from tests.conftest import FIXTURES
 
 CYCLE = "2026-H1"
+CYCLE_PERIOD = parse_period(CYCLE)  # what the code behind the edges takes
 EXTRA_PEOPLE = [
     ("E005", "Eve Novak", "eve.novak@example.com", "E001", "L5", "engineering", "woman"),
     ("E006", "Fay Moreau", "fay.moreau@example.com", "E005", "L3", "engineering", "woman"),
@@ -93,7 +95,7 @@ def build_api_org(engine: Engine, settings: Settings, ingestor: Ingestor, folder
         conn.execute(
             insert(PersonRole).values(person_id=ids["hal"], role="hr_admin", granted_by="test")
         )
-        panel_id = create_panel(conn, CYCLE, "L3", "engineering", [ids["pat"]], actor="test")
+        panel_id = create_panel(conn, CYCLE_PERIOD, "L3", "engineering", [ids["pat"]], actor="test")
     org = ApiOrg(ids, tokens, panel_id=panel_id)
     run = Drafting(engine, settings, ingestor.embedder(), offline_drafter(), "test")
     for who, kind, key in (
@@ -103,7 +105,7 @@ def build_api_org(engine: Engine, settings: Settings, ingestor: Ingestor, folder
     ):
         with Session(engine) as session:
             person = session.get_one(Person, ids[who])
-        outcome = asyncio.run(draft_person(run, person, kind, CYCLE))
+        outcome = asyncio.run(draft_person(run, person, kind, CYCLE_PERIOD))
         assert outcome.draft_id is not None, outcome.message
         org.drafts[key] = outcome.draft_id
     with engine.connect() as conn:

@@ -41,6 +41,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from domain.periods import parse_period
 from service.app import create_app
 from service.calibration.panels import create_panel, panel
 from service.calibration.pseudonyms import person_for_label, pseudonyms
@@ -207,7 +208,9 @@ def build_world(engine: Engine, org: ApiOrg) -> World:
     values.update(org.drafts)
     values["missing"] = MISSING_ID
     with engine.begin() as conn:
-        panel2 = create_panel(conn, CYCLE, "L4", "engineering", [org.ids["eve"]], actor="test")
+        panel2 = create_panel(
+            conn, parse_period(CYCLE), "L4", "engineering", [org.ids["eve"]], actor="test"
+        )
         for who in ("cy", "fay", "hal"):
             values[f"{who}_job"] = enqueue(
                 conn,

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select, update
 
+from domain.periods import parse_period
 from service.bias.gate import (
     GateRefused,
     acknowledge_flag,
     approve_draft,
     check_draft,
-    finalise_rating,
     open_flags,
 )
 from service.bias.report import build_report
@@ -21,6 +21,7 @@ from service.drafting.citations import check_citations
 from service.drafting.store import save_edit, save_generated
 from service.drafting.structure import DraftBody, DraftSection, DraftSentence
 from service.ingest.run import Ingestor, ingest_path
+from service.ratings.workflow import NotChecked, finalise_rating
 
 ABRASIVE = "Cy can be abrasive in design reviews."
 NEUTRAL = "Cy cut failed retries from 4.1% to 1.3% after the ledger move."
@@ -143,14 +144,14 @@ def test_a_rating_is_finalised_only_after_the_cycle_report_saw_the_ratings(
     with engine.connect() as conn:
         person = conn.execute(select(Rating.person_id)).scalars().first()
     assert person is not None
-    with engine.begin() as conn, pytest.raises(GateRefused, match="run the bias report"):
+    with engine.begin() as conn, pytest.raises(NotChecked, match="run the bias report"):
         finalise_rating(conn, "2026-H1", person, by="ana")
     with engine.begin() as conn:
-        build_report(conn, "2026-H1", actor="hr")
+        build_report(conn, parse_period("2026-H1"), actor="hr")
     with engine.begin() as conn:
         finalise_rating(conn, "2026-H1", person, by="ana")
         conn.execute(update(Rating).values(rating=Rating.rating))  # a change after the report
-    with engine.begin() as conn, pytest.raises(GateRefused, match="run the bias report"):
+    with engine.begin() as conn, pytest.raises(NotChecked, match="run the bias report"):
         finalise_rating(conn, "2026-H1", person, by="ana")
     assert "rating.finalised" in actions(engine)
 
@@ -160,16 +161,16 @@ def test_the_report_checks_drafts_suppresses_small_groups_and_is_versioned(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     with engine.begin() as conn:
-        first = build_report(conn, "2026-H1", actor="hr")
-        second = build_report(conn, "2026-H1", actor="hr")
+        first = build_report(conn, parse_period("2026-H1"), actor="hr")
+        second = build_report(conn, parse_period("2026-H1"), actor="hr")
 
-    assert (first["version"], second["version"]) == (1, 2)
-    assert first["data_seen"]["drafts"] == 1
-    assert set(first["data_seen"]["attributes"]) == {"gender", "ethnicity", "age_band"}
-    assert first["language"] == [] or all(c["suppressed"] for c in first["language"])
-    for parts in first["ratings"]["by_attribute"].values():
-        assert all(g["suppressed"] and g["mean"] is None for g in parts["distribution"]["groups"])
-    assert not [f for f in first["findings"] if f["what"] in ("language", "adverse_impact")]
+    assert (first.version, second.version) == (1, 2)
+    assert first.data_seen.drafts == 1
+    assert set(first.data_seen.attributes) == {"gender", "ethnicity", "age_band"}
+    assert all(c.suppressed for c in first.report.language)
+    for parts in first.report.ratings.by_attribute.values():
+        assert all(g.suppressed and g.mean is None for g in parts.distribution.groups)
+    assert not [f for f in first.report.findings if f.what in ("language", "adverse_impact")]
     with engine.connect() as conn:
         assert conn.execute(select(Draft.status).where(Draft.id == draft_id)).scalar() == (
             "checked"

@@ -206,7 +206,7 @@ def test_evidence_model_reports_its_fit() -> None:
 def test_empty_input() -> None:
     assert manager_leniency([]) == []
     assert mismatched_ratings([]) == []
-    assert evidence_adjusted_gap([], {}).groups == []
+    assert evidence_adjusted_gap([], {}).groups == ()
 
 
 def _small_org() -> tuple[list[PersonRating], dict[int, str | None]]:
@@ -243,7 +243,7 @@ def test_gap_coefficients_and_intervals_match_lstsq_and_the_t_distribution() -> 
     t_crit = sps.t.ppf(0.975, df)
 
     result = evidence_adjusted_gap(ratings, groups)
-    assert result.reference == "a" and result.features == ["setbacks", "work"]
+    assert result.reference == "a" and result.features == ("setbacks", "work")
     assert [g.group for g in result.groups] == ["b", "c"]
     for k, gap in enumerate(result.groups, start=3):
         assert gap.coefficient == pytest.approx(beta[k], abs=1e-9)

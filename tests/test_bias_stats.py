@@ -110,17 +110,33 @@ def test_unknown_method_is_refused() -> None:
         adjust_p([0.1], method="bonferroni-ish")
 
 
+def _comparison(
+    *, focal: str, effect_size: float | None, p_value: float | None, suppressed: bool
+) -> Comparison:
+    return Comparison(
+        attribute="age",
+        measure="m",
+        scope="all",
+        groups=(),
+        focal=focal,
+        reference=REST,
+        effect_size=effect_size,
+        p_value=p_value,
+        p_adjusted=None,
+        flagged=False,
+        suppressed=suppressed,
+    )
+
+
 def test_adjust_over_a_wider_family_can_unflag() -> None:
     rng = np.random.default_rng(3)
     values = list(rng.normal(0, 1, 12)) + list(rng.normal(1.6, 1, 12))
     [single] = _compare(values, ["a"] * 12 + ["b"] * 12)
     assert single.p_value is not None and 0.0005 < single.p_value < 0.05
     assert single.flagged
-    nulls = [
-        Comparison("age", "m", "all", [], "x", REST, 0.0, 0.9, None, False, False)
-        for _ in range(200)
-    ]
-    suppressed = Comparison("age", "m", "all", [], "y", REST, None, None, None, False, True)
+    null = _comparison(focal="x", effect_size=0.0, p_value=0.9, suppressed=False)
+    suppressed = _comparison(focal="y", effect_size=None, p_value=None, suppressed=True)
+    nulls = [null] * 200
     family = adjust([single, *nulls, suppressed])
     assert not family[0].flagged
     assert family[0].p_adjusted == pytest.approx(min(1.0, 201 * single.p_value))

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, event, insert, select
 
-from service.bias.gate import finalise_rating
+from domain.periods import parse_period
 from service.bias.report import build_report
 from service.calibration.cohort import NineBox, cohort_view
 from service.calibration.panels import (
@@ -29,18 +29,21 @@ from service.calibration.panels import (
     placements,
 )
 from service.calibration.pseudonyms import NameRedactor, person_for_label, pseudonyms
-from service.calibration.ratings import (
-    RatingRefused,
-    calibrate_rating,
-    cycle_ratings,
-    cycle_scale,
-    propose_rating,
-)
+from service.cycles.store import cycle_scale
 from service.db.models import AuditEvent, Person
 from service.drafting.citations import check_citations
 from service.drafting.store import save_edit, save_generated
 from service.drafting.structure import DraftBody, DraftSection, DraftSentence
 from service.ingest.run import Ingestor, ingest_path
+from service.ratings.workflow import (
+    RatingFinal,
+    RatingRefused,
+    UnknownCycle,
+    calibrate_rating,
+    cycle_ratings,
+    finalise_rating,
+    propose_rating,
+)
 
 CYCLE = "2026-H1"
 # L3 engineering reports of Bo (E002), joining Cy (E003) in the cohort; Jo is L3 design.
@@ -105,7 +108,12 @@ def rated(engine: Engine, ids: dict[str, int]) -> dict[str, int]:
 def panel_id(engine: Engine, rated: dict[str, int]) -> int:
     with engine.begin() as conn:
         return create_panel(
-            conn, CYCLE, "L3", "engineering", [rated["E002"], rated["E001"]], actor="hr"
+            conn,
+            parse_period(CYCLE),
+            "L3",
+            "engineering",
+            [rated["E002"], rated["E001"]],
+            actor="hr",
         )
 
 
@@ -180,7 +188,7 @@ def test_a_proposal_in_an_unknown_cycle_is_refused_and_creates_no_cycle(
     engine: Engine, ids: dict[str, int]
 ) -> None:
     # Cycles are HR's to set up (ratings import, panel set-up), never a rater's side effect.
-    with engine.begin() as conn, pytest.raises(RatingRefused, match="no review cycle"):
+    with engine.begin() as conn, pytest.raises(UnknownCycle, match="no review cycle"):
         propose_rating(conn, "2026-H2", ids["E005"], ids["E002"], 5, actor="bo")
     with engine.connect() as conn:
         assert cycle_scale(conn, "2026-H2") is None
@@ -201,7 +209,7 @@ def test_a_value_outside_the_scale_is_refused(
 def test_unknown_people_and_cycles_are_refused_clearly(engine: Engine, ids: dict[str, int]) -> None:
     with engine.begin() as conn, pytest.raises(RatingRefused, match="no person with id 999999"):
         propose_rating(conn, CYCLE, 999999, ids["E002"], 3, actor="bo")
-    with engine.begin() as conn, pytest.raises(RatingRefused, match="no review cycle"):
+    with engine.begin() as conn, pytest.raises(UnknownCycle, match="no review cycle"):
         calibrate_rating(conn, "1999-H1", ids["E003"], 3, actor="panel")
     with engine.begin() as conn, pytest.raises(RatingRefused, match="no proposed rating"):
         calibrate_rating(conn, CYCLE, ids["E005"], 3, actor="panel")
@@ -231,15 +239,15 @@ def test_calibration_sets_every_rating_of_the_person_and_is_audited(
 def test_a_finalised_rating_no_longer_changes(engine: Engine, ids: dict[str, int]) -> None:
     cy = ids["E003"]
     with engine.begin() as conn:
-        build_report(conn, CYCLE, actor="hr")
+        build_report(conn, parse_period(CYCLE), actor="hr")
     with engine.begin() as conn:
         finalise_rating(conn, CYCLE, cy, by="ana")
 
-    with engine.begin() as conn, pytest.raises(RatingRefused, match="finalised by ana"):
+    with engine.begin() as conn, pytest.raises(RatingFinal, match="finalised by ana"):
         propose_rating(conn, CYCLE, cy, ids["E002"], 5, actor="bo")
-    with engine.begin() as conn, pytest.raises(RatingRefused, match="finalised"):
+    with engine.begin() as conn, pytest.raises(RatingFinal, match="finalised"):
         propose_rating(conn, CYCLE, cy, ids["E001"], 5, actor="ana")  # another rater, too
-    with engine.begin() as conn, pytest.raises(RatingRefused, match="finalised"):
+    with engine.begin() as conn, pytest.raises(RatingFinal, match="finalised"):
         calibrate_rating(conn, CYCLE, cy, 3, actor="panel")
     with engine.connect() as conn:
         (view,) = cycle_ratings(conn, CYCLE, [cy])
@@ -276,7 +284,7 @@ def test_a_panel_cohort_holds_only_its_level_and_job_family(
     assert found.members == tuple(sorted([rated["E001"], rated["E002"]]))
     assert [p.id for p in bo_panels] == [panel_id]
     with engine.begin() as conn:
-        design = create_panel(conn, CYCLE, "L3", "design", [], actor="hr")
+        design = create_panel(conn, parse_period(CYCLE), "L3", "design", [], actor="hr")
         assert [p.id for p in all_panels(conn)] == [panel_id, design]
         assert all_panels(conn, cycle="2025-H2") == []
     assert events(engine, "panel.created")[0].after["members"] == list(found.members)
@@ -286,9 +294,9 @@ def test_a_second_panel_for_a_cohort_and_unknown_members_are_refused(
     engine: Engine, rated: dict[str, int], panel_id: int
 ) -> None:
     with engine.begin() as conn, pytest.raises(PanelRefused, match=f"panel {panel_id}"):
-        create_panel(conn, CYCLE, "L3", "engineering", [], actor="hr")
+        create_panel(conn, parse_period(CYCLE), "L3", "engineering", [], actor="hr")
     with engine.begin() as conn, pytest.raises(PanelRefused, match="no person with id 999999"):
-        create_panel(conn, CYCLE, "L4", "engineering", [999999], actor="hr")
+        create_panel(conn, parse_period(CYCLE), "L4", "engineering", [999999], actor="hr")
     with engine.begin() as conn:
         assert add_member(conn, panel_id, rated["E004"], actor="hr") is True
         assert add_member(conn, panel_id, rated["E004"], actor="hr") is False

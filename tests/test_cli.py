@@ -243,4 +243,4 @@ def test_an_edited_text_without_a_heading_is_refused_with_the_line(tmp_path: Pat
         app, ["edit", "--draft", "1", "--based-on", "1", "--file", str(edited), "--by", "bo"]
     )
 
-    assert result.exit_code == 1 and "line 1" in result.output
+    assert result.exit_code == 2 and "line 1" in result.output

@@ -15,6 +15,7 @@ from langchain_core.runnables import RunnableLambda
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from domain.periods import parse_period
 from retrieval.evidence import EvidenceItem, EvidencePack
 from service.bias.counterfactual import (
     BOTH_WAYS,
@@ -35,6 +36,7 @@ from tests.conftest import CountingEmbedder
 from tests.factories import evidence_item
 
 MODULE = Path(__file__).parents[1] / "service" / "bias" / "counterfactual.py"
+H1 = parse_period("2026-H1")
 SHE = re.compile(r"\b(she|her|hers|herself)\b", re.IGNORECASE)
 FIRST_NAME = re.compile(r"Draft (\w+)'s self-reflection")
 # pronouns in the evidence: Dee is "she", Bo is "he"; Cy's evidence says only "they"
@@ -190,7 +192,7 @@ def run_probe(
     model = None if biased is None else answering(biased)
     drafter = offline_drafter() if model is None else model_drafter(model, "fake", format_retries=0)
     run = Drafting(engine, settings, embedder, drafter, actor="test")
-    return asyncio.run(probe(run, people, "self_reflection", "2026-H1", sample=10, seed=7))
+    return asyncio.run(probe(run, people, "self_reflection", H1, sample=10, seed=7))
 
 
 def stored(engine: Engine) -> list[int]:

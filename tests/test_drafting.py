@@ -20,6 +20,7 @@ from langchain_core.outputs import ChatResult
 from pydantic import Field
 from sqlalchemy import Engine, func, select, text
 
+from domain.periods import parse_period
 from retrieval.evidence import EvidenceItem, EvidencePack
 from service.db.models import AuditEvent, Draft, DraftVersion
 from service.drafting.citations import check_citations
@@ -44,6 +45,7 @@ from tests.conftest import FIXTURES, CountingEmbedder
 from tests.factories import evidence_item
 
 DRAFTS = FIXTURES / "drafts"
+H1 = parse_period("2026-H1")
 SERVICE = Path(__file__).parents[1] / "service"
 
 
@@ -176,7 +178,7 @@ def test_a_model_that_never_answers_validly_fails_cleanly_after_the_last_try() -
 
 def draft_cy(run: Drafting, kind: str = "self_reflection") -> Any:
     person = load_person(run.engine, "cy.diaz@example.com")
-    return asyncio.run(draft_person(run, person, kind, "2026-H1"))
+    return asyncio.run(draft_person(run, person, kind, H1))
 
 
 def test_a_model_draft_is_stored_as_version_1_with_full_provenance(
@@ -254,7 +256,7 @@ def test_an_empty_history_drafts_nothing_and_says_why(
     run = drafting(engine, settings, embedder, fake_model(valid_answer("E1")))
     person = load_person(engine, "ana.lima@example.com")
 
-    outcome = asyncio.run(draft_person(run, person, "self_reflection", "2026-H1"))
+    outcome = asyncio.run(draft_person(run, person, "self_reflection", H1))
 
     assert outcome.draft_id is None and outcome.message and "no evidence" in outcome.message
     with engine.connect() as conn:
@@ -332,10 +334,10 @@ def test_a_cycle_resumes_after_a_failure_without_redoing_finished_drafts(
     run = Drafting(engine, settings, embedder, Drafter("llm", "fake", flaky.write), "test")
     kinds: Sequence[str] = ("self_reflection", "manager_feedback")
 
-    first = asyncio.run(draft_cycle(run, "2026-H1", kinds, concurrency=4))
+    first = asyncio.run(draft_cycle(run, H1, kinds, concurrency=4))
     flaky.fail_for = "nobody"
     flaky.calls.clear()
-    second = asyncio.run(draft_cycle(run, "2026-H1", kinds, concurrency=4))
+    second = asyncio.run(draft_cycle(run, H1, kinds, concurrency=4))
 
     assert {(p, k) for p, k, _ in first.failed} == {("dee.okafor@example.com", k) for k in kinds}
     assert len(first.drafted) == 4, "Bo and Cy, two kinds each"

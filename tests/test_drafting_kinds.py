@@ -1,9 +1,10 @@
-"""Draft kinds have one home (service.drafting.kinds): every data file keyed by kind holds
+"""Draft kinds have one home (domain.kinds): every data file keyed by kind holds
 exactly the enum's kinds, the API's schema lists the enum's values, and the defaults of the
 CLI, the job queue and the API are the one set of review kinds."""
 
 import pytest
 
+from domain.kinds import DRAFT_KINDS, REVIEW_KINDS, DraftKind
 from service.api.schemas import CycleJobIn, ProbeIn
 from service.drafting.kind_data import (
     KindDataError,
@@ -11,7 +12,6 @@ from service.drafting.kind_data import (
     kind_data_problems,
     kind_sources,
 )
-from service.drafting.kinds import DRAFT_KINDS, REVIEW_KINDS, DraftKind
 
 
 def test_every_data_file_holds_every_kind_and_no_other() -> None:

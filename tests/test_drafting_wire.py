@@ -20,7 +20,7 @@ from service.drafting.subject import DraftSubject
 from service.ingest.run import Ingestor, ingest_path
 from service.settings import Settings
 from tests.conftest import FIXTURES, CountingEmbedder
-from tests.test_drafting import pack_of
+from tests.test_drafting import H1, pack_of
 
 SUBJECT = DraftSubject("Cy Diaz", "Cy", "L3", "engineering", "self_reflection")
 
@@ -131,9 +131,9 @@ def test_over_the_wire_a_failure_leaves_the_earlier_draft_and_no_demographics_ar
         stub.queue(Reply.answer(), Reply.answer("garbage"), Reply.answer("more garbage"))
 
         async def twice() -> None:
-            await draft_person(run, person, "self_reflection", "2026-H1")
+            await draft_person(run, person, "self_reflection", H1)
             with pytest.raises(DraftingFailed):
-                await draft_person(run, person, "self_reflection", "2026-H1")
+                await draft_person(run, person, "self_reflection", H1)
 
         asyncio.run(twice())
 

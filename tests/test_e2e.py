@@ -38,6 +38,7 @@ from playwright.sync_api import (
 )
 from sqlalchemy import Engine
 
+from domain.periods import parse_period
 from service.app import create_app
 from service.bias.report import build_report
 from service.ingest.run import Ingestor
@@ -394,7 +395,7 @@ def test_a_panel_member_places_calibrates_and_finalises_after_the_bias_report(
     live: Live,
 ) -> None:
     with live.engine.begin() as conn:
-        build_report(conn, CYCLE, actor="test")
+        build_report(conn, parse_period(CYCLE), actor="test")
     hr = live.open_as("hal")  # the start page sends HR to the bias report
     expect(hr).to_have_url(re.compile(r"/hr$"))
     expect(hr.get_by_role("heading", level=1)).to_have_text(f"Bias report, {CYCLE}")

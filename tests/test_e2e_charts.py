@@ -20,18 +20,19 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import Engine, insert, select
 
+from domain.periods import parse_period
 from evals.synthetic_org import generate_org
 from service.access.tokens import issue_token
 from service.bias.report import build_report
 from service.calibration.panels import create_panel, place
-from service.calibration.ratings import calibrate_rating, cycle_ratings
 from service.db.models import Person, PersonRole
 from service.drafting.run import Drafting, draft_cycle, offline_drafter
 from service.ingest.progress import NoProgress
 from service.ingest.run import Ingestor, ingest_path
+from service.ratings.workflow import calibrate_rating, cycle_ratings
 from service.settings import Settings
 from tests import test_e2e
-from tests.api_org import CYCLE, ApiOrg
+from tests.api_org import CYCLE, CYCLE_PERIOD, ApiOrg
 from tests.test_e2e import PHONE, Live
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -55,7 +56,9 @@ def build_synthetic_org(
     generate_org(folder, people=PEOPLE, seed=7)
     ingest_path(ingestor, folder)
     run = Drafting(engine, settings, ingestor.embedder(), offline_drafter(), "test")
-    drafted = asyncio.run(draft_cycle(run, CYCLE, KINDS, concurrency=2, progress=NoProgress()))
+    drafted = asyncio.run(
+        draft_cycle(run, CYCLE_PERIOD, KINDS, concurrency=2, progress=NoProgress())
+    )
     assert not drafted.failed, drafted.failed
     assert len(drafted.drafted) > PEOPLE, "most people should have both drafts"
     with engine.begin() as conn:
@@ -69,14 +72,14 @@ def build_synthetic_org(
         ).id
         hr = min(p.id for p in people if p.job_family == "people_ops")
         conn.execute(insert(PersonRole).values(person_id=hr, role="hr_admin", granted_by="test"))
-        panel_id = create_panel(conn, CYCLE, level, family, [member], actor="test")
+        panel_id = create_panel(conn, CYCLE_PERIOD, level, family, [member], actor="test")
         for person, (performance, potential) in zip(cohort, PLACEMENTS, strict=False):
             place(conn, panel_id, person, performance, potential, actor="test")
         rated = [r for r in cycle_ratings(conn, CYCLE, cohort) if r.finalised_at is None]
         for r in rated[:3]:  # the panel moves a few ratings by a step
             moved = r.rating - 1 if r.rating > 2 else r.rating + 1
             calibrate_rating(conn, CYCLE, r.person_id, moved, actor="test")
-        build_report(conn, CYCLE, actor="test")  # after the changes: not stale
+        build_report(conn, parse_period(CYCLE), actor="test")  # after the changes: not stale
         ids = {"hr": hr, "member": member}
         tokens = {
             who: issue_token(conn, pid, days=1, label="test", actor="test").token

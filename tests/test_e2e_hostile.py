@@ -34,6 +34,7 @@ from playwright.sync_api import Dialog, Page, Response, expect
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
+from domain.periods import parse_period
 from service.access.tokens import issue_token
 from service.bias.gate import acknowledge_flag, approve_draft, check_draft, open_flags
 from service.bias.report import build_report
@@ -45,7 +46,7 @@ from service.drafting.text_format import parse_text
 from service.ingest.run import Ingestor, ingest_path
 from service.settings import Settings
 from tests import test_e2e
-from tests.api_org import CYCLE, ApiOrg, write_org
+from tests.api_org import CYCLE, CYCLE_PERIOD, ApiOrg, write_org
 from tests.test_e2e import Live, submit
 from tests.test_web_escaping import payloads
 
@@ -188,7 +189,7 @@ def build_hostile_org(
         conn.execute(
             insert(PersonRole).values(person_id=ids["hal"], role="hr_admin", granted_by="test")
         )
-        panel_id = create_panel(conn, CYCLE, LEVEL, FAMILY, [ids["pat"]], actor="test")
+        panel_id = create_panel(conn, CYCLE_PERIOD, LEVEL, FAMILY, [ids["pat"]], actor="test")
     org = ApiOrg(ids, tokens, panel_id=panel_id)
     run = Drafting(engine, settings, ingestor.embedder(), offline_drafter(), "test")
     for who, kind, key in (
@@ -199,7 +200,7 @@ def build_hostile_org(
     ):
         with Session(engine) as session:
             person = session.get_one(Person, ids[who])
-        outcome = asyncio.run(draft_person(run, person, kind, CYCLE))
+        outcome = asyncio.run(draft_person(run, person, kind, CYCLE_PERIOD))
         assert outcome.draft_id is not None, outcome.message
         org.drafts[key] = outcome.draft_id
     abrasive = "- Cy can be abrasive when a design review runs long."
@@ -208,7 +209,7 @@ def build_hostile_org(
     hostile_edit(engine, org.drafts["cy_summary"], emails["bo"], "summary-edit")
     hostile_edit(engine, org.drafts["fay_summary"], emails["eve"], "summary-edit-fay")
     with engine.begin() as conn:
-        build_report(conn, CYCLE, actor="test")
+        build_report(conn, parse_period(CYCLE), actor="test")
     return org
 
 

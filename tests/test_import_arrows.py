@@ -1,7 +1,9 @@
 """Import direction: the API routers and the web pages are adapters over the feature
 rooms and the shared HTTP layer (service/http); neither imports the other, no router
-imports another, the shared layer and the feature rooms import no adapter, and retrieval
-imports nothing from service. Only the app factory (and the CLI) see both adapters.
+imports another, the shared layer and the feature rooms import no adapter, the feature
+rooms import no HTTP layer (they raise domain.errors), retrieval imports nothing from
+service, and the domain core (domain/) imports nothing of ours but itself. Only the app
+factory (and the CLI) see both adapters.
 
 The check reads the source with `ast` (no import runs), so an import inside a function
 counts as much as one at the top of a module."""
@@ -15,6 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 ADAPTERS = ("service.api", "service.web")
 ASSEMBLERS = {"service.app", "service.cli", "service.cli_service"}
+SURFACES = (*ADAPTERS, "service.http", *ASSEMBLERS, "service.cli_errors", "service.cli_output")
+OURS = ("domain", "retrieval", "service", "evals", "prompts")
 
 
 def module_name(path: Path) -> str:
@@ -53,8 +57,8 @@ def within(module: str, package: str) -> bool:
 
 
 def all_imports() -> Iterator[tuple[str, str, str]]:
-    """(importing module, where, imported module) over service/ and retrieval/."""
-    for top in ("service", "retrieval"):
+    """(importing module, where, imported module) over domain/, service/ and retrieval/."""
+    for top in ("domain", "service", "retrieval"):
         for path in sorted((ROOT / top).rglob("*.py")):
             importer = module_name(path)
             for line, imported in imports_of(path):
@@ -79,6 +83,14 @@ def broken_arrows(importer: str, imported: str) -> list[str]:
         broken.append("retrieval imports service")
     if within(importer, "service.http") and any(within(imported, a) for a in ADAPTERS):
         broken.append("the shared HTTP layer imports an adapter")
+    if within(importer, "domain") and any(within(imported, top) for top in OURS if top != "domain"):
+        broken.append("the domain core imports a layer above it")
+    if (
+        within(importer, "service")
+        and not any(within(importer, s) for s in SURFACES)
+        and within(imported, "service.http")
+    ):
+        broken.append("a feature room imports the HTTP layer (raise domain.errors instead)")
     outside_adapters = not any(within(importer, a) for a in ADAPTERS)
     if (
         outside_adapters
@@ -124,6 +136,9 @@ def test_only_the_app_factory_and_cli_import_both_adapters() -> None:
         ("retrieval.packs", "service.settings", "retrieval imports service"),
         ("service.http.deps", "service.api.schemas", "shared HTTP layer imports an adapter"),
         ("service.drafting.queries", "service.api.schemas", "feature or shared module"),
+        ("domain.periods", "retrieval.chunking", "domain core imports a layer"),
+        ("domain.errors", "service.settings", "domain core imports a layer"),
+        ("service.calibration.access", "service.http.errors", "feature room imports the HTTP"),
     ],
 )
 def test_each_rule_catches_its_offence(importer: str, imported: str, rule: str) -> None:
@@ -136,7 +151,9 @@ def test_allowed_arrows_pass() -> None:
     for importer, imported in [
         ("service.api.routers.drafts", "service.http.deps"),
         ("service.web.pages.drafts", "service.drafting.queries"),
-        ("service.drafting.queries", "service.http.errors"),
+        ("service.drafting.queries", "domain.errors"),
+        ("retrieval.queries", "domain.errors"),
+        ("service.web.pages.drafts", "service.http.errors"),
         ("service.app", "service.web.setup"),
         ("service.api.routers.drafts", "service.api.accepted"),
     ]:

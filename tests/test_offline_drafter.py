@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
+from domain.periods import parse_period
 from evals.citation_support import supports
 from retrieval.evidence import EvidenceItem, EvidencePack
-from retrieval.periods import parse_period
 from retrieval.search import retrieve_evidence
 from service.db.models import Person
 from service.drafting.citations import check_citations

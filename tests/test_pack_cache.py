@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
+from domain.periods import parse_period
 from retrieval.pack_cache import PackCache
-from retrieval.periods import parse_period
 from retrieval.search import retrieve_evidence
 from service.db.models import Person
 from service.ingest.run import Ingestor, ingest_path

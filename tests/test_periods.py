@@ -1,4 +1,4 @@
-"""One validation for every period (retrieval.periods): years 2000 to 2100, strict format,
+"""One validation for every period (domain.periods): years 2000 to 2100, strict format,
 no whitespace, ranges of at most five years, and every entry point (API parameters and
 bodies, pages, job payloads) answers a clear 422 or a failed job, never a 500 or a cycle
 made by accident. The CLI's options are in tests/test_cli_values.py."""
@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
-from retrieval.periods import PeriodError, parse_period
+from domain.periods import PeriodError, parse_period
 from service.db.models import Job, ReviewCycle
 from service.jobs.queue import enqueue
 from service.jobs.worker import Worker

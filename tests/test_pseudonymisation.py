@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from domain.periods import parse_period
 from service.bias.report import build_report
 from service.calibration.pseudonyms import in_panel_words
 from service.calibration.redaction import COLLEAGUE, EMAIL, PRONOUNS, Identity, Redactor
@@ -211,7 +212,7 @@ def test_a_refusal_reaches_the_panel_with_nobody_named(
     label = next(r["label"] for r in cohort["rows"] if r["proposed"] == 4)  # Cy
     base = f"/api/v1/panels/{api_org.panel_id}/people/{label}"
     with engine.begin() as conn:
-        build_report(conn, CYCLE, actor="hal.berg@example.com")
+        build_report(conn, parse_period(CYCLE), actor="hal.berg@example.com")
     assert client.post(f"{base}/finalise", headers=api_org.auth("pat")).status_code == 200
     again = client.put(f"{base}/calibrated-rating", json={"rating": 3}, headers=api_org.auth("pat"))
     assert again.status_code == 409

@@ -185,7 +185,7 @@ def test_the_worker_backs_off_while_the_database_is_away_and_resumes_when_it_ret
     cut_off = make_engine(through(proxy, database_url))
     stop = threading.Event()
     thread = threading.Thread(
-        target=Worker(cut_off, fast, worker_id="w-outage").run, args=(stop,), daemon=True
+        target=Worker(cut_off, fast, name="w-outage").run, args=(stop,), daemon=True
     )
     thread.start()
     try:

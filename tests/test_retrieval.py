@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, select
 
+from domain.periods import PeriodError, parse_period
 from retrieval.langchain_retriever import EvidenceRetriever
 from retrieval.outcomes import PATTERNS_FILE, outcome_count
-from retrieval.periods import PeriodError, parse_period
 from retrieval.queries import UnknownDraftKind, draft_kinds
 from retrieval.ranking import diversify, fit_budget, rankings, reciprocal_rank_fusion
 from retrieval.schema import Record

@@ -15,8 +15,8 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 from sqlalchemy import Engine, select
 
+from domain.periods import parse_period
 from retrieval.langchain_retriever import EvidenceRetriever
-from retrieval.periods import parse_period
 from retrieval.search import retrieve_evidence
 from service.db.models import Person
 from service.ingest.run import Ingestor, ingest_path

@@ -36,11 +36,11 @@ from service.calibration.cohort import (
     NineBox,
 )
 from service.calibration.panels import PanelView
-from service.calibration.ratings import RatingView
 from service.drafting.citations import CitationReport
 from service.drafting.store import StoredVersion
 from service.drafting.structure import DraftBody, DraftSection, DraftSentence
 from service.jobs.queue import JobView
+from service.ratings.workflow import RatingView
 from service.web.charts import RateBar, distribution_chart, leniency_chart, rate_chart
 from service.web.draft_view import sections_with_flags, text_blocks, version_diff
 from service.web.pages.hr import (
@@ -55,6 +55,7 @@ from service.web.pages.panels import LEVELS, Card, nine_box
 from service.web.pages.team import DraftCell, EvidenceLine, TeamRow
 from service.web.templating import ENVIRONMENT, TEMPLATE_DIR, TEMPLATES
 from tests.api_org import CYCLE, ApiOrg
+from tests.bias_reports import every_finding
 from tests.test_web import sign_in
 
 PAYLOAD_FILE = Path(__file__).parent / "fixtures" / "hostile" / "payloads.txt"
@@ -433,15 +434,8 @@ def panel_variants(h: str) -> Iterator[Variant]:
 
 
 def hr_variants(h: str) -> Iterator[Variant]:
-    names = {4: h}
-    items: list[dict[str, str | int | float]] = [
-        {"what": "language", "attribute": h, "focal": h, "reference": h, "measure": h, "scope": h},
-        {"what": "adverse_impact", "attribute": h, "group": h, "rate": 0.2, "ratio": 0.5},
-        {"what": "evidence_adjusted_gap", "attribute": h, "group": h, "coefficient": -0.4},
-        {"what": "manager_harsh", "manager_id": 4, "n": 3, "mean_residual": -0.7},
-        {"what": "mismatched_rating", "person_id": 4, "manager_id": 5, "rating": 1},
-        {"what": h, "attribute": h},
-    ]
+    names = {4: h, 5: h}
+    items = every_finding(h, person=4, manager=5)
     impact = [RateBar(h, 9, 0.5, 1.0, True, False), RateBar(h, 0, None, None, False, True)]
     attribute = AttributeView(
         name=h,

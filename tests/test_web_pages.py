@@ -9,12 +9,13 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from domain.periods import parse_period
 from service.bias.report import build_report
 from service.calibration.cohort import ManagerRow
 from service.calibration.panels import add_member
-from service.calibration.ratings import cycle_ratings
 from service.db.models import AuditEvent
 from service.jobs.worker import Worker
+from service.ratings.workflow import cycle_ratings
 from service.settings import Settings
 from service.web.charts import RateBar, distribution_chart, leniency_chart, rate_chart
 from tests.api_org import CYCLE, ApiOrg
@@ -159,7 +160,7 @@ def test_the_panel_calibrates_and_finalises_after_the_bias_report(
     assert 'class="error"' in refused and "run the bias report for 2026-H1 first" in refused
     assert f"person {api_org.ids['cy']} " not in refused
     with engine.begin() as conn:
-        build_report(conn, CYCLE, actor="hal.berg@example.com")
+        build_report(conn, parse_period(CYCLE), actor="hal.berg@example.com")
     final = post_form(client, f"{base}/finalise")
     assert f"{label}: rating final." in final and "The rating is final." in final
     with engine.connect() as conn:
@@ -221,7 +222,7 @@ def test_hr_reads_the_stored_report_with_small_groups_suppressed_and_runs_it_aga
     sign_in(client, api_org, "hal")
     assert "No bias report for 2026-H1 yet." in client.get("/hr").text
     with engine.begin() as conn:
-        build_report(conn, CYCLE, actor="hal.berg@example.com")
+        build_report(conn, parse_period(CYCLE), actor="hal.berg@example.com")
     page = client.get("/hr").text
     assert "Report version 1" in page and "Run by hal.berg@example.com" in page
     assert "3 rated people" in page

@@ -15,8 +15,8 @@ A draft someone may not see is "not found" to them; one they see but may not cha
 "forbidden" (service.http.errors).
 """
 
+from domain.kinds import DraftKind
 from service.access.principal import Principal
-from service.drafting.kinds import DraftKind
 
 SELF_KIND = DraftKind.SELF_REFLECTION.value
 

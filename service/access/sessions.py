@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, delete, insert, or_, select, update
 
 from service.access.tokens import token_hash
 from service.audit import audit
@@ -115,3 +115,22 @@ def end_session(connection: Connection, secret: str) -> bool:
         entity_id=str(ended.id),
     )
     return True
+
+
+def remove_ended_sessions(connection: Connection, *, idle: timedelta) -> int:
+    """Delete the sessions no request can use again (signed out, past their end, or idle
+    longer than `idle`), so the table holds live ones only; returns how many went. Run by a
+    periodic job (service/jobs/periodic.py)."""
+    now = datetime.now(UTC)
+    removed = connection.execute(
+        delete(WebSession)
+        .where(
+            or_(
+                WebSession.ended_at.is_not(None),
+                WebSession.expires_at <= now,
+                WebSession.last_seen_at <= now - idle,
+            )
+        )
+        .returning(WebSession.id)
+    )
+    return len(removed.all())

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.drafting import kinds
+from domain import kinds
 
 T = TypeVar("T")
 if TYPE_CHECKING:

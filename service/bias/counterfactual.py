@@ -48,6 +48,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
+from domain.periods import Period
 from retrieval.evidence import EvidenceItem, EvidencePack
 from service.bias.language import MEASURES, profile_draft
 from service.db.models import Person
@@ -370,7 +371,7 @@ class MeasureShift:
 @dataclass(frozen=True)
 class ProbeResult:
     kind: str
-    period: str
+    period: str  # the period's name
     model: str
     temperature: float | None
     seed: int
@@ -405,7 +406,7 @@ def _changed(original: DraftBody, counterfactual: DraftBody, swap: Swap) -> bool
 
 
 async def _probe_one(
-    run: Drafting, person: Person, kind: str, period: str, seed: int
+    run: Drafting, person: Person, kind: str, period: Period, seed: int
 ) -> PersonProbe | str:
     """One person's probe, or the message saying why there was nothing to draft."""
     prepared = await asyncio.to_thread(prepare, run, person, kind, period)
@@ -420,7 +421,7 @@ async def _probe_one(
     subject = replace(
         prepared.subject, name=swap.replacement, first_name=swap.replacement.split()[0]
     )
-    prompt = render(context_for(pack, subject, period))
+    prompt = render(context_for(pack, subject, period.name))
     original = _checked(
         await run.drafter.write(prepared.pack, prepared.subject, prepared.prompt), prepared.pack
     )
@@ -460,7 +461,7 @@ async def probe(
     run: Drafting,
     people: Sequence[Person],
     kind: str,
-    period: str,
+    period: Period,
     *,
     sample: int,
     seed: int,
@@ -470,7 +471,7 @@ async def probe(
     llm = run.drafter.origin == "llm"
     base = ProbeResult(
         kind,
-        period,
+        period.name,
         run.drafter.model,
         run.settings.llm_temperature if llm else None,
         seed,

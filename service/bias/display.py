@@ -1,94 +1,127 @@
-"""How the bias report is shown in a terminal: flagged findings first, then the detail."""
+"""How the bias report is shown in a terminal: flagged findings first, then the detail.
 
-from typing import Any
+Walks the typed report (service/bias/report_model.py): one line per finding, worded by
+its kind, and the top-rating table of each attribute. Every text that comes from data
+(cycle, attribute and group names, the model's name) is printed as plain text, never read
+as rich markup: a group called "[prefer not to say]" is shown, not swallowed as a style,
+and one with a stray "[/]" does not stop the report."""
+
+from collections.abc import Sequence
+from typing import assert_never
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from service.bias.counterfactual import ProbeResult
+from service.bias.ratings import AdverseImpact
+from service.bias.report_model import (
+    Finding,
+    GapFinding,
+    ImpactFinding,
+    LanguageFinding,
+    ManagerFinding,
+    MismatchFinding,
+    StoredBiasReport,
+)
 
 
-def print_report(console: Console, report: dict[str, Any]) -> None:
-    seen = report["data_seen"]
-    console.rule(f"bias report {report['cycle']}, version {report['version']}")
+def print_report(console: Console, stored: StoredBiasReport) -> None:
+    seen, report = stored.data_seen, stored.report
+    console.rule(Text(f"bias report {stored.cycle}, version {stored.version}"))
     console.print(
-        f"saw {seen['drafts']} drafts ({seen['edited_drafts']} edited by people), "
-        f"{report['ratings'].get('ratings', 0)} ratings, attributes: "
-        f"{', '.join(seen['attributes']) or 'none on record'}; {report['created_at']}"
+        Text(
+            f"saw {seen.drafts} drafts ({seen.edited_drafts} edited by people), "
+            f"{report.ratings.ratings} ratings, attributes: "
+            f"{', '.join(seen.attributes) or 'none on record'}; {stored.created_at.isoformat()}"
+        )
     )
-    console.print(findings_table(report["findings"]))
-    for attribute, parts in report["ratings"].get("by_attribute", {}).items():
-        console.print(impact_table(attribute, parts["adverse_impact"]))
-    language = report["language"]
-    tested = sum(1 for c in language if not c["suppressed"])
+    console.print(findings_table(report.findings))
+    for attribute, parts in report.ratings.by_attribute.items():
+        console.print(impact_table(attribute, parts.adverse_impact))
+    language = report.language
+    tested = sum(1 for c in language if not c.suppressed)
     console.print(
         f"language: {len(language)} comparisons ({tested} tested, the rest suppressed for "
-        f"groups under 5), {sum(c['flagged'] for c in language)} flagged"
+        f"groups under 5), {sum(c.flagged for c in language)} flagged"
     )
-    if note := report["ratings"].get("note"):
-        console.print(f"ratings: {note}")
+    if note := report.ratings.note:
+        console.print(Text(f"ratings: {note}"))
 
 
-def findings_table(findings: list[dict[str, Any]]) -> Table:
+def findings_table(findings: Sequence[Finding]) -> Table:
     table = Table(title=f"findings ({len(findings)}), flagged first")
     for column in ("what", "where", "detail"):
         table.add_column(column)
     for finding in findings:
-        table.add_row(finding["what"], _where(finding), _detail(finding))
+        _row(table, finding.what, *_where_and_detail(finding))
     if not findings:
-        table.add_row("none", "", "no difference both significant and large enough to flag")
+        _row(table, "none", "", "no difference both significant and large enough to flag")
     return table
 
 
-def _where(finding: dict[str, Any]) -> str:
-    if finding["what"] == "language":
-        return f"{finding['attribute']} / {finding['scope']} / {finding['measure']}"
-    if "attribute" in finding:
-        return f"{finding['attribute']}: {finding['group']}"
-    if "manager_id" in finding and finding["what"].startswith("manager"):
-        return f"manager {finding['manager_id']} ({finding['n']} reports)"
-    return f"person {finding['person_id']} (rater {finding['manager_id']})"
+def _row(table: Table, *cells: str) -> None:
+    """A row of plain text: brackets in a name are shown, not read as markup."""
+    table.add_row(*(Text(cell) for cell in cells))
 
 
-def _detail(finding: dict[str, Any]) -> str:
-    what = finding["what"]
-    if what == "language":
-        return (
-            f"{finding['focal']} vs {finding['reference']}: Cliff's delta "
-            f"{finding['effect_size']:+.2f}, adjusted p {finding['p_adjusted']:.3g}"
-        )
-    if what == "adverse_impact":
-        return f"top-rating rate {finding['rate']:.0%}, ratio {finding['ratio']:.2f} (< 0.8)"
-    if what == "evidence_adjusted_gap":
-        return (
-            f"{finding['coefficient']:+.2f} points with evidence held equal "
-            f"(95% CI {finding['ci_low']:+.2f} to {finding['ci_high']:+.2f})"
-        )
-    if what.startswith("manager"):
-        return (
-            f"{finding['mean_residual']:+.2f} points vs the evidence, "
-            f"adjusted p {finding['p_adjusted']:.3g}"
-        )
-    return (
-        f"rated {finding['rating']:.0f}, evidence suggests {finding['expected']:.1f} "
-        f"({finding['residual']:+.1f})"
-    )
+def _where_and_detail(finding: Finding) -> tuple[str, str]:
+    """Where the finding is (attribute and group, manager or person) and its numbers."""
+    match finding:
+        case LanguageFinding():
+            return (
+                f"{finding.attribute} / {finding.scope} / {finding.measure}",
+                f"{finding.focal} vs {finding.reference}: Cliff's delta "
+                f"{finding.effect_size:+.2f}, adjusted p {finding.p_adjusted:.3g}",
+            )
+        case ImpactFinding():
+            return (
+                f"{finding.attribute}: {finding.group}",
+                f"top-rating rate {_f(finding.rate, '.0%')}, ratio {_f(finding.ratio, '.2f')} "
+                "(< 0.8)",
+            )
+        case GapFinding():
+            return (
+                f"{finding.attribute}: {finding.group}",
+                f"{_f(finding.coefficient, '+.2f')} points with evidence held equal "
+                f"(95% CI {_f(finding.ci_low, '+.2f')} to {_f(finding.ci_high, '+.2f')})",
+            )
+        case ManagerFinding():
+            return (
+                f"manager {finding.manager_id} ({finding.n} reports)",
+                f"{finding.mean_residual:+.2f} points vs the evidence, "
+                f"adjusted p {finding.p_adjusted:.3g}",
+            )
+        case MismatchFinding():
+            return (
+                f"person {finding.person_id} (rater {finding.manager_id})",
+                f"rated {finding.rating:.0f}, evidence suggests {finding.expected:.1f} "
+                f"({finding.residual:+.1f})",
+            )
+        case _:
+            assert_never(finding)
 
 
-def impact_table(attribute: str, impact: dict[str, Any]) -> Table:
-    table = Table(title=f"top ratings (>= {impact['top']:.0f}) by {attribute}")
+def _f(value: float | None, spec: str) -> str:
+    """A number as the table writes it, or a dash where the analysis has none."""
+    return "-" if value is None else format(value, spec)
+
+
+def impact_table(attribute: str, impact: AdverseImpact) -> Table:
+    table = Table(title=Text(f"top ratings (>= {impact.top:.0f}) by {attribute}"))
     for column in ("group", "n", "rate", "ratio", "flag"):
         table.add_column(column, justify="left" if column == "group" else "right")
-    for g in impact["groups"]:
-        if g["suppressed"]:
-            table.add_row(g["group"], "<5", "suppressed", "", "")
+    for g in impact.groups:
+        if g.suppressed:
+            _row(table, g.group, "<5", "suppressed", "", "")
             continue
-        table.add_row(
-            g["group"],
-            str(g["n"]),
-            f"{g['rate']:.0%}",
-            "" if g["ratio"] is None else f"{g['ratio']:.2f}",
-            "adverse impact" if g["flagged"] else ("below 4/5" if g["below_four_fifths"] else ""),
+        _row(
+            table,
+            g.group,
+            str(g.n),
+            _f(g.rate, ".0%"),
+            "" if g.ratio is None else f"{g.ratio:.2f}",
+            "adverse impact" if g.flagged else ("below 4/5" if g.below_four_fifths else ""),
         )
     return table
 
@@ -96,14 +129,15 @@ def impact_table(attribute: str, impact: dict[str, Any]) -> Table:
 def probe_table(result: ProbeResult) -> Table:
     """The measures that moved when names and pronouns were swapped, largest first."""
     title = f"counterfactual probe: {result.kind}, {result.period}, model {result.model}"
-    table = Table(title=title)
+    table = Table(title=Text(title))
     for column in ("measure", "mean |shift|", "mean shift", "largest", "swap"):
         table.add_column(column, justify="left" if column in ("measure", "swap") else "right")
     if result.skipped:
-        table.add_row("skipped", "", "", "", result.skipped)
+        _row(table, "skipped", "", "", "", result.skipped)
         return table
     for shift in result.moved():
-        table.add_row(
+        _row(
+            table,
             shift.measure,
             f"{shift.mean_abs:.3f}",
             f"{shift.mean_signed:+.3f}",

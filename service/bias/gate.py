@@ -13,22 +13,19 @@ exactly what is missing.
 """
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from domain.errors import Conflict
 from service.audit import audit
 from service.bias.language import LanguageProfile, name_words, profile_draft
 from service.db.models import (
-    BiasReport,
     Draft,
     DraftCheck,
     FlagAcknowledgement,
     Person,
-    Rating,
-    ReviewCycle,
 )
 from service.drafting.injection_flags import InjectionFinding, draft_findings, evidence_marks
 from service.drafting.store import DraftNotFound, draft_evidence, load_version
@@ -37,7 +34,7 @@ from service.drafting.structure import DraftBody
 INJECTION_MEASURE = "prompt_injection"
 
 
-class GateRefused(RuntimeError):
+class GateRefused(Conflict):
     """The transition is not allowed yet; the message says what is missing."""
 
 
@@ -125,12 +122,14 @@ def acknowledge_flag(
 ) -> None:
     """Keep a flagged phrase on the record, with who decided and why."""
     if not reason.strip():
-        raise GateRefused("an acknowledgement needs a reason: say why the wording stays")
+        raise GateRefused(
+            "an acknowledgement needs a reason: say why the wording stays", field="reason"
+        )
     if not by.strip():
         raise GateRefused("an acknowledgement needs the name of the person making it")
     check = latest_check(connection, draft_id)
     if check is None or flag not in {f["key"] for f in check.flags}:
-        raise GateRefused(f"draft {draft_id} has no flag {flag} on its latest check")
+        raise GateRefused(f"draft {draft_id} has no flag {flag} on its latest check", field="flag")
     added = connection.execute(
         insert(FlagAcknowledgement)
         .values(check_id=check.id, flag=flag, acknowledged_by=by, reason=reason.strip())
@@ -160,7 +159,8 @@ def _already_acknowledged(
     ).one()
     return GateRefused(
         f"flag {flag} of draft {draft_id} is already acknowledged by {first.acknowledged_by} "
-        f"({first.reason!r}); nothing changed"
+        f"({first.reason!r}); nothing changed",
+        field="flag",
     )
 
 
@@ -217,46 +217,3 @@ def _move(
         before={"status": before},
         after={"status": status, **detail},
     )
-
-
-def finalise_rating(connection: Connection, cycle: str, person_id: int, *, by: str) -> None:
-    """Finalise a person's ratings in a cycle once the cycle's rating check has seen them."""
-    ratings = connection.execute(
-        select(Rating.id, Rating.updated_at, Rating.finalised_at)
-        .join(ReviewCycle, ReviewCycle.id == Rating.cycle_id)
-        .where(ReviewCycle.name == cycle, Rating.person_id == person_id)
-    ).all()
-    if not ratings:
-        raise GateRefused(f"no rating for person {person_id} in cycle {cycle}")
-    last_change = last_rating_change(connection, cycle)
-    checked = connection.execute(
-        select(func.max(BiasReport.created_at)).where(BiasReport.cycle == cycle)
-    ).scalar_one()
-    if checked is None or (last_change is not None and checked < last_change):
-        raise GateRefused(
-            f"run the bias report for {cycle} first: ratings can be finalised only after the "
-            "cycle's rating check has seen them as they are now"
-        )
-    # updated_at is kept: finalising does not change a rating, so the cycle's report still
-    # describes the ratings as they are and the next person can be finalised without a rerun.
-    connection.execute(
-        update(Rating)
-        .where(Rating.id.in_([r.id for r in ratings]), Rating.finalised_at.is_(None))
-        .values(finalised_by=by, finalised_at=func.now(), updated_at=Rating.updated_at)
-    )
-    audit(
-        connection,
-        actor=by,
-        action="rating.finalised",
-        entity="person",
-        entity_id=str(person_id),
-        after={"cycle": cycle, "report_at": checked.isoformat()},
-    )
-
-
-def last_rating_change(connection: Connection, cycle: str) -> datetime | None:
-    return connection.execute(
-        select(func.max(Rating.updated_at))
-        .join(ReviewCycle, ReviewCycle.id == Rating.cycle_id)
-        .where(ReviewCycle.name == cycle)
-    ).scalar_one()

@@ -47,14 +47,16 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from math import isfinite, sqrt
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field
 from scipy import stats as sps  # type: ignore[import-untyped]
 from statsmodels.regression.linear_model import OLS
 from statsmodels.tools.sm_exceptions import SingularMatrixWarning
 
-from service.bias.stats import ALPHA, MIN_GROUP, adjust_p
+from service.bias.stats import ALPHA, MIN_GROUP, Value, adjust_p
 
 FOUR_FIFTHS = 0.8
 GAP_THRESHOLD = 0.25
@@ -79,21 +81,21 @@ class PersonRating:
 # ---------------------------------------------------------------- distributions
 
 
-@dataclass(frozen=True)
-class GroupDistribution:
+class GroupDistribution(Value):
     group: str
     n: int
-    counts: dict[int, int] | None  # rating -> people; None when suppressed
+    counts: dict[int, int] | None = Field(description="Rating -> people; None when suppressed.")
     mean: float | None
     suppressed: bool
 
 
-@dataclass(frozen=True)
-class RatingDistribution:
+class RatingDistribution(Value):
     attribute: str
     scale: tuple[int, int]
-    groups: list[GroupDistribution]
-    p_value: float | None  # Kruskal-Wallis across the unsuppressed groups; None if < 2
+    groups: tuple[GroupDistribution, ...]
+    p_value: float | None = Field(
+        description="Kruskal-Wallis across the unsuppressed groups; None with fewer than two."
+    )
 
 
 def rating_distribution(
@@ -111,41 +113,51 @@ def rating_distribution(
     testable = []
     for group, values in split.items():
         if len(values) < MIN_GROUP:
-            out.append(GroupDistribution(group, len(values), None, None, True))
+            out.append(
+                GroupDistribution(
+                    group=group, n=len(values), counts=None, mean=None, suppressed=True
+                )
+            )
             continue
         points = np.clip(np.rint(values), low, high).astype(int)
         counts = {r: int((points == r).sum()) for r in range(low, high + 1)}
-        out.append(GroupDistribution(group, len(values), counts, float(values.mean()), False))
+        out.append(
+            GroupDistribution(
+                group=group,
+                n=len(values),
+                counts=counts,
+                mean=float(values.mean()),
+                suppressed=False,
+            )
+        )
         testable.append(values)
     p = None
     if len(testable) >= 2 and np.ptp(np.concatenate(testable)) > 0:
         p = float(sps.kruskal(*testable).pvalue)
-    return RatingDistribution(attribute=attribute, scale=scale, groups=out, p_value=p)
+    return RatingDistribution(attribute=attribute, scale=scale, groups=tuple(out), p_value=p)
 
 
 # ---------------------------------------------------------------- adverse impact
 
 
-@dataclass(frozen=True)
-class ImpactGroup:
+class ImpactGroup(Value):
     group: str
     n: int
-    top_count: int | None  # None when suppressed
-    rate: float | None  # share of the group at or above `top`
-    ratio: float | None  # rate / the highest group's rate (adverse-impact ratio)
-    p_value: float | None  # Fisher exact, two-sided, vs the highest-rate group
-    p_adjusted: float | None  # Holm across the groups of this attribute
-    below_four_fifths: bool  # ratio < FOUR_FIFTHS (the EEOC rule of thumb alone)
-    flagged: bool  # below four fifths and p_adjusted < ALPHA
+    top_count: int | None = Field(description="People at the top; None when suppressed.")
+    rate: float | None = Field(description="Share of the group at or above `top`.")
+    ratio: float | None = Field(description="Rate / the highest group's (adverse-impact ratio).")
+    p_value: float | None = Field(description="Fisher exact, two-sided, vs the highest group.")
+    p_adjusted: float | None = Field(description="Holm across the groups of this attribute.")
+    below_four_fifths: bool = Field(description="Ratio under 0.8, the EEOC rule of thumb alone.")
+    flagged: bool = Field(description="Below four fifths and significant after adjustment.")
     suppressed: bool
 
 
-@dataclass(frozen=True)
-class AdverseImpact:
+class AdverseImpact(Value):
     attribute: str
     top: float
-    reference: str | None  # the highest-rate unsuppressed group
-    groups: list[ImpactGroup]
+    reference: str | None = Field(description="The highest-rate unsuppressed group.")
+    groups: tuple[ImpactGroup, ...]
 
 
 def adverse_impact(
@@ -172,9 +184,7 @@ def adverse_impact(
     out = []
     for g, values in split.items():
         if g not in shown:
-            out.append(
-                ImpactGroup(g, values.size, None, None, None, None, None, False, False, True)
-            )
+            out.append(_suppressed_impact(g, values.size))
             continue
         best = rates[reference] if reference is not None else 0.0
         ratio = rates[g] / best if best > 0 else None
@@ -183,10 +193,34 @@ def adverse_impact(
         flagged = below and p_adj is not None and p_adj < ALPHA
         out.append(
             ImpactGroup(
-                g, values.size, tops[g], rates[g], ratio, raw.get(g), p_adj, below, flagged, False
+                group=g,
+                n=values.size,
+                top_count=tops[g],
+                rate=rates[g],
+                ratio=ratio,
+                p_value=raw.get(g),
+                p_adjusted=p_adj,
+                below_four_fifths=below,
+                flagged=flagged,
+                suppressed=False,
             )
         )
-    return AdverseImpact(attribute=attribute, top=top, reference=reference, groups=out)
+    return AdverseImpact(attribute=attribute, top=top, reference=reference, groups=tuple(out))
+
+
+def _suppressed_impact(group: str, n: int) -> ImpactGroup:
+    return ImpactGroup(
+        group=group,
+        n=n,
+        top_count=None,
+        rate=None,
+        ratio=None,
+        p_value=None,
+        p_adjusted=None,
+        below_four_fifths=False,
+        flagged=False,
+        suppressed=True,
+    )
 
 
 # ---------------------------------------------------------------- evidence model
@@ -267,28 +301,28 @@ def _typical(ratings: Sequence[PersonRating], residuals: Array, sd: float) -> np
 # ---------------------------------------------------------------- adjusted gap
 
 
-@dataclass(frozen=True)
-class GroupGap:
+class GroupGap(Value):
     group: str
     n: int
-    raw_gap: float | None  # group mean rating - reference mean rating
-    coefficient: float | None  # the same gap with evidence held equal (OLS dummy)
-    ci_low: float | None  # 95% confidence interval of the coefficient
+    raw_gap: float | None = Field(description="Group mean rating - reference mean rating.")
+    coefficient: float | None = Field(
+        description="The same gap with the evidence held equal (OLS dummy)."
+    )
+    ci_low: float | None = Field(description="95% confidence interval of the coefficient.")
     ci_high: float | None
-    p_value: float | None  # t test of the coefficient
-    p_adjusted: float | None  # Holm across the groups of this attribute
-    flagged: bool  # p_adjusted < ALPHA and |coefficient| >= GAP_THRESHOLD
+    p_value: float | None = Field(description="t test of the coefficient.")
+    p_adjusted: float | None = Field(description="Holm across the groups of this attribute.")
+    flagged: bool = Field(description="Significant after adjustment and at least 0.25 points.")
     suppressed: bool
 
 
-@dataclass(frozen=True)
-class AdjustedGap:
+class AdjustedGap(Value):
     attribute: str
-    reference: str | None  # the largest group: the baseline of the dummies
-    features: list[str]
+    reference: str | None = Field(description="The largest group: the baseline of the dummies.")
+    features: tuple[str, ...]
     n: int
     r_squared: float | None
-    groups: list[GroupGap]  # one per group other than the reference
+    groups: tuple[GroupGap, ...] = Field(description="One per group other than the reference.")
 
 
 def evidence_adjusted_gap(
@@ -303,7 +337,14 @@ def evidence_adjusted_gap(
     labels = [str(groups[r.person_id]) for r in known]
     sizes = {g: labels.count(g) for g in sorted(set(labels))}
     if len(sizes) < 2:
-        return AdjustedGap(attribute, next(iter(sizes), None), [], len(known), None, [])
+        return AdjustedGap(
+            attribute=attribute,
+            reference=next(iter(sizes), None),
+            features=(),
+            n=len(known),
+            r_squared=None,
+            groups=(),
+        )
     reference = max(sizes, key=lambda g: (sizes[g], g))
     others = [g for g in sizes if g != reference]
     y = _ratings(known)
@@ -324,34 +365,66 @@ def evidence_adjusted_gap(
     out = []
     for g in others:
         if g not in tested:
-            out.append(GroupGap(g, sizes[g], None, None, None, None, None, None, False, True))
+            out.append(_suppressed_gap(g, sizes[g]))
             continue
         term = tested[g]
         raw_gap = float(y[np.array(labels) == g].mean()) - ref_mean
         p_adj = adjusted[g]
-        flagged = p_adj < ALPHA and abs(term.coef) >= GAP_THRESHOLD
         out.append(
             GroupGap(
-                g, sizes[g], raw_gap, term.coef, term.low, term.high, term.p, p_adj, flagged, False
+                group=g,
+                n=sizes[g],
+                raw_gap=raw_gap,
+                coefficient=term.coef,
+                ci_low=term.low,
+                ci_high=term.high,
+                p_value=term.p,
+                p_adjusted=p_adj,
+                flagged=p_adj < ALPHA and abs(term.coef) >= GAP_THRESHOLD,
+                suppressed=False,
             )
         )
-    r2 = 1.0 - rss / tss if tss > 0 else None
-    return AdjustedGap(attribute, reference, names, len(known), r2, out)
+    return AdjustedGap(
+        attribute=attribute,
+        reference=reference,
+        features=tuple(names),
+        n=len(known),
+        r_squared=1.0 - rss / tss if tss > 0 else None,
+        groups=tuple(out),
+    )
+
+
+def _suppressed_gap(group: str, n: int) -> GroupGap:
+    return GroupGap(
+        group=group,
+        n=n,
+        raw_gap=None,
+        coefficient=None,
+        ci_low=None,
+        ci_high=None,
+        p_value=None,
+        p_adjusted=None,
+        flagged=False,
+        suppressed=True,
+    )
 
 
 # ---------------------------------------------------------------- managers
 
 
-@dataclass(frozen=True)
-class ManagerLeniency:
+class ManagerLeniency(Value):
     manager_id: int
-    n: int  # rated reports
-    mean_residual: float  # mean of clipped (rating - evidence-predicted rating) over reports
-    z: float  # mean_residual / (residual_sd / sqrt(n))
+    n: int = Field(description="Rated reports.")
+    mean_residual: float = Field(
+        description="Mean of the clipped (rating - evidence-predicted rating) over the reports."
+    )
+    z: float = Field(description="mean_residual / (residual_sd / sqrt(n)).")
     p_value: float
-    p_adjusted: float  # Benjamini-Hochberg across managers
-    direction: str  # "harsh" (below the evidence) or "generous" (above)
-    flagged: bool  # p_adjusted < ALPHA and |mean_residual| >= LENIENCY_THRESHOLD
+    p_adjusted: float = Field(description="Benjamini-Hochberg across managers.")
+    direction: Literal["harsh", "generous"] = Field(
+        description="harsh: below the evidence; generous: above it."
+    )
+    flagged: bool = Field(description="Significant after adjustment and at least half a step.")
 
 
 def manager_leniency(ratings: Sequence[PersonRating]) -> list[ManagerLeniency]:
@@ -411,14 +484,15 @@ def _leniency(
 # ---------------------------------------------------------------- single ratings
 
 
-@dataclass(frozen=True)
-class MismatchedRating:
+class MismatchedRating(Value):
     person_id: int
     manager_id: int | None
     rating: float
-    expected: float  # what the evidence predicts (plus a flagged manager's offset)
-    residual: float  # rating - expected
-    robust_z: float  # (residual - median) / (1.4826 * MAD) over everyone
+    expected: float = Field(
+        description="What the evidence predicts (plus a flagged manager's offset)."
+    )
+    residual: float = Field(description="rating - expected.")
+    robust_z: float = Field(description="(residual - median) / (1.4826 * MAD) over everyone.")
 
 
 def mismatched_ratings(ratings: Sequence[PersonRating]) -> list[MismatchedRating]:
@@ -444,7 +518,12 @@ def mismatched_ratings(ratings: Sequence[PersonRating]) -> list[MismatchedRating
         if abs(res) >= MISMATCH_POINTS and abs(z) >= MISMATCH_Z:
             out.append(
                 MismatchedRating(
-                    r.person_id, r.manager_id, r.rating, r.rating - float(res), float(res), z
+                    person_id=r.person_id,
+                    manager_id=r.manager_id,
+                    rating=r.rating,
+                    expected=r.rating - float(res),
+                    residual=float(res),
+                    robust_z=z,
                 )
             )
     return sorted(out, key=lambda m: (-abs(m.residual), m.person_id))

@@ -7,23 +7,26 @@ yet checked, compares language profiles and ratings across each attribute, and s
 report, versioned, with the data it saw. Flagged findings come first. Group statistics of
 fewer than MIN_GROUP people are suppressed, and the report names no person's attributes:
 only group counts and means, and people by id where the finding is about their rating.
+The report is typed (service/bias/report_model.py): built, stored and read back as one
+model, which the API returns and the command line and the HR page render.
 """
 
-import json
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from dataclasses import dataclass
+from typing import Literal, TypedDict
 
+from pydantic import ValidationError
 from sqlalchemy import Connection, Text, case, cast, func, insert, select, text, update
 
-from retrieval.periods import parse_period
+from domain.errors import Misconfigured
+from domain.periods import Period
 from service.audit import audit, audit_rows
 from service.bias.evidence_features import evidence_features
-from service.bias.gate import flag_rows, last_rating_change, people_names
+from service.bias.gate import flag_rows, people_names
 from service.bias.language import MEASURES, LanguageProfile, profile_draft
 from service.bias.ratings import (
+    ManagerLeniency,
     PersonRating,
     adverse_impact,
     evidence_adjusted_gap,
@@ -31,7 +34,21 @@ from service.bias.ratings import (
     mismatched_ratings,
     rating_distribution,
 )
+from service.bias.report_model import (
+    AttributeRatings,
+    BiasReportBody,
+    DataSeen,
+    Finding,
+    GapFinding,
+    ImpactFinding,
+    LanguageFinding,
+    ManagerFinding,
+    MismatchFinding,
+    RatingsAnalysis,
+    StoredBiasReport,
+)
 from service.bias.stats import Comparison, adjust, compare_groups
+from service.cycles.store import stored_cycle
 from service.db.models import (
     BiasReport,
     Draft,
@@ -39,11 +56,9 @@ from service.db.models import (
     DraftVersion,
     Rating,
     Record,
-    ReviewCycle,
 )
 from service.drafting.structure import DraftBody
-
-REPORT_VERSION_KEY = "fairdraft-bias-report/1"
+from service.ratings.workflow import last_rating_change
 
 
 @dataclass(frozen=True)
@@ -58,8 +73,10 @@ class _Draft:
     checked: bool
 
 
-def build_report(connection: Connection, cycle: str, *, actor: str) -> dict[str, Any]:
-    """Check, compare, store; returns the stored report (with its version)."""
+def build_report(connection: Connection, period: Period, *, actor: str) -> StoredBiasReport:
+    """Check, compare, store; returns the stored report (with its version). The cycle is
+    the one named by `period`."""
+    cycle = period.name
     drafts = _drafts(connection, cycle)
     names = people_names(connection)
     profiles = {d.draft_id: profile_draft(d.body, names) for d in drafts}
@@ -67,14 +84,52 @@ def build_report(connection: Connection, cycle: str, *, actor: str) -> dict[str,
     _store_checks(connection, [d for d in drafts if not d.checked], profiles, actor)
     language = _language(drafts, profiles, groups)
     ratings = _ratings(connection, cycle, groups)
-    report = {
-        "format": REPORT_VERSION_KEY,
-        "cycle": cycle,
-        "findings": _findings(language, ratings),
-        "language": [_jsonable(c) for c in language],
-        "ratings": ratings,
-    }
-    return _store(connection, cycle, actor, report, _data_seen(connection, cycle, drafts, groups))
+    body = BiasReportBody(
+        cycle=cycle,
+        findings=tuple(_findings(language, ratings)),
+        language=tuple(language),
+        ratings=ratings,
+    )
+    return _store(connection, actor, body, _data_seen(connection, cycle, drafts, groups))
+
+
+def latest_report(connection: Connection, cycle: str) -> StoredBiasReport | None:
+    """The cycle's latest stored report, or None when it was never run; `Misconfigured`
+    when it is stored in a form this version does not read. Read as text and validated by
+    pydantic-core in one step, like the drafts above."""
+    row = connection.execute(
+        select(
+            BiasReport.cycle,
+            BiasReport.version,
+            BiasReport.created_by,
+            BiasReport.created_at,
+            cast(BiasReport.data_seen, Text).label("data_seen"),
+            cast(BiasReport.report, Text).label("report"),
+        )
+        .where(BiasReport.cycle == cycle)
+        .order_by(BiasReport.version.desc())
+        .limit(1)
+    ).one_or_none()
+    if row is None:
+        return None
+    try:
+        data_seen = DataSeen.model_validate_json(row.data_seen)
+        body = BiasReportBody.model_validate_json(row.report)
+    except ValidationError:
+        # written by another version of fairdraft (a newer format): the operator's to fix
+        raise Misconfigured(
+            f"bias report {row.version} of {cycle} is stored in a form this version of "
+            "fairdraft does not read; run the report again or upgrade fairdraft",
+            field="cycle",
+        ) from None
+    return StoredBiasReport(
+        cycle=row.cycle,
+        version=row.version,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        data_seen=data_seen,
+        report=body,
+    )
 
 
 def _drafts(connection: Connection, cycle: str) -> list[_Draft]:
@@ -197,72 +252,51 @@ def _language(
 
 def _ratings(
     connection: Connection, cycle: str, groups: Mapping[str, Mapping[int, str]]
-) -> dict[str, Any]:
-    found = connection.execute(
-        select(
-            ReviewCycle.id,
-            ReviewCycle.scale_min,
-            ReviewCycle.scale_max,
-            ReviewCycle.starts_on,
-            ReviewCycle.ends_on,
-        ).where(ReviewCycle.name == cycle)
-    ).one_or_none()
+) -> RatingsAnalysis:
+    found = stored_cycle(connection, cycle)
     if found is None:
-        return {"ratings": 0, "note": f"no review cycle named {cycle}: no ratings to check"}
-    people = _rated_people(connection, found.id, _cycle_bounds(cycle, found))
+        return RatingsAnalysis(
+            ratings=0, note=f"no review cycle named {cycle}: no ratings to check"
+        )
+    people = _rated_people(connection, found.id, found.period)
     if not people:
-        return {"ratings": 0, "note": f"cycle {cycle} has no ratings yet"}
-    scale = (int(found.scale_min), int(found.scale_max))
-    return {
-        "ratings": len(people),
-        "by_attribute": {
-            attribute: {
-                "distribution": _jsonable(
-                    rating_distribution(people, members, scale, attribute=attribute)
+        return RatingsAnalysis(ratings=0, note=f"cycle {cycle} has no ratings yet")
+    scale = (found.low, found.high)
+    return RatingsAnalysis(
+        ratings=len(people),
+        by_attribute={
+            attribute: AttributeRatings(
+                distribution=rating_distribution(people, members, scale, attribute=attribute),
+                adverse_impact=adverse_impact(
+                    people, members, top=scale[1] - 1, attribute=attribute
                 ),
-                "adverse_impact": _jsonable(
-                    adverse_impact(people, members, top=scale[1] - 1, attribute=attribute)
-                ),
-                "evidence_adjusted_gap": _jsonable(
-                    evidence_adjusted_gap(people, members, attribute=attribute)
-                ),
-            }
+                evidence_adjusted_gap=evidence_adjusted_gap(people, members, attribute=attribute),
+            )
             for attribute, members in groups.items()
         },
-        "managers": [_jsonable(m) for m in manager_leniency(people)],
-        "mismatched": [_jsonable(m) for m in mismatched_ratings(people)],
-    }
-
-
-def _cycle_bounds(cycle: str, found: Any) -> tuple[datetime, datetime]:
-    """The cycle's own dates when it has them, else the period its name spells."""
-    if found.starts_on and found.ends_on:
-        return (
-            datetime.combine(found.starts_on, time(), UTC),
-            datetime.combine(found.ends_on + timedelta(days=1), time(), UTC),
-        )
-    period = parse_period(cycle)
-    return period.starts_at, period.ends_before
+        managers=tuple(manager_leniency(people)),
+        mismatched=tuple(mismatched_ratings(people)),
+    )
 
 
 def rated_people(connection: Connection, cycle: str) -> list[PersonRating]:
     """The cycle's `PersonRating`s as the report sees them, for other readers of the same
     analyses (calibration panels), so both compare ratings with the same evidence. Empty
-    when there is no such cycle; `PeriodError` when it has no dates and its name is not a
-    period."""
-    found = connection.execute(
-        select(ReviewCycle.id, ReviewCycle.starts_on, ReviewCycle.ends_on).where(
-            ReviewCycle.name == cycle
-        )
-    ).one_or_none()
-    if found is None:
-        return []
-    return _rated_people(connection, found.id, _cycle_bounds(cycle, found))
+    when there is no such cycle."""
+    found = stored_cycle(connection, cycle)
+    return [] if found is None else _rated_people(connection, found.id, found.period)
 
 
-def _rated_people(
-    connection: Connection, cycle_id: int, bounds: tuple[datetime, datetime]
-) -> list[PersonRating]:
+class _RecordText(TypedDict):
+    """What the evidence features read of a record, in the records.jsonl field names."""
+
+    kind: str
+    title: str | None
+    body: str
+    metadata: dict[str, object]
+
+
+def _rated_people(connection: Connection, cycle_id: int, period: Period) -> list[PersonRating]:
     """Each rated person's rating (calibrated when there is one), the rater, and the
     evidence features of their records in the cycle's period."""
     rows = connection.execute(
@@ -272,7 +306,7 @@ def _rated_people(
             func.coalesce(Rating.calibrated_rating, Rating.rating).label("value"),
         ).where(Rating.cycle_id == cycle_id)
     ).all()
-    records: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    records: dict[int, list[_RecordText]] = defaultdict(list)
     for r in connection.execute(
         select(
             Record.subject_id,
@@ -284,10 +318,11 @@ def _rated_people(
             case((Record.kind == "goal", Record.meta)).label("meta"),
         ).where(
             Record.subject_id.in_({row.person_id for row in rows}),
-            Record.occurred_at >= bounds[0],
-            Record.occurred_at < bounds[1],
+            Record.occurred_at >= period.starts_at,
+            Record.occurred_at < period.ends_before,
         )
     ):
+        # a literal (checked against _RecordText): calling the TypedDict is 3x slower
         records[r.subject_id].append(
             {"kind": r.kind, "title": r.title, "body": r.body, "metadata": r.meta or {}}
         )
@@ -302,40 +337,42 @@ def _rated_people(
     ]
 
 
-def _findings(language: Sequence[Comparison], ratings: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """What a reader must look at, most important first."""
-    found: list[dict[str, Any]] = [
-        {
-            "what": "language",
-            "attribute": c.attribute,
-            "scope": c.scope,
-            "measure": c.measure,
-            "focal": c.focal,
-            "reference": c.reference,
-            "effect_size": c.effect_size,
-            "p_adjusted": c.p_adjusted,
-        }
+def _findings(language: Sequence[Comparison], ratings: RatingsAnalysis) -> list[Finding]:
+    """What a reader must look at, most important first: each flagged result of the
+    analyses, with the attribute it is about where the result itself does not say."""
+    found: list[Finding] = [
+        LanguageFinding(
+            attribute=c.attribute,
+            scope=c.scope,
+            measure=c.measure,
+            focal=c.focal,
+            reference=c.reference,
+            effect_size=c.effect_size,
+            p_adjusted=c.p_adjusted,
+        )
         for c in language
         if c.flagged
     ]
-    for attribute, parts in ratings.get("by_attribute", {}).items():
+    for attribute, parts in ratings.by_attribute.items():
         found += [
-            {"what": "adverse_impact", "attribute": attribute, **g}
-            for g in parts["adverse_impact"]["groups"]
-            if g["flagged"]
+            ImpactFinding(attribute=attribute, **dict(g))
+            for g in parts.adverse_impact.groups
+            if g.flagged
         ]
         found += [
-            {"what": "evidence_adjusted_gap", "attribute": attribute, **g}
-            for g in parts["evidence_adjusted_gap"]["groups"]
-            if g["flagged"]
+            GapFinding(attribute=attribute, **dict(g))
+            for g in parts.evidence_adjusted_gap.groups
+            if g.flagged
         ]
     found += [
-        {"what": f"manager_{m['direction']}", **m}
-        for m in ratings.get("managers", [])
-        if m["flagged"]
+        ManagerFinding(what=_manager_what(m), **dict(m)) for m in ratings.managers if m.flagged
     ]
-    found += [{"what": "mismatched_rating", **m} for m in ratings.get("mismatched", [])]
+    found += [MismatchFinding(**dict(m)) for m in ratings.mismatched]
     return found
+
+
+def _manager_what(m: ManagerLeniency) -> Literal["manager_harsh", "manager_generous"]:
+    return "manager_harsh" if m.direction == "harsh" else "manager_generous"
 
 
 def _data_seen(
@@ -343,40 +380,42 @@ def _data_seen(
     cycle: str,
     drafts: Sequence[_Draft],
     groups: Mapping[str, Mapping[int, str]],
-) -> dict[str, Any]:
+) -> DataSeen:
     last_edit = connection.execute(
         select(func.max(DraftVersion.created_at))
         .join(Draft, Draft.id == DraftVersion.draft_id)
         .where(Draft.period == cycle)
     ).scalar_one()
-    last_rating = last_rating_change(connection, cycle)
-    return {
-        "drafts": len(drafts),
-        "drafts_by_kind": dict(sorted(Counter(d.kind for d in drafts).items())),
-        "edited_drafts": sum(d.origin == "edit" for d in drafts),
-        "attributes": sorted(groups),
-        "people_with_attributes": len({p for m in groups.values() for p in m}),
-        "last_draft_version_at": last_edit.isoformat() if last_edit else None,
-        "last_rating_change_at": last_rating.isoformat() if last_rating else None,
-    }
+    return DataSeen(
+        drafts=len(drafts),
+        drafts_by_kind=dict(sorted(Counter(d.kind for d in drafts).items())),
+        edited_drafts=sum(d.origin == "edit" for d in drafts),
+        attributes=tuple(sorted(groups)),
+        people_with_attributes=len({p for m in groups.values() for p in m}),
+        last_draft_version_at=last_edit,
+        last_rating_change_at=last_rating_change(connection, cycle),
+    )
 
 
 def _store(
-    connection: Connection,
-    cycle: str,
-    actor: str,
-    report: dict[str, Any],
-    data_seen: dict[str, Any],
-) -> dict[str, Any]:
+    connection: Connection, actor: str, body: BiasReportBody, data_seen: DataSeen
+) -> StoredBiasReport:
+    """The report as the next version of its cycle's, audited."""
     version = (
         connection.execute(
-            select(func.max(BiasReport.version)).where(BiasReport.cycle == cycle)
+            select(func.max(BiasReport.version)).where(BiasReport.cycle == body.cycle)
         ).scalar_one()
         or 0
     ) + 1
     created = connection.execute(
         insert(BiasReport)
-        .values(cycle=cycle, version=version, created_by=actor, data_seen=data_seen, report=report)
+        .values(
+            cycle=body.cycle,
+            version=version,
+            created_by=actor,
+            data_seen=data_seen.model_dump(mode="json"),
+            report=body.model_dump(mode="json"),
+        )
         .returning(BiasReport.id, BiasReport.created_at)
     ).one()
     audit(
@@ -385,16 +424,13 @@ def _store(
         action="bias_report.created",
         entity="bias_report",
         entity_id=str(created.id),
-        after={"cycle": cycle, "version": version, "findings": len(report["findings"])},
+        after={"cycle": body.cycle, "version": version, "findings": len(body.findings)},
     )
-    return {
-        **report,
-        "version": version,
-        "created_at": created.created_at.isoformat(),
-        "data_seen": data_seen,
-    }
-
-
-def _jsonable(value: Any) -> Any:
-    """A dataclass (with numpy numbers inside) as plain JSON values."""
-    return json.loads(json.dumps(asdict(value), default=float))
+    return StoredBiasReport(
+        cycle=body.cycle,
+        version=version,
+        created_by=actor,
+        created_at=created.created_at,
+        data_seen=data_seen,
+        report=body,
+    )

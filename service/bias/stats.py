@@ -32,11 +32,11 @@ design choices, each one a guard against false flags on small groups:
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from math import isfinite
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats  # type: ignore[import-untyped]
 
 Array = npt.NDArray[np.float64]
@@ -48,28 +48,40 @@ REST = "rest"  # the reference of a one-vs-rest comparison
 METHODS = ("holm", "bh")
 
 
-@dataclass(frozen=True)
-class GroupStat:
+class Value(BaseModel):
+    """A result of the bias check: immutable, and stored, served and read back as JSON
+    through the same model (pydantic), so every surface reads one typed contract."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class GroupStat(Value):
     group: str
     n: int
-    mean: float | None  # None when suppressed (n < MIN_GROUP)
+    mean: float | None = Field(description="None when suppressed (fewer than 5 people).")
 
 
-@dataclass(frozen=True)
-class Comparison:
+class Comparison(Value):
     """One group against the rest (or, with two groups, the smaller against the larger)."""
 
     attribute: str
     measure: str
-    scope: str  # "self_reflection", "author:E012", "all", ...
-    groups: list[GroupStat]  # every group of the scope, means suppressed under MIN_GROUP
+    scope: str = Field(
+        description="A draft kind, its edited texts (kind/edited) or one editor (author:...).",
+        examples=["self_reflection", "self_reflection/edited", "author:E012"],
+    )
+    groups: tuple[GroupStat, ...] = Field(
+        description="Every group of the scope, means suppressed under 5 people."
+    )
     focal: str
-    reference: str  # another group's name, or REST
-    effect_size: float | None  # Cliff's delta, focal vs reference; None when suppressed
-    p_value: float | None  # Mann-Whitney U, two-sided
-    p_adjusted: float | None  # Holm (default) or BH over the family passed to `adjust`
-    flagged: bool  # p_adjusted < ALPHA and |effect| >= MIN_EFFECT and not suppressed
-    suppressed: bool  # focal or reference under MIN_GROUP: no test was run
+    reference: str = Field(description=f"Another group's name, or {REST!r}.")
+    effect_size: float | None = Field(
+        description="Cliff's delta, focal vs reference; None when suppressed."
+    )
+    p_value: float | None = Field(description="Mann-Whitney U, two-sided.")
+    p_adjusted: float | None = Field(description="Adjusted over the whole family (Holm).")
+    flagged: bool = Field(description="Significant after adjustment and a medium effect.")
+    suppressed: bool = Field(description="Focal or reference under 5 people: no test was run.")
 
 
 def compare_groups(
@@ -95,7 +107,7 @@ def compare_groups(
     if len(by_group) < 2:
         return []
     arrays = {g: np.asarray(v, dtype=np.float64) for g, v in sorted(by_group.items())}
-    summary = [_group_stat(g, a) for g, a in arrays.items()]
+    summary = tuple(_group_stat(g, a) for g, a in arrays.items())
     pairs = _pairs(arrays)
     comparisons = [
         _compare(attribute, measure, scope, summary, focal, reference, x, y)
@@ -118,7 +130,7 @@ def adjust(comparisons: list[Comparison], *, method: str = "holm") -> list[Compa
     for i, p_adj in zip(tested, adjusted, strict=True):
         c = comparisons[i]
         flagged = is_flagged(p_adj, c.effect_size, MIN_EFFECT)
-        out[i] = replace(c, p_adjusted=p_adj, flagged=flagged)
+        out[i] = c.model_copy(update={"p_adjusted": p_adj, "flagged": flagged})
     return out
 
 
@@ -180,7 +192,7 @@ def _compare(
     attribute: str,
     measure: str,
     scope: str,
-    summary: list[GroupStat],
+    summary: tuple[GroupStat, ...],
     focal: str,
     reference: str,
     x: Array,

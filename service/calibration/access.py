@@ -1,12 +1,15 @@
 """Who may see a calibration panel and decide about whom in it, and refusals in the
 panel's words: shared by the API and the pages."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import Connection
 
+from domain.errors import FairdraftError, NotFound, Refused
 from service.access.principal import Principal
 from service.calibration.panels import PanelView, cohort_people, panel
 from service.calibration.pseudonyms import in_panel_words, person_for_label
-from service.http.errors import forbidden, not_found
 from service.settings import Settings
 
 
@@ -14,7 +17,7 @@ def visible_panel(connection: Connection, principal: Principal, panel_id: int) -
     """The panel, for its members and HR; "not found" to anyone else."""
     found = panel(connection, panel_id)
     if found is None or not (principal.hr_admin or panel_id in principal.panels):
-        raise not_found("panel")
+        raise NotFound("panel not found")
     return found
 
 
@@ -26,7 +29,7 @@ def cohort_member(connection: Connection, settings: Settings, found: PanelView, 
         cohort = {p.id for p in cohort_people(connection, found)}
         person_id = int(label) if int(label) in cohort else None
     if person_id is None:
-        raise not_found("person in this cohort")
+        raise NotFound("person in this cohort not found")
     return person_id
 
 
@@ -34,7 +37,7 @@ def not_self(principal: Principal, person_id: int) -> None:
     """A panel member who is in the cohort themselves sees it, but decides nothing about
     their own rating or placement."""
     if person_id == principal.person_id:
-        raise forbidden("nobody calibrates, places or finalises themselves")
+        raise Refused("nobody calibrates, places or finalises themselves")
 
 
 def panel_subject(
@@ -48,11 +51,17 @@ def panel_subject(
     return found, person_id
 
 
-def panel_words(
-    connection: Connection, settings: Settings, exc: Exception, person_id: int, label: str
-) -> str:
-    """A refusal's message in the panel's words: the person by the label the panel used,
-    nobody else named when pseudonymised."""
-    return in_panel_words(
-        connection, str(exc), person_id, label, pseudonymise=settings.panel_pseudonymise
-    )
+@contextmanager
+def in_panel_terms(
+    connection: Connection, settings: Settings, person_id: int, label: str
+) -> Iterator[None]:
+    """Refusals raised inside, told in the panel's words: the person by the label the
+    panel used, nobody else named when pseudonymised. The class and field stay, so each
+    surface still answers them the same way."""
+    try:
+        yield
+    except FairdraftError as exc:
+        words = in_panel_words(
+            connection, str(exc), person_id, label, pseudonymise=settings.panel_pseudonymise
+        )
+        raise exc.reworded(words) from None

@@ -20,8 +20,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
-from retrieval.periods import PeriodError
-from service.bias.ratings import PersonRating, fit_evidence_model, manager_leniency
+from domain.kinds import DraftKind
+from domain.periods import PeriodError
+from service.bias.ratings import (
+    ManagerLeniency,
+    PersonRating,
+    fit_evidence_model,
+    manager_leniency,
+)
 from service.bias.report import rated_people
 from service.calibration.panels import (
     CohortPerson,
@@ -32,12 +38,11 @@ from service.calibration.panels import (
     placements,
 )
 from service.calibration.pseudonyms import identities, pseudonyms
-from service.calibration.ratings import RatingView, cycle_ratings, cycle_scale
 from service.calibration.redaction import Redactor
+from service.cycles.store import DEFAULT_SCALE, cycle_scale
 from service.db.models import Draft, DraftVersion, Person
-from service.drafting.kinds import DraftKind
 from service.drafting.structure import DraftBody
-from service.ingest.ratings import DEFAULT_SCALE
+from service.ratings.workflow import RatingView, cycle_ratings
 
 SUMMARY_KIND = DraftKind.CALIBRATION_SUMMARY.value
 DISAGREEMENT_POINTS = 1.0  # a proposal a full rating step from the evidence is worth a talk
@@ -81,6 +86,19 @@ class ManagerRow:
     mean_residual: float  # mean of (rating - evidence-predicted), clipped at 1 point
     direction: str  # "harsh" or "generous"
     flagged: bool  # significant and at least half a step (service.bias.ratings)
+
+    @classmethod
+    def of(cls, found: ManagerLeniency, *, label: str, manager_id: int | None) -> "ManagerRow":
+        """A manager's leniency as the panel's and the HR page's tables and charts show
+        it, by the label (and id, where shown) the page gives them."""
+        return cls(
+            label=label,
+            manager_id=manager_id,
+            n=found.n,
+            mean_residual=round(found.mean_residual, 2),
+            direction=found.direction,
+            flagged=found.flagged,
+        )
 
 
 @dataclass(frozen=True)
@@ -230,13 +248,8 @@ def _evidence(
         for r, res in zip(cycle_people, residuals, strict=True)
     }
     rows = [
-        ManagerRow(
-            label=labeller.label(m.manager_id),
-            manager_id=labeller.shown_id(m.manager_id),
-            n=m.n,
-            mean_residual=round(m.mean_residual, 2),
-            direction=m.direction,
-            flagged=m.flagged,
+        ManagerRow.of(
+            m, label=labeller.label(m.manager_id), manager_id=labeller.shown_id(m.manager_id)
         )
         for m in manager_leniency(cycle_people)
         if m.manager_id in managers

@@ -15,19 +15,20 @@ from typing import Any
 from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from retrieval.periods import PeriodError, parse_period
+from domain.errors import Invalid, NotFound
+from domain.periods import Period
 from service.audit import audit
+from service.cycles.store import create_cycles
 from service.db.models import CalibrationPanel, PanelMember, Person, Placement
-from service.ingest.ratings import ensure_cycles
 
 GRID = (1, 3)  # the 9-box grid's low and high on each axis
 
 
-class PanelRefused(ValueError):
+class PanelRefused(Invalid):
     """The panel change is not allowed; the message says why (an HTTP 4xx, not a 500)."""
 
 
-class PanelNotFound(LookupError):
+class PanelNotFound(NotFound):
     pass
 
 
@@ -64,7 +65,7 @@ class PlacementView:
 
 def create_panel(
     connection: Connection,
-    cycle: str,
+    cycle: Period,
     level: str,
     job_family: str,
     members: Sequence[int],
@@ -74,32 +75,28 @@ def create_panel(
     """A new panel for the cohort (level, job family) of the cycle, with its members; one
     panel per cohort and cycle, so a second one is refused and names the first."""
     level, job_family = level.strip(), job_family.strip()
-    try:
-        cycle = parse_period(cycle).name
-    except PeriodError as exc:
-        raise PanelRefused(f"cycle: {exc}") from None
     if not level or len(level) > 32:
         raise PanelRefused("level: give 1 to 32 characters")
     if not job_family or len(job_family) > 128:
         raise PanelRefused("job_family: give 1 to 128 characters")
     _require_people(connection, set(members), "members")
-    ensure_cycles(connection, {cycle})  # HR's set-up: the one place besides ratings import
+    create_cycles(connection, {cycle}, actor=actor)  # HR's set-up names its cycle
     panel_id = connection.execute(
         pg_insert(CalibrationPanel)
-        .values(cycle=cycle, level=level, job_family=job_family, created_by=actor)
+        .values(cycle=cycle.name, level=level, job_family=job_family, created_by=actor)
         .on_conflict_do_nothing()
         .returning(CalibrationPanel.id)
     ).scalar_one_or_none()
     if panel_id is None:
         existing = connection.execute(
             select(CalibrationPanel.id).where(
-                CalibrationPanel.cycle == cycle,
+                CalibrationPanel.cycle == cycle.name,
                 CalibrationPanel.level == level,
                 CalibrationPanel.job_family == job_family,
             )
         ).scalar_one()
         raise PanelRefused(
-            f"{cycle} already has a panel for {level} {job_family}: panel {existing}"
+            f"{cycle.name} already has a panel for {level} {job_family}: panel {existing}"
         )
     if members:
         connection.execute(
@@ -113,7 +110,7 @@ def create_panel(
         entity="calibration_panel",
         entity_id=str(panel_id),
         after={
-            "cycle": cycle,
+            "cycle": cycle.name,
             "level": level,
             "job_family": job_family,
             "members": sorted(set(members)),

@@ -25,6 +25,8 @@ import psutil
 import psycopg
 from psycopg import sql
 
+from domain.errors import Misconfigured
+
 logger = logging.getLogger(__name__)
 
 OWNERS_FILE = ".handle_pids.json"  # pgserver 0.1.4's list of the pids using a server
@@ -32,7 +34,7 @@ PID_REUSE_SLACK_S = 1.0  # a process born this long after the list was written i
 STOP_TIMEOUT_S = 30
 
 
-class EmbeddedDatabaseError(RuntimeError):
+class EmbeddedDatabaseError(Misconfigured):
     """The embedded server could not be started; the message says where its log is."""
 
 

@@ -9,10 +9,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
+from domain.errors import Misconfigured
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-class SchemaOutOfDate(RuntimeError):
+class SchemaOutOfDate(Misconfigured):
     """The database has an older schema than this code; upgrading is an explicit step."""
 
 

@@ -19,14 +19,19 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    case,
+    column,
     func,
+    select,
+    table,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.dialects.postgresql import ENUM, JSONB
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from retrieval.schema import RECORD_KINDS, Base, Chunk, Record
 
 __all__ = [
+    "PROCRASTINATE_JOBS",
     "RECORD_KINDS",
     "ApiToken",
     "AuditEvent",
@@ -332,30 +337,66 @@ class Placement(Base):
     updated_at: Mapped[datetime] = _updated_at()
 
 
+# procrastinate's table of jobs, as far as fairdraft reads it. Revision 0007 creates it from
+# procrastinate's own SQL: not a model of ours, and not in Base.metadata, so autogenerate
+# leaves it alone.
+PROCRASTINATE_JOBS = table(
+    "procrastinate_jobs",
+    column("id"),
+    column("queue_name"),
+    column("task_name"),
+    column("status", ENUM(name="procrastinate_job_status", create_type=False)),
+    column("attempts"),
+    column("scheduled_at"),
+)
+_P = PROCRASTINATE_JOBS.c
+
+
 class Job(Base):
-    """Background work in the database: a worker claims a queued job with FOR UPDATE SKIP
-    LOCKED and holds it under a lease; a job whose lease ran out (its worker died) is
-    claimed again, so work survives restarts of the service and of workers."""
+    """Background work as fairdraft knows it: who asked, for what, and the outcome.
+    procrastinate runs it: `procrastinate_job_id` links the row procrastinate keeps (the
+    queue, its state, which worker holds it). What procrastinate has no place for lives
+    here: the requester, the payload (kept out of procrastinate's arguments and so out of
+    its log lines), the result, and an error message fairdraft composed.
+
+    `status` and `attempts` are read from procrastinate's row, the one truth about them:
+    queued, running, done or failed (cancelled and aborted count as failed), and attempts
+    so far with a running one included (procrastinate counts finished ones). A job whose
+    row was removed by hand (our workers keep them) is done if it stored a result."""
 
     __tablename__ = "jobs"
-    __table_args__ = (
-        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
-        Index("ix_jobs_claimable", "status", "run_after"),
-    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    status: Mapped[str] = mapped_column(String(16), server_default="queued")
-    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
-    max_attempts: Mapped[int] = mapped_column(Integer, server_default="3")
-    run_after: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    locked_by: Mapped[str | None] = mapped_column(Text)
-    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     requested_by: Mapped[int | None] = mapped_column(
         ForeignKey("people.id", ondelete="SET NULL"), index=True
     )
+    procrastinate_job_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
+    status: Mapped[str] = column_property(
+        func.coalesce(
+            select(
+                case(
+                    (_P.status == "todo", "queued"),
+                    (_P.status == "doing", "running"),
+                    (_P.status == "succeeded", "done"),
+                    else_="failed",
+                )
+            )
+            .where(_P.id == procrastinate_job_id)
+            .scalar_subquery(),
+            case((result.is_not(None), "done"), else_="failed"),
+        ).label("status")
+    )
+    attempts: Mapped[int] = column_property(
+        func.coalesce(
+            select(_P.attempts + case((_P.status == "doing", 1), else_=0))
+            .where(_P.id == procrastinate_job_id)
+            .scalar_subquery(),
+            0,
+        ).label("attempts")
+    )

@@ -1,7 +1,12 @@
-"""How a draft is shown in a terminal: its sections with citations, then what it rests on."""
+"""How a draft is shown in a terminal: its sections with citations, then what it rests on.
+
+A draft's text, headings and evidence come from evidence and a model: they are printed as
+plain `Text`, never as rich markup, so "[/]" in them cannot break the output and "[link=...]"
+cannot put a hyperlink on the terminal."""
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from service.drafting.run import CycleSummary, DraftOutcome
 
@@ -14,20 +19,23 @@ _PROBLEMS = {
 def print_draft(console: Console, outcome: DraftOutcome, label: str | None) -> None:
     title = f"{outcome.kind} for {outcome.person}, {outcome.period}"
     if outcome.body is None or outcome.citations is None:
-        console.print(f"{title}: nothing drafted: {outcome.message}")
+        console.print(Text(f"{title}: nothing drafted: {outcome.message}"))
         return
-    console.rule(f"{title} (draft {outcome.draft_id}, version {outcome.version})")
+    console.rule(Text(f"{title} (draft {outcome.draft_id}, version {outcome.version})"))
     if label:
-        console.print(f"[italic]{label}[/italic]")
+        console.print(Text(label, style="italic"))
     unsupported = {
         (f.section, f.sentence) for f in outcome.citations.flags if f.problem == "unsupported"
     }
     for s_index, section in enumerate(outcome.body.sections):
-        console.print(f"\n[bold]{section.heading}[/bold]")
+        console.print(Text("\n" + section.heading, style="bold"))
         for t_index, sentence in enumerate(section.sentences):
-            cited = f" [cyan][{', '.join(sentence.evidence)}][/cyan]" if sentence.evidence else ""
-            mark = " [red](unsupported)[/red]" if (s_index, t_index) in unsupported else ""
-            console.print(f"- {sentence.text}{cited}{mark}", highlight=False)
+            line = Text(f"- {sentence.text}")
+            if sentence.evidence:
+                line.append(f" [{', '.join(sentence.evidence)}]", style="cyan")
+            if (s_index, t_index) in unsupported:
+                line.append(" (unsupported)", style="red")
+            console.print(line, highlight=False)
     report = outcome.citations
     console.print(
         f"\nsupported sentences: {report.supported}/{report.sentences} "
@@ -36,12 +44,10 @@ def print_draft(console: Console, outcome: DraftOutcome, label: str | None) -> N
     for flag in report.flags:
         where = f"section {flag.section + 1}, sentence {flag.sentence + 1}"
         if flag.problem in _PROBLEMS:
-            console.print(
-                f"[yellow]flag[/yellow] {where}: {flag.citation} {_PROBLEMS[flag.problem]}",
-                highlight=False,
-            )
+            detail = f" {where}: {flag.citation} {_PROBLEMS[flag.problem]}"
+            console.print(Text("flag", style="yellow") + Text(detail), highlight=False)
         elif flag.problem == "prompt_injection":
-            console.print(f"[red]flag[/red] {where}: {flag.detail}", highlight=False)
+            console.print(Text("flag", style="red") + Text(f" {where}: {flag.detail}"))
     if outcome.evidence:
         console.print(_evidence_legend(outcome))
 
@@ -54,11 +60,11 @@ def _evidence_legend(outcome: DraftOutcome) -> Table:
     for item in outcome.evidence.items if outcome.evidence else []:
         if item.id in cited:
             table.add_row(
-                item.id,
+                Text(item.id),
                 item.occurred_at.date().isoformat(),
-                item.kind,
-                f"{item.source}:{item.external_id}",
-                (item.title or item.text)[:60],
+                Text(item.kind),
+                Text(f"{item.source}:{item.external_id}"),
+                Text((item.title or item.text)[:60]),
             )
     return table
 

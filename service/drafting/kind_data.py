@@ -10,15 +10,16 @@ import json
 from pathlib import Path
 
 import prompts
+from domain.errors import Misconfigured
+from domain.kinds import DraftKind
 from retrieval.queries import QUERIES_FILE
-from service.drafting.kinds import DraftKind
 
 PROMPTS_DIR = Path(prompts.__file__).parent
 SECTIONS_FILE = PROMPTS_DIR / "sections.json"
 OFFLINE_KINDS_FILE = Path(__file__).parent / "data" / "offline_kinds.json"
 
 
-class KindDataError(RuntimeError):
+class KindDataError(Misconfigured):
     """A data file lacks a draft kind or names one the enum does not know."""
 
 

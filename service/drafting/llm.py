@@ -25,6 +25,7 @@ from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr, ValidationError
 
+from domain.errors import Unavailable
 from service.drafting.prompting import RenderedPrompt
 from service.drafting.structure import DraftBody
 from service.settings import Settings
@@ -33,7 +34,7 @@ ChatRunnable = Runnable[LanguageModelInput, BaseMessage]
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 
-class DraftingFailed(RuntimeError):
+class DraftingFailed(Unavailable):
     """The model gave no usable draft after every retry; the message says why."""
 
 

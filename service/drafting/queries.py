@@ -6,18 +6,18 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from domain.errors import NotFound, Refused
 from service.access.principal import Principal
 from service.access.scope import may_read_history, may_see_draft, may_write_draft
 from service.bias.gate import latest_check, open_flags
 from service.db.models import Draft, FlagAcknowledgement
-from service.http.errors import forbidden, not_found
 
 
 def visible_draft(connection: Connection, principal: Principal, draft_id: int) -> Any:
     """The draft row, or 404 when it does not exist or the caller may not see it."""
     row = connection.execute(select(Draft.__table__).where(Draft.id == draft_id)).one_or_none()
     if row is None or not may_see_draft(principal, row.subject_id, row.kind, row.status):
-        raise not_found("draft")
+        raise NotFound("draft not found")
     return row
 
 
@@ -25,7 +25,7 @@ def history_draft(connection: Connection, principal: Principal, draft_id: int) -
     """The draft row for one who may read its earlier versions and audit trail."""
     row = visible_draft(connection, principal, draft_id)
     if not may_read_history(principal, row.subject_id, row.kind):
-        raise forbidden("the history of this draft is for those who write it")
+        raise Refused("the history of this draft is for those who write it")
     return row
 
 
@@ -33,7 +33,7 @@ def writable_draft(connection: Connection, principal: Principal, draft_id: int) 
     """The draft row for one who may change it."""
     row = visible_draft(connection, principal, draft_id)
     if not may_write_draft(principal, row.subject_id, row.kind):
-        raise forbidden("you may read this draft but not change it")
+        raise Refused("you may read this draft but not change it")
     return row
 
 

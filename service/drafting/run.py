@@ -16,12 +16,13 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from domain.periods import Period
 from retrieval.embedding import Embedder
 from retrieval.evidence import EvidencePack
-from retrieval.periods import parse_period
 from retrieval.schema import Chunk
 from retrieval.search import retrieve_evidence
-from service.db.models import Draft, Person, ReviewCycle
+from service.cycles.store import cycle_id
+from service.db.models import Draft, Person
 from service.drafting.citations import CitationReport, check_citations
 from service.drafting.injection_flags import EvidenceMark, mark_pack
 from service.drafting.llm import ChatRunnable, DraftingFailed, chat_model, draft_with_model
@@ -85,7 +86,7 @@ class Drafting:
 class DraftOutcome:
     person: str
     kind: str
-    period: str
+    period: str  # the period's name, as the draft is stored under
     draft_id: int | None = None
     version: int | None = None
     body: DraftBody | None = None
@@ -120,29 +121,28 @@ def subject_of(person: Person, kind: str) -> DraftSubject:
     )
 
 
-def prepare(run: Drafting, person: Person, kind: str, period: str) -> Prepared:
+def prepare(run: Drafting, person: Person, kind: str, period: Period) -> Prepared:
     """Retrieve, mark and render what a draft of `kind` for `person` in `period` is made
     from. Public because the counterfactual probe drafts from the same preparation with a
-    swapped name, so both paths see the same evidence and prompt."""
+    swapped name, so both paths see the same evidence and prompt. The review cycle is the
+    one named by the period, if HR has set it up; a draft never creates one."""
     with run.engine.connect() as conn:
         pack = retrieve_evidence(
             conn,
             run.embedder,
             subject_id=person.id,
-            period=parse_period(period),
+            period=period,
             draft_kind=kind,
             token_budget=run.settings.draft_token_budget,
         )
-        cycle_id = conn.execute(
-            select(ReviewCycle.id).where(ReviewCycle.name == period)
-        ).scalar_one_or_none()
+        cycle = cycle_id(conn, period.name)
     subject = subject_of(person, kind)
     pack, marks = mark_pack(pack)  # before anything reads it: prompt, drafter and check
-    prompt = render(context_for(pack, subject, period))
-    return Prepared(person, subject, pack, prompt, cycle_id, marks)
+    prompt = render(context_for(pack, subject, period.name))
+    return Prepared(person, subject, pack, prompt, cycle, marks)
 
 
-def provenance(run: Drafting, prepared: Prepared, period: str) -> dict[str, Any]:
+def provenance(run: Drafting, prepared: Prepared, period: Period) -> dict[str, Any]:
     """Everything needed to answer "why does it say this?" later."""
     pack = prepared.pack
     return {
@@ -151,7 +151,7 @@ def provenance(run: Drafting, prepared: Prepared, period: str) -> dict[str, Any]
         "label": run.drafter.label,
         "template": prepared.prompt.template,
         "template_hash": prepared.prompt.template_hash,
-        "period": period,
+        "period": period.name,
         "settings": {
             "embedding_model": run.settings.embedding_model,
             "token_budget": pack.token_budget,
@@ -174,7 +174,7 @@ def provenance(run: Drafting, prepared: Prepared, period: str) -> dict[str, Any]
 
 
 def _store(
-    run: Drafting, prepared: Prepared, period: str, body: DraftBody
+    run: Drafting, prepared: Prepared, period: Period, body: DraftBody
 ) -> tuple[int, int, DraftBody, CitationReport]:
     pack_ids = [item.id for item in prepared.pack.items]
     checked, report = check_citations(body, pack_ids, prepared.marks)
@@ -183,7 +183,7 @@ def _store(
             conn,
             subject_id=prepared.person.id,
             kind=prepared.subject.kind,
-            period=period,
+            period=period.name,
             cycle_id=prepared.cycle_id,
             body=checked,
             report=report,
@@ -194,14 +194,14 @@ def _store(
     return draft_id, version, checked, report
 
 
-async def draft_person(run: Drafting, person: Person, kind: str, period: str) -> DraftOutcome:
+async def draft_person(run: Drafting, person: Person, kind: str, period: Period) -> DraftOutcome:
     """One draft, stored as the next version of (person, kind, period). An empty history
     gives an outcome with a message and stores nothing; a model failure raises
     DraftingFailed and stores nothing."""
     prepared, preparing = await asyncio.to_thread(_timed, prepare, run, person, kind, period)
     if not prepared.pack.items:
         return DraftOutcome(
-            person.email, kind, period, evidence=prepared.pack, message=prepared.pack.message
+            person.email, kind, period.name, evidence=prepared.pack, message=prepared.pack.message
         )
     before_model = time.perf_counter()
     body = await run.drafter.write(prepared.pack, prepared.subject, prepared.prompt)
@@ -209,7 +209,11 @@ async def draft_person(run: Drafting, person: Person, kind: str, period: str) ->
     if not body.sentences() and any(mark.signals for mark in prepared.marks.values()):
         # the offline drafter left out what reads as instructions, and nothing else was usable
         return DraftOutcome(
-            person.email, kind, period, evidence=prepared.pack, message=_nothing_usable(prepared)
+            person.email,
+            kind,
+            period.name,
+            evidence=prepared.pack,
+            message=_nothing_usable(prepared),
         )
     (draft_id, version, checked, report), storing = await asyncio.to_thread(
         _timed, _store, run, prepared, period, body
@@ -217,7 +221,7 @@ async def draft_person(run: Drafting, person: Person, kind: str, period: str) ->
     return DraftOutcome(
         person.email,
         kind,
-        period,
+        period.name,
         draft_id=draft_id,
         version=version,
         body=checked,
@@ -261,15 +265,14 @@ def load_person(engine: Engine, reference: str) -> Person:
         return session.get_one(Person, ref.id)
 
 
-def cycle_people(engine: Engine, period: str, model: str) -> list[Person]:
+def cycle_people(engine: Engine, period: Period, model: str) -> list[Person]:
     """Everyone with evidence in the period, in a stable order."""
-    bounds = parse_period(period)
     has_evidence = (
         select(Chunk.subject_id)
         .where(
             Chunk.embedding_model == model,
-            Chunk.occurred_at >= bounds.starts_at,
-            Chunk.occurred_at < bounds.ends_before,
+            Chunk.occurred_at >= period.starts_at,
+            Chunk.occurred_at < period.ends_before,
         )
         .distinct()
     )
@@ -278,11 +281,12 @@ def cycle_people(engine: Engine, period: str, model: str) -> list[Person]:
         return list(session.scalars(query))
 
 
-def _finished(engine: Engine, period: str, kinds: Sequence[str]) -> set[tuple[int, str]]:
+def _finished(engine: Engine, period: Period, kinds: Sequence[str]) -> set[tuple[int, str]]:
+    """(person, kind) of the drafts already stored for the period, by its name."""
     with engine.connect() as conn:
         rows = conn.execute(
             select(Draft.subject_id, Draft.kind).where(
-                Draft.period == period, Draft.kind.in_(kinds)
+                Draft.period == period.name, Draft.kind.in_(kinds)
             )
         ).all()
     return {(r.subject_id, r.kind) for r in rows}
@@ -290,7 +294,7 @@ def _finished(engine: Engine, period: str, kinds: Sequence[str]) -> set[tuple[in
 
 async def draft_cycle(
     run: Drafting,
-    period: str,
+    period: Period,
     kinds: Sequence[str],
     *,
     concurrency: int,
@@ -304,7 +308,7 @@ async def draft_cycle(
     todo = [(p, k) for p in people for k in kinds if (p.id, k) not in finished]
     summary = CycleSummary(skipped=len(people) * len(kinds) - len(todo))
     gate = asyncio.Semaphore(concurrency)
-    with (progress or NoProgress()).task(f"drafting {period}", len(todo)) as advance:
+    with (progress or NoProgress()).task(f"drafting {period.name}", len(todo)) as advance:
         await asyncio.gather(*(_one(run, summary, gate, advance, p, k, period) for p, k in todo))
     summary.seconds = time.perf_counter() - started
     return summary
@@ -317,7 +321,7 @@ async def _one(
     advance: Advance,
     person: Person,
     kind: str,
-    period: str,
+    period: Period,
 ) -> None:
     async with gate:
         try:

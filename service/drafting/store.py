@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from domain.errors import Conflict, NotFound
 from service.audit import audit
 from service.db.models import Draft, DraftVersion
 from service.drafting.citations import CitationReport, check_citations
@@ -20,7 +21,7 @@ from service.drafting.injection_flags import evidence_marks
 from service.drafting.structure import DraftBody
 
 
-class StaleEdit(RuntimeError):
+class StaleEdit(Conflict):
     """The edit was based on a version that is no longer the current one."""
 
     def __init__(self, draft_id: int, based_on: int, current: int) -> None:
@@ -31,7 +32,7 @@ class StaleEdit(RuntimeError):
         self.current = current
 
 
-class DraftNotFound(LookupError):
+class DraftNotFound(NotFound):
     pass
 
 
@@ -121,6 +122,33 @@ def save_edit(
         after={"version": bumped, "supported_share": report.supported_share},
     )
     return load_version(connection, draft_id, bumped)
+
+
+@dataclass(frozen=True)
+class EditOutcome:
+    """What became of an edit: saved as the new current version, or (someone saved while
+    it was being written) kept as a version that is not current."""
+
+    saved: StoredVersion | None
+    kept_version: int | None
+    current_version: int
+
+
+def save_or_keep_edit(
+    connection: Connection, *, draft_id: int, based_on: int, body: DraftBody, author: str
+) -> EditOutcome:
+    """Save the edit; a stale one is kept rather than refused, so that nobody's text is
+    lost and the author can merge it (the caller tells them, and commits either way)."""
+    try:
+        saved = save_edit(
+            connection, draft_id=draft_id, based_on=based_on, body=body, author=author
+        )
+    except StaleEdit as exc:
+        kept = keep_stale_edit(
+            connection, draft_id=draft_id, based_on=based_on, body=body, author=author
+        )
+        return EditOutcome(None, kept, exc.current)
+    return EditOutcome(saved, None, saved.version)
 
 
 def draft_evidence(connection: Connection, draft_id: int) -> list[dict[str, Any]]:

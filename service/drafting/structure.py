@@ -7,7 +7,7 @@ same whoever wrote it.
 
 from pydantic import BaseModel, Field
 
-from service.drafting.kinds import DRAFT_KINDS as DRAFT_KINDS  # named in kinds.py, kept here
+from domain.kinds import DRAFT_KINDS as DRAFT_KINDS  # named in kinds.py, kept here
 
 
 class DraftSentence(BaseModel):

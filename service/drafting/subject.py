@@ -15,4 +15,4 @@ class DraftSubject:
     first_name: str
     level: str
     job_family: str
-    kind: str  # a DraftKind value (service.drafting.kinds)
+    kind: str  # a DraftKind value (domain.kinds)

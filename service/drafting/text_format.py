@@ -11,13 +11,14 @@ writes exactly this, so show -> edit -> save loses nothing.
 
 import re
 
+from domain.errors import Invalid
 from service.drafting.structure import DraftBody, DraftSection, DraftSentence
 
 _CITATIONS = re.compile(r"\s*\[\s*([A-Za-z]\w*(?:\s*,\s*[A-Za-z]\w*)*)\s*\]\s*$")
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
 
 
-class DraftTextError(ValueError):
+class DraftTextError(Invalid):
     """The text cannot be read as a draft; the message names the line."""
 
 
@@ -32,11 +33,12 @@ def parse_text(text: str) -> DraftBody:
             continue
         if not sections:
             raise DraftTextError(
-                f"line {number}: text before the first '## ' heading; start with a section"
+                f"line {number}: text before the first '## ' heading; start with a section",
+                field="text",
             )
         sections[-1].sentences.append(_sentence(line))
     if not any(section.sentences for section in sections):
-        raise DraftTextError("the text holds no sentences")
+        raise DraftTextError("the text holds no sentences", field="text")
     return DraftBody(sections=sections)
 
 

@@ -11,10 +11,11 @@ from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine, Row, Select, func, select
 
+from domain.errors import Refused
 from retrieval.embedding import Embedder
 from retrieval.pack_cache import PackCache
 from service.access.principal import Principal
-from service.http.errors import ApiError, forbidden
+from service.http.errors import ApiError
 from service.settings import Settings
 from service.store import EmbedderSource
 
@@ -74,7 +75,7 @@ PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 def require_hr(principal: PrincipalDep) -> Principal:
     if not principal.hr_admin:
-        raise forbidden("this needs the HR admin role")
+        raise Refused("this needs the HR admin role")
     return principal
 
 

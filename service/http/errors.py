@@ -16,6 +16,16 @@ from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from domain.errors import (
+    Conflict,
+    FairdraftError,
+    Invalid,
+    Misconfigured,
+    NotFound,
+    Refused,
+    Unavailable,
+)
+
 log = logging.getLogger("fairdraft.api")
 
 
@@ -63,14 +73,6 @@ class ApiError(Exception):
         self.field = field
         self.extra = extra or {}
         self.headers = headers or {}
-
-
-def not_found(what: str) -> ApiError:
-    return ApiError(404, f"{what} not found")
-
-
-def forbidden(reason: str) -> ApiError:
-    return ApiError(403, reason)
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -121,26 +123,65 @@ def _log_refusal(request: Request, status: int, reason: str) -> None:
         )
 
 
-def _page(request: Request, status: int, reason: str) -> Response | None:
-    """Pages answer errors as a page: the web module registers how (app.state.error_page)."""
+def _page(request: Request, status: int, reason: str, *, refusal: bool = False) -> Response | None:
+    """Pages answer errors as a page: the web module registers how (app.state.error_page).
+    `refusal` marks a domain refusal the person can act on where they came from (a page
+    form sends them back there with the reason) rather than a failure of the request."""
     page = getattr(request.app.state, "error_page", None)
     if page is None or request.url.path.startswith(
         ("/api/", "/openapi", "/docs", "/health", "/ready")
     ):
         return None
-    response: Response = page(request, status, reason)
+    response: Response = page(request, status, reason, refusal=refusal)
     return response
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
+    return _answer(request, exc)
+
+
+def _answer(request: Request, exc: ApiError, *, refusal: bool = False) -> Response:
     _log_refusal(request, exc.status, exc.reason)
-    if (page := _page(request, exc.status, exc.reason)) is not None:
+    if (page := _page(request, exc.status, exc.reason, refusal=refusal)) is not None:
         page.headers.update(exc.headers)
         return page
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
     body = _body(request, [{"field": exc.field, "reason": exc.reason}], **exc.extra)
     return JSONResponse(body, status_code=exc.status, headers=headers | exc.headers)
+
+
+# The API's status for each kind of domain error; a subclass takes its base's.
+STATUS: tuple[tuple[type[FairdraftError], int], ...] = (
+    (Invalid, 422),
+    (NotFound, 404),
+    (Refused, 403),
+    (Conflict, 409),
+    (Unavailable, 503),
+    (Misconfigured, 503),
+)
+
+
+def status_of(exc: FairdraftError) -> int:
+    return next((status for cls, status in STATUS if isinstance(exc, cls)), 500)
+
+
+def told_where_asked(exc: FairdraftError) -> bool:
+    """Whether a page form should show the refusal on the page it came from: a value or
+    state the person can change there, not a failure, nor a thing they may not see (a
+    NotFound without a field comes from a scope check)."""
+    return status_of(exc) < 500 and (not isinstance(exc, NotFound) or exc.field is not None)
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    """Every error fairdraft raises on purpose, answered once, by its class."""
+    assert isinstance(exc, FairdraftError)
+    status = status_of(exc)
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else {}
+    answer = ApiError(
+        status, exc.reason, field=exc.field, extra=dict(exc.details()), headers=headers
+    )
+    return _answer(request, answer, refusal=status < 500)
 
 
 async def error_response(request: Request, exc: ApiError) -> Response:
@@ -223,6 +264,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(FairdraftError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DataError, _data_error)

@@ -25,13 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.access.authn import Authenticator
 from service.access.principal import Principal
 from service.access.throttle import FailureThrottle
-from service.http.errors import (
-    DATABASE_UNAVAILABLE,
-    ApiError,
-    database_unavailable,
-    error_response,
-    forbidden,
-)
+from service.http.errors import DATABASE_UNAVAILABLE, ApiError, database_unavailable, error_response
 from service.settings import Settings
 
 log = logging.getLogger("fairdraft.api")
@@ -209,7 +203,7 @@ class Authenticate:
         HR: anyone else is refused here, before the body is read, not after FastAPI has
         parsed the form for the route's role check."""
         if scope["path"] == UPLOAD_PATH and not principal.hr_admin:
-            return await _error(scope, forbidden("uploads need the HR admin role"))
+            return await _error(scope, ApiError(403, "uploads need the HR admin role"))
         return None
 
     def _resolve(self, scope: Scope, bearer: str | None, session: str | None) -> Principal | None:

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
+from domain.errors import NotFound
 from service.db.models import Person
 
 
@@ -31,7 +32,7 @@ class Directory:
         return self._by_employee_id.get(reference) or self._by_email.get(reference.lower())
 
 
-class UnknownPerson(LookupError):
+class UnknownPerson(NotFound):
     pass
 
 

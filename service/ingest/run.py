@@ -43,7 +43,8 @@ def detect_format(path: Path, label: str | None = None) -> str:
         raise IngestRefused(label or str(path), [RowError(1, "(file)", reason)])
     raise IngestError(
         f"{label or path}: cannot tell which format this is; name it people.csv, "
-        "records.jsonl or ratings.csv, or pass --format"
+        "records.jsonl or ratings.csv, or pass --format",
+        field="file",
     )
 
 
@@ -54,7 +55,9 @@ def _first_line(path: Path) -> str:
         with path.open("rb") as handle:
             head = handle.readline(_HEADER_BYTES)
     except OSError as exc:
-        raise IngestError(f"{path.name}: cannot read the file ({exc.strerror or exc})") from None
+        raise IngestError(
+            f"{path.name}: cannot read the file ({exc.strerror or exc})", field="file"
+        ) from None
     return head.decode("utf-8-sig", errors="replace")
 
 
@@ -62,7 +65,7 @@ def files_to_ingest(path: Path, label: str | None = None) -> list[tuple[Path, st
     """A file alone, or a folder's files in dependency order: people, records, ratings.
     `label` names `path` in messages (a folder's files as label/name)."""
     if not path.exists():
-        raise IngestError(f"{label or path}: no such file or folder")
+        raise IngestError(f"{label or path}: no such file or folder", field="file")
     if path.is_file():
         return [(path, detect_format(path, label))]
     found = [
@@ -72,7 +75,8 @@ def files_to_ingest(path: Path, label: str | None = None) -> list[tuple[Path, st
     ]
     if not found:
         raise IngestError(
-            f"{label or path}: no people.csv, records.jsonl or ratings.csv in this folder"
+            f"{label or path}: no people.csv, records.jsonl or ratings.csv in this folder",
+            field="file",
         )
     return sorted(found, key=lambda item: FORMATS.index(item[1]))
 
@@ -149,7 +153,7 @@ class Ingestor:
                 limits=self.limits,
                 label=label,
             )
-        raise IngestError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+        raise IngestError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}", field="file")
 
 
 def ingest_path(
@@ -165,7 +169,7 @@ def ingest_path(
     ingested, so a binary or mis-encoded file refuses the folder with nothing written.
     `label` names `path` in summaries and errors instead of its place on disk."""
     if fmt is not None and fmt not in FORMATS:
-        raise IngestError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+        raise IngestError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}", field="file")
     if fmt is not None and path.is_file():
         files = [(path, fmt)]  # the given format wins: the name need not tell it
     else:

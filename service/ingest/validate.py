@@ -86,7 +86,9 @@ def check_file(path: Path, limits: FileLimits, *, label: str | None = None) -> N
     try:
         problems = file_problems(path, limits)
     except OSError as exc:
-        raise IngestError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
+        raise IngestError(
+            f"{name}: cannot read the file ({exc.strerror or exc})", field="file"
+        ) from None
     if problems:
         raise IngestRefused(name, problems)
 

@@ -1,2 +1,4 @@
-"""Background jobs in Postgres: a queue (`queue`), what each kind does (`handlers`), and the
-worker that runs them (`worker`)."""
+"""Background jobs on procrastinate: what each kind does (`handlers`), queueing one and
+reading it back (`queue`, `accept`), procrastinate's task per kind and the retry rule
+(`tasks`, `runner`), the periodic upkeep (`periodic`), and the worker that runs them
+through database outages (`worker`)."""

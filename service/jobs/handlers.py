@@ -1,9 +1,10 @@
 """What each kind of job does: a registry of plain functions from a payload to a result.
 
 A handler returns a small JSON-able dict (ids and counts, never evidence text) that is
-stored as the job's result; raising fails the attempt. Errors that no retry can fix (a bad
-payload, an unknown person, a refused file) are listed in PERMANENT so the worker fails the
-job at once instead of trying again.
+stored as the job's result; raising fails the attempt. Whether another attempt can help is
+the error's class's to say (`domain.errors.FairdraftError.permanent`): a bad payload, an
+unknown person or a refused file fail the job at once, a model server that is away
+(`Unavailable`) or an unexpected error is tried again while attempts remain.
 """
 
 import asyncio
@@ -15,14 +16,14 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from domain.errors import FairdraftError, Invalid
+from domain.kinds import DRAFT_KINDS, REVIEW_KINDS
+from domain.periods import Period, parse_period
 from retrieval.embedding import Embedder
-from retrieval.periods import PeriodError, parse_period
 from retrieval.queries import UnknownDraftKind
 from service.bias.counterfactual import probe
-from service.bias.gate import GateRefused
 from service.bias.report import build_report
 from service.db.models import Person
-from service.drafting.kinds import DRAFT_KINDS, REVIEW_KINDS
 from service.drafting.llm import DraftingFailed
 from service.drafting.run import (
     Drafting,
@@ -31,9 +32,7 @@ from service.drafting.run import (
     draft_person,
     drafter_from,
 )
-from service.drafting.store import DraftNotFound
 from service.ingest.directory import UnknownPerson
-from service.ingest.errors import IngestError, IngestRefused
 from service.ingest.progress import NoProgress
 from service.ingest.run import Ingestor, ingest_path
 from service.ingest.summary import IngestSummary
@@ -43,8 +42,9 @@ from service.settings import Settings
 REFUSED_ROWS_KEPT = 100  # row errors listed in an ingest job's result; the count is exact
 
 
-class JobRejected(Exception):
-    """The job can never succeed as asked (unknown kind, bad payload): fail without retry."""
+class JobRejected(Invalid):
+    """The job can never succeed as asked (unknown kind, bad payload): refused or failed
+    without retry."""
 
 
 @dataclass(frozen=True)
@@ -60,31 +60,21 @@ class JobContext:
 
 Handler = Callable[[JobContext, dict[str, Any]], dict[str, Any]]
 
-# Errors whose message we wrote ourselves (safe to store: no evidence text) and which a
-# retry cannot fix.
-PERMANENT: tuple[type[Exception], ...] = (
-    JobRejected,
-    IngestRefused,
-    IngestError,
-    UnknownPerson,
-    PeriodError,
-    UnknownDraftKind,
-    DraftNotFound,
-    GateRefused,
-)
-# Errors with a message safe to store that may pass on a retry (a model server outage).
-_SAFE_MESSAGE: tuple[type[Exception], ...] = (*PERMANENT, DraftingFailed)
+
+def describe_error(exc: BaseException) -> str:
+    """The message stored with a failed job. Only the messages of fairdraft's own errors are
+    kept (composed from names, ids and the asker's values, never evidence); any other error
+    (a database error quoting row values, a library error quoting its input) is named by
+    type only, so evidence never lands in the jobs table."""
+    if isinstance(exc, FairdraftError):
+        return exc.reason
+    return f"internal error ({type(exc).__name__})"
 
 
-def describe_error(exc: Exception) -> str:
-    """The message stored with a failed job. Only messages fairdraft composed itself are
-    kept; any other error (a database error quoting row values, a library error quoting
-    its input) is named by type only, so evidence never lands in the jobs table."""
-    if isinstance(exc, IngestRefused):
-        return "; ".join([str(exc), *(str(e) for e in exc.errors[:5])])
-    if isinstance(exc, _SAFE_MESSAGE):
-        return str(exc)
-    return f"unexpected {type(exc).__name__} (details in the worker log)"
+def is_permanent(exc: BaseException) -> bool:
+    """No retry can change the outcome: the error's class says so. Unexpected errors are
+    not permanent: the database or a library may fail once and not again."""
+    return isinstance(exc, FairdraftError) and exc.permanent
 
 
 # --- payload checks ---------------------------------------------------------------------
@@ -112,10 +102,9 @@ def _draft_kinds(kinds: Sequence[Any]) -> list[str]:
     return [str(k) for k in kinds]
 
 
-def _period(payload: dict[str, Any], name: str = "period") -> str:
-    period: str = _field(payload, name, str)
-    parse_period(period)  # PeriodError now rather than deep inside retrieval
-    return period
+def _period(payload: dict[str, Any], name: str = "period") -> Period:
+    """The payload's period, parsed here, where the JSON is read, and passed on typed."""
+    return parse_period(_field(payload, name, str))
 
 
 def _drafting(context: JobContext) -> Drafting:
@@ -167,10 +156,10 @@ def draft_cycle_job(context: JobContext, payload: dict[str, Any]) -> dict[str, A
 
 def bias_report_job(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """The cycle's bias report, built and stored in one transaction: {"cycle"}."""
-    cycle: str = _field(payload, "cycle", str)
+    cycle = _period(payload, "cycle")
     with context.engine.begin() as conn:
         report = build_report(conn, cycle, actor=context.actor)
-    return {"version": report["version"], "findings": len(report["findings"])}
+    return {"version": report.version, "findings": len(report.report.findings)}
 
 
 def ingest_job(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
@@ -250,7 +239,8 @@ def register(kind: str, handler: Handler) -> None:
 
 
 def handler_for(kind: str, handlers: Mapping[str, Handler] = HANDLERS) -> Handler:
-    """The handler of a kind, or JobRejected: an unknown kind fails at once, no retry."""
+    """The handler of a kind, or JobRejected: an unknown kind is refused when it is queued,
+    rather than left for a worker that has no task for it."""
     handler = handlers.get(kind)
     if handler is None:
         known = ", ".join(sorted(handlers))

@@ -1,46 +1,27 @@
-"""The job queue: rows in the `jobs` table, claimed with FOR UPDATE SKIP LOCKED under a lease.
+"""Queueing a job and reading it back: our record (`jobs`) beside procrastinate's job.
 
-Postgres is the only moving part, so a queued job survives restarts of the service and of
-workers. A worker claims one job at a time and holds it until `lease_until`; a worker that
-dies simply stops extending its lease, and once the lease has run out another worker claims
-the job again. Every write after the claim names the worker (`locked_by`), so a worker whose
-job was taken over cannot overwrite what its successor stored.
+procrastinate keeps the queue: its job is what a worker fetches, retries and finishes, and
+its status and attempts are the job's. Our record keeps what it has no place for: who
+asked, the payload (procrastinate's job carries only our id and the attempts allowed, so its
+log lines never show a payload), the result and a safe error message.
+
+Both are written in the caller's transaction, on the caller's connection: the job exists
+only if the caller commits, and no worker can start it before our record is there.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Engine,
-    and_,
-    case,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
+from procrastinate import App, SyncPsycopgConnector
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from service.audit import audit
-from service.db.models import Job
+from service.db.models import PROCRASTINATE_JOBS, Job, Person
+from service.jobs.handlers import handler_for
 
+JOBS_QUEUE = "jobs"  # procrastinate's queue for our jobs; periodic tasks have their own
 ERROR_MAX_CHARS = 1000
-LEASE_LOST = "its worker stopped before finishing the last allowed attempt (the lease ran out)"
-
-
-@dataclass(frozen=True)
-class ClaimedJob:
-    """What a worker needs to run a job it now holds."""
-
-    id: int
-    kind: str
-    payload: dict[str, Any]
-    attempts: int  # including this one
-    max_attempts: int
-    requested_by: int | None
 
 
 @dataclass(frozen=True)
@@ -58,6 +39,16 @@ class JobView:
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class QueuedJob:
+    """What a worker needs to run one of our jobs."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    requester_email: str | None  # for the audit trail's actor
+
+
 def enqueue(
     connection: Connection,
     kind: str,
@@ -67,13 +58,21 @@ def enqueue(
     max_attempts: int,
     actor: str,
 ) -> int:
-    """Queue a job in the caller's transaction (so it exists only if the caller commits) and
-    audit it; returns the job id."""
+    """Queue a job in the caller's transaction and audit it; returns our job id. An unknown
+    kind is refused here (JobRejected), before anything is written."""
+    handler_for(kind)
     job_id: int = connection.execute(
-        insert(Job)
-        .values(kind=kind, payload=payload, requested_by=requested_by, max_attempts=max_attempts)
-        .returning(Job.id)
+        select(func.nextval(func.pg_get_serial_sequence(Job.__tablename__, "id")))
     ).scalar_one()
+    connection.execute(
+        insert(Job).values(
+            id=job_id,
+            kind=kind,
+            payload=payload,
+            requested_by=requested_by,
+            procrastinate_job_id=_defer(connection, kind, job_id, max_attempts),
+        )
+    )
     audit(
         connection,
         actor=actor,
@@ -85,125 +84,19 @@ def enqueue(
     return job_id
 
 
-def _lease_expired() -> ColumnElement[bool]:
-    return and_(Job.status == "running", Job.lease_until < func.now())
-
-
-def reap(connection: Connection) -> list[int]:
-    """Fail the jobs whose worker died on their last allowed attempt: running again would
-    exceed max_attempts. Returns their ids."""
-    rows = connection.execute(
-        update(Job)
-        .where(_lease_expired(), Job.attempts >= Job.max_attempts)
-        .values(status="failed", error=LEASE_LOST, lease_until=None, updated_at=func.now())
-        .returning(Job.id)
+def _defer(connection: Connection, kind: str, job_id: int, max_attempts: int) -> int:
+    """procrastinate's job for ours, inserted through procrastinate's own API on the
+    caller's psycopg connection (so within the caller's transaction). Deferring by task
+    name needs no open pool and no registered task."""
+    deferrer = App(connector=SyncPsycopgConnector())
+    psycopg_connection = connection.connection.driver_connection
+    return deferrer.configure_task(kind, queue=JOBS_QUEUE, connection=psycopg_connection).defer(
+        job_id=job_id, max_attempts=max_attempts
     )
-    return list(rows.scalars())
-
-
-def claim(engine: Engine, worker_id: str, lease_s: float) -> ClaimedJob | None:
-    """Take the next runnable job (queued and due, or running with its lease run out) and
-    hold it for `lease_s` seconds; None when there is nothing to do. SKIP LOCKED lets any
-    number of workers claim at once without ever taking the same job."""
-    claimable = or_(
-        and_(Job.status == "queued", Job.run_after <= func.now()),
-        and_(_lease_expired(), Job.attempts < Job.max_attempts),
-    )
-    next_id = (
-        select(Job.id)
-        .where(claimable)
-        .order_by(Job.run_after, Job.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    statement = (
-        update(Job)
-        .where(Job.id == next_id)
-        .values(
-            status="running",
-            attempts=Job.attempts + 1,
-            locked_by=worker_id,
-            lease_until=func.now() + timedelta(seconds=lease_s),
-            updated_at=func.now(),
-        )
-        .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts, Job.requested_by)
-    )
-    with engine.begin() as conn:
-        reap(conn)
-        row = conn.execute(statement).first()
-    if row is None:
-        return None
-    return ClaimedJob(
-        row.id, row.kind, row.payload, row.attempts, row.max_attempts, row.requested_by
-    )
-
-
-def _held_by(job_id: int, worker_id: str) -> ColumnElement[bool]:
-    """The job is still this worker's: not finished, not taken over by another."""
-    return and_(Job.id == job_id, Job.status == "running", Job.locked_by == worker_id)
-
-
-def complete(engine: Engine, job_id: int, worker_id: str, result: dict[str, Any]) -> bool:
-    """Store the result and mark the job done; False (and nothing written) when the job is
-    no longer this worker's."""
-    with engine.begin() as conn:
-        done = conn.execute(
-            update(Job)
-            .where(_held_by(job_id, worker_id))
-            .values(
-                status="done", result=result, error=None, lease_until=None, updated_at=func.now()
-            )
-            .returning(Job.id)
-        ).first()
-    return done is not None
-
-
-def fail(
-    engine: Engine, job_id: int, worker_id: str, error: str, *, retry_in_s: float | None
-) -> str | None:
-    """Record a failed attempt: queued again after `retry_in_s` while attempts remain, failed
-    for good otherwise or when `retry_in_s` is None (a job that can never succeed). Returns
-    the new status, or None (nothing written) when the job is no longer this worker's.
-    `error` must be a short message of the caller's making, never evidence text."""
-    values: dict[str, Any] = {"status": "failed"}
-    if retry_in_s is not None:
-        retry = Job.attempts < Job.max_attempts
-        values = {
-            "status": case((retry, "queued"), else_="failed"),
-            "run_after": case(
-                (retry, func.now() + timedelta(seconds=retry_in_s)), else_=Job.run_after
-            ),
-        }
-    with engine.begin() as conn:
-        status: str | None = conn.execute(
-            update(Job)
-            .where(_held_by(job_id, worker_id))
-            .values(
-                **values,
-                error=error[:ERROR_MAX_CHARS],
-                lease_until=None,
-                updated_at=func.now(),
-            )
-            .returning(Job.status)
-        ).scalar_one_or_none()
-    return status
-
-
-def heartbeat(engine: Engine, job_id: int, worker_id: str, lease_s: float) -> bool:
-    """Extend a long job's lease to `lease_s` from now; False when the job is no longer this
-    worker's (its lease ran out and another took it over, or it was finished)."""
-    with engine.begin() as conn:
-        held = conn.execute(
-            update(Job)
-            .where(_held_by(job_id, worker_id))
-            .values(lease_until=func.now() + timedelta(seconds=lease_s))
-            .returning(Job.id)
-        ).first()
-    return held is not None
 
 
 def job_status(connection: Connection, job_id: int) -> JobView | None:
+    """The job with procrastinate's status and attempts; None when there is no such job."""
     row = connection.execute(
         select(
             Job.id,
@@ -230,3 +123,65 @@ def job_status(connection: Connection, job_id: int) -> JobView | None:
         row.created_at,
         row.updated_at,
     )
+
+
+def jobs_due(connection: Connection) -> bool:
+    """Whether a job of ours is waiting and due now (a retry may be waiting out its
+    back-off)."""
+    p = PROCRASTINATE_JOBS.c
+    return bool(
+        connection.execute(
+            select(
+                select(p.id)
+                .where(
+                    p.queue_name == JOBS_QUEUE,
+                    p.status == "todo",
+                    (p.scheduled_at.is_(None)) | (p.scheduled_at <= func.now()),
+                )
+                .exists()
+            )
+        ).scalar_one()
+    )
+
+
+# --- what a worker writes ---------------------------------------------------------------
+
+
+def start_attempt(engine: Engine, job_id: int) -> QueuedJob | None:
+    """Our record of a job a worker is starting, marked updated now; None when it has none
+    (removed by hand)."""
+    with engine.begin() as conn:
+        row = conn.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(updated_at=func.now())
+            .returning(Job.id, Job.kind, Job.payload, Job.requested_by)
+        ).first()
+        if row is None:
+            return None
+        email = conn.execute(
+            select(Person.email).where(Person.id == row.requested_by)
+        ).scalar_one_or_none()
+    return QueuedJob(row.id, row.kind, row.payload, email)
+
+
+def store_result(engine: Engine, job_id: int, result: dict[str, Any]) -> None:
+    """The finished attempt's result; an earlier attempt's error is cleared."""
+    with engine.begin() as conn:
+        conn.execute(update(Job).where(Job.id == job_id).values(result=result, error=None))
+
+
+def store_error(engine: Engine, job_id: int, error: str) -> None:
+    """The failed attempt's error: a short message of fairdraft's making, never evidence."""
+    with engine.begin() as conn:
+        conn.execute(update(Job).where(Job.id == job_id).values(error=error[:ERROR_MAX_CHARS]))
+
+
+def store_error_of(engine: Engine, procrastinate_job_id: int, error: str) -> None:
+    """`store_error` for the job that procrastinate knows by `procrastinate_job_id`."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(Job)
+            .where(Job.procrastinate_job_id == procrastinate_job_id)
+            .values(error=error[:ERROR_MAX_CHARS])
+        )

@@ -1,62 +1,66 @@
-"""The worker: claim a job, run its handler, store the result or the failure, repeat.
+"""The worker: a procrastinate worker on the store, kept alive through database outages.
 
-One worker runs one job at a time. `fairdraft serve` runs one in a thread of its own
-(`start_in_thread`); `fairdraft worker` runs any number in a process of their own
-(`run_worker`) until SIGINT or SIGTERM. While a job runs, a heartbeat extends its lease, so
-only a worker that really died loses its job to another.
+`fairdraft serve` runs one in a thread of its own (`start_in_thread`); `fairdraft worker`
+runs one with any concurrency in a process of its own (`run_worker`) until SIGINT or
+SIGTERM. procrastinate fetches jobs as the database announces them (LISTEN/NOTIFY, with a
+poll every `job_poll_s` besides), runs each kind's task in a thread, sends the worker's
+heartbeat, and defers the periodic tasks (service.jobs.periodic).
 
-While the database cannot be reached the worker waits longer and longer between tries
-(`DatabaseBackoff`), logs the outage when it starts and when it ends (not at every try), and
-carries on by itself once the database answers again.
+procrastinate's worker ends when it loses the database. `Worker.run` starts it again: it
+waits longer and longer between tries while the database cannot be reached
+(`DatabaseBackoff`), logs the outage when it starts and when it ends (not at every try),
+and on the database's return takes over the jobs of workers that died meanwhile and carries
+on, with no restart of the process.
 
-Log lines name the job, its kind, status and seconds: never its payload, its result or an
-error's text, which could quote evidence.
+Log lines name jobs, kinds, statuses and seconds: never a payload, a result or an error's
+text, which could quote evidence.
 """
 
-import itertools
+import asyncio
+import contextlib
 import logging
-import os
 import random
 import signal
-import socket
 import threading
 import time
-import traceback
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from types import FrameType
 
-from sqlalchemy import Engine, select
+import psycopg
+from procrastinate import PsycopgConnector
+from procrastinate.app import WorkerOptions
+from procrastinate.exceptions import ConnectorException
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.db.models import Person
-from service.jobs.handlers import (
-    HANDLERS,
-    PERMANENT,
-    Handler,
-    JobContext,
-    describe_error,
-    handler_for,
-)
-from service.jobs.queue import ClaimedJob, claim, complete, fail, heartbeat
+from service.db.engine import CONNECT_TIMEOUT_S
+from service.jobs.handlers import HANDLERS
+from service.jobs.periodic import take_over_stalled_jobs
+from service.jobs.queue import JOBS_QUEUE, jobs_due
+from service.jobs.runner import RESOURCES, WorkerResources
+from service.jobs.tasks import build_app
 from service.settings import Settings
 from service.store import EmbedderSource, open_store
 
 log = logging.getLogger("fairdraft.jobs")
-MAX_BACKOFF_S = 60.0
 DB_RETRY_MAX_S = 30.0  # the longest wait between tries while the database is unreachable
 DB_RETRY_JITTER = 0.2  # each wait is shortened by up to this share, so workers spread out
-_worker_numbers = itertools.count(1)
+STOP_CHECK_S = 0.05  # how soon a running worker notices it was told to stop
 
 
-def new_worker_id() -> str:
-    """hostname:pid:n, unique per worker in this process, readable in the jobs table."""
-    return f"{socket.gethostname()}:{os.getpid()}:{next(_worker_numbers)}"
+class WorkerStopped(Exception):
+    """procrastinate's worker ended without being told to (a side task of it, such as its
+    heartbeat, lost the database)."""
 
 
-def backoff_s(attempts: int) -> float:
-    """Seconds before retrying after `attempts` tries: 2, 4, 8, ... capped at a minute."""
-    return min(2.0**attempts, MAX_BACKOFF_S)
+# What a worker meets while the database is away: procrastinate wraps psycopg's errors in
+# ConnectorException; the pool's and the probe's are psycopg's; the takeover's, SQLAlchemy's.
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (
+    ConnectorException,
+    psycopg.Error,
+    SQLAlchemyError,
+    OSError,
+    WorkerStopped,
+)
 
 
 class DatabaseBackoff:
@@ -67,13 +71,13 @@ class DatabaseBackoff:
 
     def __init__(
         self,
-        worker_id: str,
+        worker_name: str,
         *,
         first_s: float,
         max_s: float = DB_RETRY_MAX_S,
         jitter: float = DB_RETRY_JITTER,
     ) -> None:
-        self.worker_id = worker_id
+        self.worker_name = worker_name
         self.first_s = first_s
         self.max_s = max(max_s, first_s)
         self.jitter = jitter
@@ -87,27 +91,27 @@ class DatabaseBackoff:
         self.failures += 1
         return nominal * (1 - self.jitter * self._random.random())
 
-    def failed(self, exc: SQLAlchemyError) -> float:
+    def failed(self, error_type: str) -> float:
         """Record a try that could not reach the database; the seconds to wait."""
         wait_s = self.next_wait_s()
         fields = {
-            "worker_id": self.worker_id,
-            "error_type": type(exc).__name__,
+            "worker": self.worker_name,
+            "error_type": error_type,
             "retry_in_s": round(wait_s, 3),
         }
         if self.down_since is None:
             self.down_since = time.monotonic()
             log.warning(
                 "worker %s: database unavailable (%s), retrying in %.1f s",
-                self.worker_id,
-                type(exc).__name__,
+                self.worker_name,
+                error_type,
                 wait_s,
                 extra=fields,
             )
         else:
             log.debug(
                 "worker %s: database still unavailable, retrying in %.1f s",
-                self.worker_id,
+                self.worker_name,
                 wait_s,
                 extra=fields,
             )
@@ -120,171 +124,149 @@ class DatabaseBackoff:
         seconds = time.monotonic() - self.down_since
         log.info(
             "worker %s: database back after %.1f s",
-            self.worker_id,
+            self.worker_name,
             seconds,
-            extra={"worker_id": self.worker_id, "seconds": round(seconds, 3)},
+            extra={"worker": self.worker_name, "seconds": round(seconds, 3)},
         )
         self.down_since = None
         self.failures = 0
 
 
 class Worker:
-    """Runs jobs from the queue one at a time until told to stop."""
+    """One procrastinate worker running `concurrency` jobs at once, for as long as asked."""
 
     def __init__(
         self,
         engine: Engine,
         settings: Settings,
         *,
-        worker_id: str | None = None,
-        handlers: Mapping[str, Handler] | None = None,
+        name: str = "fairdraft",
+        concurrency: int = 1,
         embedder: EmbedderSource | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
-        # Workers of one process share one (a pool passes its own); a lone worker owns one.
+        self.name = name
+        self.concurrency = concurrency
+        # Workers of one process share one (the app passes its own); a lone worker owns one.
         self.embedder = embedder or EmbedderSource(settings)
-        self.worker_id = worker_id or new_worker_id()
-        self.handlers = HANDLERS if handlers is None else handlers
-        self.backoff = DatabaseBackoff(self.worker_id, first_s=settings.job_poll_s)
+        self.backoff = DatabaseBackoff(name, first_s=settings.job_poll_s)
+        self.conninfo = engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
 
     def run(self, stop: threading.Event) -> None:
-        """Loop until `stop` is set; the job in hand is finished first. A database outage
+        """Work until `stop` is set; the jobs in hand are finished first. A database outage
         is waited out, longer and longer, rather than ending the worker."""
-        log.info("worker %s started", self.worker_id, extra={"worker_id": self.worker_id})
-        while not stop.is_set():
-            try:
-                worked = self.run_once()
-            except SQLAlchemyError as exc:
-                stop.wait(self.backoff.failed(exc))
-                continue
-            self.backoff.answered()
-            if not worked:
-                stop.wait(self.settings.job_poll_s)
-        log.info("worker %s stopped", self.worker_id, extra={"worker_id": self.worker_id})
+        asyncio.run(self._supervise(stop))
 
     def run_once(self) -> bool:
-        """Claim and run one job; False when there was none to run."""
-        job = claim(self.engine, self.worker_id, self.settings.job_lease_s)
-        if job is None:
-            return False
-        started = time.perf_counter()
-        status = self._run(job)
-        _log_finished(job, status, time.perf_counter() - started, self.worker_id)
+        """Run the jobs that are due now, one at a time, and return: False when there was
+        none. For tests and scripts; periodic tasks are not run."""
+        with self.engine.connect() as conn:
+            if not jobs_due(conn):
+                return False
+        asyncio.run(self._drain())
         return True
 
-    def _run(self, job: ClaimedJob) -> str:
-        """Run the handler and record the outcome; the job's new status ("lost" when it was
-        taken over meanwhile and nothing was written)."""
-        try:
-            handler = handler_for(job.kind, self.handlers)
-            context = JobContext(
-                self.engine, self.settings, self._actor(job), job.id, self.embedder
+    async def _supervise(self, stop: threading.Event) -> None:
+        log.info("worker %s started", self.name, extra={"worker": self.name})
+        while not stop.is_set():
+            try:
+                await self._work(stop)
+            except OUTAGE_ERRORS as exc:
+                await _wait(stop, self.backoff.failed(type(exc).__name__))
+        log.info("worker %s stopped", self.name, extra={"worker": self.name})
+
+    async def _work(self, stop: threading.Event) -> None:
+        """One run of procrastinate's worker, after taking over dead workers' jobs; returns
+        when `stop` is set and the jobs in hand are done."""
+        await self._probe()
+        self.backoff.answered()
+        app = build_app(self._connector(), HANDLERS, periodic=True)
+        async with app.open_async():
+            await take_over_stalled_jobs(
+                app.job_manager, self.engine, stalled_s=self.settings.job_stalled_s
             )
-            with self._heartbeat(job):
-                result = handler(context, job.payload)
-            return "done" if complete(self.engine, job.id, self.worker_id, result) else "lost"
-        except Exception as exc:
-            _log_error(job, exc)
-            retry = None if isinstance(exc, PERMANENT) else backoff_s(job.attempts)
-            status = fail(
-                self.engine, job.id, self.worker_id, describe_error(exc), retry_in_s=retry
-            )
-            return status or "lost"
+            running = asyncio.create_task(app.run_worker_async(**self._options(wait=True)))
+            told = asyncio.create_task(_until_set(stop))
+            await asyncio.wait({running, told}, return_when=asyncio.FIRST_COMPLETED)
+            told.cancel()
+            if not running.done():
+                running.cancel()  # procrastinate stops gracefully: running jobs finish
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+        if not stop.is_set():
+            raise WorkerStopped
 
-    def _actor(self, job: ClaimedJob) -> str:
-        """Who the audit trail names: the job, on behalf of the person who asked for it."""
-        if job.requested_by is None:
-            return f"job:{job.id}"
-        with self.engine.connect() as conn:
-            email = conn.execute(
-                select(Person.email).where(Person.id == job.requested_by)
-            ).scalar_one_or_none()
-        return f"job:{job.id} for {email}" if email else f"job:{job.id}"
+    async def _drain(self) -> None:
+        options = self._options(wait=False)
+        options["queues"] = [JOBS_QUEUE]
+        options["listen_notify"] = False
+        app = build_app(self._connector(), HANDLERS, periodic=False)
+        async with app.open_async():
+            await app.run_worker_async(**options)
 
-    @contextmanager
-    def _heartbeat(self, job: ClaimedJob) -> Iterator[None]:
-        """Extend the lease every third of it while the handler runs, so a long job (a whole
-        cycle) is not taken over from a worker that is alive."""
-        done = threading.Event()
-        lease_s = self.settings.job_lease_s
+    async def _probe(self) -> None:
+        """One connection, refused at once (or after the connect timeout) while the
+        database is away, where a pool would keep trying for half a minute."""
+        connection = await psycopg.AsyncConnection.connect(
+            self.conninfo, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True
+        )
+        await connection.close()
 
-        def beat() -> None:
-            while not done.wait(lease_s / 3):
-                try:
-                    held = heartbeat(self.engine, job.id, self.worker_id, lease_s)
-                except SQLAlchemyError as exc:
-                    log.warning("job %s: heartbeat failed (%s)", job.id, type(exc).__name__)
-                    continue
-                if not held:
-                    log.warning(
-                        "job %s: lease lost to another worker",
-                        job.id,
-                        extra={"job_id": job.id, "kind": job.kind, "worker_id": self.worker_id},
-                    )
-                    return
+    def _connector(self) -> PsycopgConnector:
+        return PsycopgConnector(
+            conninfo=self.conninfo,
+            min_size=1,
+            max_size=self.concurrency + 2,
+            timeout=CONNECT_TIMEOUT_S,  # a pooled connection not had by then is an outage
+            kwargs={"connect_timeout": CONNECT_TIMEOUT_S},
+        )
 
-        beater = threading.Thread(target=beat, name=f"heartbeat-{job.id}", daemon=True)
-        beater.start()
-        try:
-            yield
-        finally:
-            done.set()
-            beater.join()
-
-
-def _log_finished(job: ClaimedJob, status: str, seconds: float, worker_id: str) -> None:
-    fields = {
-        "job_id": job.id,
-        "kind": job.kind,
-        "status": status,
-        "attempt": job.attempts,
-        "seconds": round(seconds, 3),
-        "worker_id": worker_id,
-    }
-    level = logging.INFO if status == "done" else logging.WARNING
-    log.log(
-        level,
-        "job %s %s: %s after attempt %s/%s in %.2f s",
-        job.id,
-        job.kind,
-        status,
-        job.attempts,
-        job.max_attempts,
-        seconds,
-        extra=fields,
-    )
+    def _options(self, *, wait: bool) -> WorkerOptions:
+        resources = WorkerResources(self.engine, self.settings, self.embedder)
+        stalled_s = self.settings.job_stalled_s
+        return {
+            "name": self.name,
+            "wait": wait,
+            "concurrency": self.concurrency,
+            "fetch_job_polling_interval": self.settings.job_poll_s,
+            "update_heartbeat_interval": stalled_s / 4,
+            "stalled_worker_timeout": stalled_s,
+            "delete_jobs": "never",  # a job's status is read from its row
+            "install_signal_handlers": False,  # ours stop it (run_worker), or the app's
+            "additional_context": {RESOURCES: resources},
+        }
 
 
-def _log_error(job: ClaimedJob, exc: Exception) -> None:
-    """The error's type, and for an unexpected one where it was raised, never its message
-    (which may quote evidence); the stored job error carries the safe part of it."""
-    fields = {"job_id": job.id, "kind": job.kind, "error_type": type(exc).__name__}
-    if isinstance(exc, PERMANENT):
-        log.warning("job %s %s refused: %s", job.id, job.kind, type(exc).__name__, extra=fields)
-        return
-    where = "".join(traceback.format_tb(exc.__traceback__))
-    log.error(
-        "job %s %s raised %s at\n%s", job.id, job.kind, type(exc).__name__, where, extra=fields
-    )
+async def _until_set(stop: threading.Event) -> None:
+    while not stop.is_set():
+        await asyncio.sleep(STOP_CHECK_S)
+
+
+async def _wait(stop: threading.Event, seconds: float) -> None:
+    """Sleep `seconds`, or less if told to stop meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(_until_set(stop), timeout=seconds)
 
 
 def start_in_thread(
     engine: Engine, settings: Settings, *, embedder: EmbedderSource | None = None
 ) -> tuple[threading.Thread, threading.Event]:
     """One worker in a daemon thread (for `fairdraft serve`, sharing the app's embedder);
-    set the event to stop it, then join the thread (it finishes the job in hand first)."""
+    set the event to stop it, then join the thread (it finishes the jobs in hand first)."""
     stop = threading.Event()
-    worker = Worker(engine, settings, embedder=embedder)
+    worker = Worker(engine, settings, name="serve", embedder=embedder)
     thread = threading.Thread(target=worker.run, args=(stop,), name="fairdraft-worker", daemon=True)
     thread.start()
     return thread, stop
 
 
 def run_worker(settings: Settings, *, concurrency: int = 1) -> None:
-    """`fairdraft worker`: `concurrency` workers on the store until SIGINT or SIGTERM. The
-    first signal lets running jobs finish; a second stops at once (their leases run out and
-    other workers take them over)."""
+    """`fairdraft worker`: a worker running `concurrency` jobs at once until SIGINT or
+    SIGTERM. The first signal lets running jobs finish; a second stops at once (their
+    worker's heartbeat stops with it, and another worker takes them over)."""
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -296,28 +278,13 @@ def run_worker(settings: Settings, *, concurrency: int = 1) -> None:
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with open_store(settings) as engine:
-            embedder = EmbedderSource(settings)
-            threads = [
-                threading.Thread(
-                    target=Worker(engine, settings, embedder=embedder).run,
-                    args=(stop,),
-                    name=f"worker-{n}",
-                    daemon=True,
-                )
-                for n in range(concurrency)
-            ]
-            for thread in threads:
-                thread.start()
-            _wait_for(threads)
+            worker = Worker(engine, settings, name="worker", concurrency=concurrency)
+            thread = threading.Thread(target=worker.run, args=(stop,), name="worker", daemon=True)
+            thread.start()
+            while thread.is_alive():
+                thread.join(timeout=0.5)  # with a timeout, so signals are handled meanwhile
     except KeyboardInterrupt:
-        log.warning("stopped now; unfinished jobs are taken over after their lease")
+        log.warning("stopped now; unfinished jobs are taken over once the worker counts as dead")
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-def _wait_for(threads: list[threading.Thread]) -> None:
-    """Join with a timeout, so the main thread keeps handling signals."""
-    while any(t.is_alive() for t in threads):
-        for thread in threads:
-            thread.join(timeout=0.5)

@@ -6,12 +6,18 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from service.http.errors import request_id
+from service.web.flash import redirect_with
 from service.web.pages import auth, drafts, employee, hr, panels, team
 from service.web.session import SignInRequired, sign_in_url
 from service.web.templating import STATIC, render
 
 
-def error_page(request: Request, status: int, reason: str) -> Response:
+def error_page(request: Request, status: int, reason: str, *, refusal: bool = False) -> Response:
+    """The page for an error; a refusal of a form that named its way back (`back_to`) is
+    told on that page instead, where the person can act on it."""
+    back = getattr(request.state, "back", None)  # set by flash.back_to or come_back_to
+    if refusal and back is not None:
+        return redirect_with(back, error=reason)
     return render(
         request,
         "error.html.j2",

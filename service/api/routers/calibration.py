@@ -18,11 +18,9 @@ from service.api.schemas import (
     PlacementIn,
     RatingIn,
 )
-from service.bias.gate import GateRefused, finalise_rating
-from service.calibration.access import panel_subject, panel_words, visible_panel
+from service.calibration.access import in_panel_terms, panel_subject, visible_panel
 from service.calibration.cohort import cohort_view
 from service.calibration.panels import (
-    PanelRefused,
     PanelView,
     all_panels,
     cohort_people,
@@ -32,10 +30,10 @@ from service.calibration.panels import (
     place,
 )
 from service.calibration.pseudonyms import pseudonyms
-from service.calibration.ratings import RatingFinal, RatingRefused, calibrate_rating
 from service.http.deps import ConnectionDep, HrDep, Id, PrincipalDep, SettingsDep
-from service.http.errors import CONFLICT, ERROR_RESPONSES, ApiError
-from service.http.params import cycle_name
+from service.http.errors import CONFLICT, ERROR_RESPONSES
+from service.http.params import required_period
+from service.ratings.workflow import calibrate_rating, finalise_rating
 from service.settings import Settings
 
 router = APIRouter(prefix="/api/v1/panels", tags=["calibration"], responses=ERROR_RESPONSES)
@@ -76,17 +74,14 @@ def list_panels(principal: PrincipalDep, connection: ConnectionDep) -> list[Pane
 
 @router.post("", status_code=201, summary="Set up a panel for a cohort of a cycle (HR)")
 def new_panel(body: PanelIn, principal: HrDep, connection: ConnectionDep) -> PanelOut:
-    try:
-        panel_id = create_panel(
-            connection,
-            cycle_name(body.cycle),
-            body.level,
-            body.job_family,
-            body.members,
-            actor=principal.actor,
-        )
-    except PanelRefused as exc:
-        raise ApiError(422, str(exc)) from None
+    panel_id = create_panel(
+        connection,
+        required_period(body.cycle, field="cycle"),
+        body.level,
+        body.job_family,
+        body.members,
+        actor=principal.actor,
+    )
     found = panel(connection, panel_id)
     assert found is not None
     return panel_out(found)
@@ -127,7 +122,7 @@ def set_placement(
     settings: SettingsDep,
 ) -> NineBoxOut:
     found, person_id = panel_subject(connection, settings, principal, panel_id, label)
-    try:
+    with in_panel_terms(connection, settings, person_id, label):
         place(
             connection,
             found.id,
@@ -136,8 +131,6 @@ def set_placement(
             body.potential,
             actor=principal.actor,
         )
-    except PanelRefused as exc:
-        raise ApiError(422, panel_words(connection, settings, exc, person_id, label)) from None
     return NineBoxOut(performance=body.performance, potential=body.potential)
 
 
@@ -155,16 +148,8 @@ def set_calibrated(
     settings: SettingsDep,
 ) -> PanelRatingOut:
     found, person_id = panel_subject(connection, settings, principal, panel_id, label)
-    try:
+    with in_panel_terms(connection, settings, person_id, label):
         calibrate_rating(connection, found.cycle, person_id, body.rating, actor=principal.actor)
-    except RatingFinal as exc:
-        raise ApiError(
-            409, panel_words(connection, settings, exc, person_id, label), field="rating"
-        ) from None
-    except RatingRefused as exc:
-        raise ApiError(
-            422, panel_words(connection, settings, exc, person_id, label), field="rating"
-        ) from None
     return _panel_rating(connection, settings, found, person_id)
 
 
@@ -181,8 +166,6 @@ def finalise(
     settings: SettingsDep,
 ) -> PanelRatingOut:
     found, person_id = panel_subject(connection, settings, principal, panel_id, label)
-    try:
+    with in_panel_terms(connection, settings, person_id, label):
         finalise_rating(connection, found.cycle, person_id, by=principal.actor)
-    except GateRefused as exc:
-        raise ApiError(409, panel_words(connection, settings, exc, person_id, label)) from None
     return _panel_rating(connection, settings, found, person_id)

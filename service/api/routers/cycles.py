@@ -1,17 +1,16 @@
 """HR's cycle work: drafting a whole cycle and the cycle's bias report (background jobs),
 and reading the stored report. Demographic detail stays behind the HR role."""
 
-from typing import Any
-
 from fastapi import APIRouter, Response
-from sqlalchemy import select
 
+from domain.errors import NotFound
 from service.api.accepted import accepted
 from service.api.schemas import CycleJobIn, JobOut, ProbeIn
-from service.db.models import BiasReport
+from service.bias.report import latest_report
+from service.bias.report_model import StoredBiasReport
 from service.http.deps import ConnectionDep, HrDep, SettingsDep
-from service.http.errors import ERROR_RESPONSES, not_found
-from service.http.params import cycle_name
+from service.http.errors import ERROR_RESPONSES
+from service.http.params import required_period
 
 router = APIRouter(prefix="/api/v1/cycles", tags=["cycles"], responses=ERROR_RESPONSES)
 
@@ -25,7 +24,8 @@ def draft_cycle(
     settings: SettingsDep,
     response: Response,
 ) -> JobOut:
-    payload = {"period": cycle_name(cycle), "kinds": list(dict.fromkeys(body.kinds))}
+    period = required_period(cycle, field="cycle")
+    payload = {"period": period.name, "kinds": list(dict.fromkeys(body.kinds))}
     return accepted(
         connection,
         response,
@@ -49,7 +49,7 @@ def run_bias_report(
         response,
         principal,
         "bias_report",
-        {"cycle": cycle_name(cycle)},
+        {"cycle": required_period(cycle, field="cycle").name},
         max_attempts=settings.job_max_attempts,
     )
 
@@ -67,7 +67,8 @@ def run_bias_probe(
     settings: SettingsDep,
     response: Response,
 ) -> JobOut:
-    payload = {"period": cycle_name(cycle), "kind": body.kind, "sample": body.sample}
+    period = required_period(cycle, field="cycle")
+    payload = {"period": period.name, "kind": body.kind, "sample": body.sample}
     return accepted(
         connection,
         response,
@@ -79,20 +80,8 @@ def run_bias_probe(
 
 
 @router.get("/{cycle}/bias-report", summary="The latest stored bias report of the cycle")
-def get_bias_report(cycle: str, principal: HrDep, connection: ConnectionDep) -> dict[str, Any]:
-    row = connection.execute(
-        select(BiasReport.__table__)
-        .where(BiasReport.cycle == cycle_name(cycle))
-        .order_by(BiasReport.version.desc())
-        .limit(1)
-    ).one_or_none()
-    if row is None:
-        raise not_found("bias report")
-    return {
-        "cycle": row.cycle,
-        "version": row.version,
-        "created_by": row.created_by,
-        "created_at": row.created_at.isoformat(),
-        "data_seen": row.data_seen,
-        "report": row.report,
-    }
+def get_bias_report(cycle: str, principal: HrDep, connection: ConnectionDep) -> StoredBiasReport:
+    found = latest_report(connection, required_period(cycle, field="cycle").name)
+    if found is None:
+        raise NotFound("bias report not found")
+    return found

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, select
 
+from domain.errors import Refused
 from service.access.people import person_in_scope
-from service.access.principal import Principal
 from service.access.scope import (
     may_approve_draft,
     may_see_draft,
@@ -29,7 +29,6 @@ from service.api.schemas import (
     VersionSummary,
 )
 from service.bias.gate import (
-    GateRefused,
     acknowledge_flag,
     approve_draft,
     check_draft,
@@ -37,27 +36,16 @@ from service.bias.gate import (
 from service.db.models import AuditEvent, Draft
 from service.drafting.queries import check_view, history_draft, visible_draft, writable_draft
 from service.drafting.store import (
-    DraftNotFound,
-    StaleEdit,
+    EditOutcome,
     StoredVersion,
     draft_evidence,
-    keep_stale_edit,
     load_version,
-    save_edit,
+    save_or_keep_edit,
     version_history,
 )
-from service.drafting.structure import DraftBody
-from service.drafting.text_format import DraftTextError, parse_text
+from service.drafting.text_format import parse_text
 from service.http.deps import ConnectionDep, Id, PrincipalDep, SettingsDep
-from service.http.errors import (
-    CONFLICT,
-    ERROR_RESPONSES,
-    ApiError,
-    ErrorBody,
-    forbidden,
-    not_found,
-    request_id,
-)
+from service.http.errors import CONFLICT, ERROR_RESPONSES, ErrorBody, request_id
 from service.http.params import required_period
 
 router = APIRouter(prefix="/api/v1", tags=["drafts"], responses=ERROR_RESPONSES)
@@ -78,7 +66,7 @@ def request_draft(
 ) -> JobOut:
     person_in_scope(connection, principal, person_id)
     if not may_write_draft(principal, person_id, request.kind):
-        raise forbidden(f"you may not request a {request.kind} for this person")
+        raise Refused(f"you may not request a {request.kind} for this person")
     period = required_period(request.period)
     return accepted(
         connection,
@@ -163,10 +151,7 @@ def get_version(
     draft_id: Id, version: int, principal: PrincipalDep, connection: ConnectionDep
 ) -> DraftOut:
     row = history_draft(connection, principal, draft_id)
-    try:
-        return _draft_out(connection, row, version)
-    except DraftNotFound:
-        raise not_found("version") from None
+    return _draft_out(connection, row, version)
 
 
 @router.post(
@@ -190,46 +175,32 @@ def edit_draft(
     connection: ConnectionDep,
 ) -> DraftOut | JSONResponse:
     writable_draft(connection, principal, draft_id)
-    try:
-        body = parse_text(edit.text)
-    except DraftTextError as exc:
-        raise ApiError(422, str(exc), field="text") from None
-    try:
-        save_edit(
-            connection, draft_id=draft_id, based_on=edit.based_on, body=body, author=principal.actor
-        )
-    except StaleEdit as exc:
-        return _stale(connection, request, draft_id, edit.based_on, body, principal, exc)
-    except GateRefused as exc:
-        raise ApiError(409, str(exc)) from None
+    body = parse_text(edit.text)
+    outcome = save_or_keep_edit(
+        connection, draft_id=draft_id, based_on=edit.based_on, body=body, author=principal.actor
+    )
+    if outcome.kept_version is not None:
+        return _stale(connection, request, draft_id, edit.based_on, outcome)
     return _draft_out(connection, visible_draft(connection, principal, draft_id))
 
 
 def _stale(
-    connection: Connection,
-    request: Request,
-    draft_id: Id,
-    based_on: int,
-    body: DraftBody,
-    principal: Principal,
-    exc: StaleEdit,
+    connection: Connection, request: Request, draft_id: Id, based_on: int, outcome: EditOutcome
 ) -> JSONResponse:
     """409, with the stale text kept as a non-current version and the current one in the
     body. Returned rather than raised so that the kept version is committed."""
-    kept = keep_stale_edit(
-        connection, draft_id=draft_id, based_on=based_on, body=body, author=principal.actor
-    )
     current = version_out(load_version(connection, draft_id))
     reason = (
-        f"draft {draft_id} is at version {exc.current}; this edit was based on version "
-        f"{based_on}. Your text is kept as version {kept} (not current): merge it into version "
-        f"{exc.current} and save again with based_on {exc.current}"
+        f"draft {draft_id} is at version {outcome.current_version}; this edit was based on "
+        f"version {based_on}. Your text is kept as version {outcome.kept_version} (not "
+        f"current): merge it into version {outcome.current_version} and save again with "
+        f"based_on {outcome.current_version}"
     )
     body_out = {
         "errors": [{"field": "based_on", "reason": reason}],
         "request_id": request_id(request),
         "current": current.model_dump(mode="json"),
-        "kept_version": kept,
+        "kept_version": outcome.kept_version,
     }
     return JSONResponse(body_out, status_code=409)
 
@@ -264,10 +235,7 @@ def acknowledge(
     connection: ConnectionDep,
 ) -> CheckOut:
     writable_draft(connection, principal, draft_id)
-    try:
-        acknowledge_flag(connection, draft_id, flag, by=principal.actor, reason=body.reason)
-    except GateRefused as exc:
-        raise ApiError(409, str(exc), field="flag") from None
+    acknowledge_flag(connection, draft_id, flag, by=principal.actor, reason=body.reason)
     return check_out(connection, draft_id)
 
 
@@ -279,11 +247,8 @@ def acknowledge(
 def approve(draft_id: Id, principal: PrincipalDep, connection: ConnectionDep) -> DraftOut:
     row = visible_draft(connection, principal, draft_id)
     if not may_approve_draft(principal, row.subject_id):
-        raise forbidden("only a manager of this person may approve their drafts")
-    try:
-        approve_draft(connection, draft_id, by=principal.actor)
-    except GateRefused as exc:
-        raise ApiError(409, str(exc)) from None
+        raise Refused("only a manager of this person may approve their drafts")
+    approve_draft(connection, draft_id, by=principal.actor)
     return _draft_out(connection, visible_draft(connection, principal, draft_id))
 
 

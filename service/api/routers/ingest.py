@@ -20,7 +20,6 @@ from service.api.accepted import accepted
 from service.api.schemas import JobOut
 from service.http.deps import ConnectionDep, HrDep, SettingsDep
 from service.http.errors import ERROR_RESPONSES, ApiError, ErrorBody
-from service.ingest.errors import IngestError, IngestRefused
 from service.ingest.precheck import check_upload
 from service.ingest.uploads import remove_stale_uploads, uploads_dir
 from service.ingest.validate import FileLimits
@@ -29,8 +28,6 @@ from service.settings import Settings
 router = APIRouter(prefix="/api/v1", tags=["ingest"], responses=ERROR_RESPONSES)
 _SUFFIXES = {"people": ".csv", "ratings": ".csv", "records": ".jsonl"}
 _CHUNK = 1 << 20
-_PROBLEMS_IN_REASON = 3  # the first problems in the reason; all are under "problems"
-_PROBLEMS_LISTED = 100
 _NAME_CHARS = 120
 _UNSAFE_NAME = re.compile(r"[^\w.\- ()]+")
 
@@ -96,18 +93,7 @@ def _save(file: UploadFile, target: Path, limit: int) -> None:
 
 
 def _check(target: Path, fmt: str, settings: Settings, *, skip_invalid: bool, name: str) -> None:
-    """422 naming line, field and reason of each problem (the first few in the reason)."""
-    limits = FileLimits.from_settings(settings)
-    try:
-        check_upload(target, fmt, limits, skip_invalid=skip_invalid, label=name)
-    except IngestRefused as exc:
-        shown = "; ".join(str(error) for error in exc.errors[:_PROBLEMS_IN_REASON])
-        more = len(exc.errors) - _PROBLEMS_IN_REASON
-        reason = f"{exc}: {shown}" + (f"; and {more} more" if more > 0 else "")
-        problems = [
-            {"line": e.line, "field": e.field, "reason": e.reason}
-            for e in exc.errors[:_PROBLEMS_LISTED]
-        ]
-        raise ApiError(422, reason, field="file", extra={"problems": problems}) from None
-    except IngestError as exc:
-        raise ApiError(422, str(exc), field="file") from None
+    """Refused (422, naming line, field and reason of each problem) before a job is queued."""
+    check_upload(
+        target, fmt, FileLimits.from_settings(settings), skip_invalid=skip_invalid, label=name
+    )

@@ -5,6 +5,7 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
+from domain.errors import NotFound
 from retrieval.embedding import Embedder
 from retrieval.pack_cache import PackCache
 from retrieval.schema import Record
@@ -30,7 +31,7 @@ from service.http.deps import (
     get_embedder,
     get_pack_cache,
 )
-from service.http.errors import ERROR_RESPONSES, not_found
+from service.http.errors import ERROR_RESPONSES
 from service.http.params import period_param
 
 router = APIRouter(prefix="/api/v1", tags=["people"], responses=ERROR_RESPONSES)
@@ -155,7 +156,7 @@ def evidence_pack(
 )
 def demographics(person_id: Id, principal: HrDep, connection: ConnectionDep) -> dict[str, str]:
     if connection.execute(select(Person.id).where(Person.id == person_id)).one_or_none() is None:
-        raise not_found("person")
+        raise NotFound("person not found")
     rows = connection.execute(
         select(Demographic.attribute, Demographic.value).where(Demographic.person_id == person_id)
     ).all()

@@ -3,21 +3,19 @@ panels calibrate and finalise through their cohort (routers/calibration.py)."""
 
 from fastapi import APIRouter
 
+from domain.errors import NotFound, Refused
 from service.access.people import person_in_scope
 from service.access.principal import Principal
 from service.api.schemas import RatingIn, RatingOut
-from service.bias.gate import GateRefused, finalise_rating
-from service.calibration.ratings import (
-    RatingFinal,
-    RatingRefused,
+from service.http.deps import ConnectionDep, HrDep, Id, PrincipalDep
+from service.http.errors import CONFLICT, ERROR_RESPONSES
+from service.http.params import required_period
+from service.ratings.workflow import (
     RatingView,
-    UnknownCycle,
     cycle_ratings,
+    finalise_rating,
     propose_rating,
 )
-from service.http.deps import ConnectionDep, HrDep, Id, PrincipalDep
-from service.http.errors import CONFLICT, ERROR_RESPONSES, ApiError, forbidden, not_found
-from service.http.params import cycle_name
 
 router = APIRouter(prefix="/api/v1/cycles", tags=["ratings"], responses=ERROR_RESPONSES)
 
@@ -45,7 +43,7 @@ def _visible(principal: Principal, view: RatingView) -> bool:
 @router.get("/{cycle}/ratings", summary="The cycle's ratings the caller may see")
 def list_ratings(cycle: str, principal: PrincipalDep, connection: ConnectionDep) -> list[RatingOut]:
     people = None if principal.hr_admin else {principal.person_id, *principal.reports}
-    views = cycle_ratings(connection, cycle_name(cycle), people)
+    views = cycle_ratings(connection, required_period(cycle, field="cycle").name, people)
     return [rating_out(v) for v in views if _visible(principal, v)]
 
 
@@ -59,22 +57,15 @@ def propose(
 ) -> RatingOut:
     person_in_scope(connection, principal, person_id)
     if not principal.manages(person_id):
-        raise forbidden("only a manager of this person may propose their rating")
-    try:
-        view = propose_rating(
-            connection,
-            cycle_name(cycle),
-            person_id,
-            principal.person_id,
-            body.rating,
-            actor=principal.actor,
-        )
-    except UnknownCycle as exc:  # cycles are HR's to set up: a proposal never creates one
-        raise ApiError(404, str(exc), field="cycle") from None
-    except RatingFinal as exc:
-        raise ApiError(409, str(exc), field="rating") from None
-    except RatingRefused as exc:
-        raise ApiError(422, str(exc), field="rating") from None
+        raise Refused("only a manager of this person may propose their rating")
+    view = propose_rating(
+        connection,
+        required_period(cycle, field="cycle").name,
+        person_id,
+        principal.person_id,
+        body.rating,
+        actor=principal.actor,
+    )
     return rating_out(view)
 
 
@@ -86,11 +77,8 @@ def propose(
 def finalise(
     cycle: str, person_id: Id, principal: HrDep, connection: ConnectionDep
 ) -> list[RatingOut]:
-    cycle = cycle_name(cycle)
-    if not cycle_ratings(connection, cycle, [person_id]):
-        raise not_found("rating")
-    try:
-        finalise_rating(connection, cycle, person_id, by=principal.actor)
-    except GateRefused as exc:
-        raise ApiError(409, str(exc)) from None
-    return [rating_out(v) for v in cycle_ratings(connection, cycle, [person_id])]
+    name = required_period(cycle, field="cycle").name
+    if not cycle_ratings(connection, name, [person_id]):
+        raise NotFound("rating not found")
+    finalise_rating(connection, name, person_id, by=principal.actor)
+    return [rating_out(v) for v in cycle_ratings(connection, name, [person_id])]

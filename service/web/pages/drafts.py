@@ -8,23 +8,21 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from domain.errors import Refused
 from service.access.scope import may_approve_draft, may_read_history, may_write_draft
-from service.bias.gate import GateRefused, acknowledge_flag, approve_draft, check_draft
+from service.bias.gate import acknowledge_flag, approve_draft, check_draft
 from service.db.models import Person
 from service.drafting.queries import check_view, visible_draft, writable_draft
 from service.drafting.store import (
-    StaleEdit,
     draft_evidence,
-    keep_stale_edit,
     load_version,
-    save_edit,
+    save_or_keep_edit,
     version_history,
 )
-from service.drafting.text_format import DraftTextError, parse_text
+from service.drafting.text_format import parse_text
 from service.http.deps import ConnectionDep, Id
-from service.http.errors import ApiError
 from service.web.draft_view import evidence_body, sections_with_flags, version_diff
-from service.web.flash import redirect_with
+from service.web.flash import back_to, redirect_with
 from service.web.session import PagePrincipal, SameOrigin
 from service.web.templating import render
 
@@ -83,24 +81,18 @@ def save(
     text: Annotated[str, Form(max_length=100_000)],
 ) -> Response:
     writable_draft(connection, principal, draft_id)
-    try:
-        body = parse_text(text)
-    except DraftTextError as exc:
-        raise ApiError(422, f"the text could not be read: {exc}", field="text") from None
-    try:
-        saved = save_edit(
-            connection, draft_id=draft_id, based_on=based_on, body=body, author=principal.actor
-        )
-    except StaleEdit as exc:
-        kept = keep_stale_edit(
-            connection, draft_id=draft_id, based_on=based_on, body=body, author=principal.actor
-        )
+    body = parse_text(text)  # refused on an error page: a redirect would lose the text
+    outcome = save_or_keep_edit(
+        connection, draft_id=draft_id, based_on=based_on, body=body, author=principal.actor
+    )
+    if outcome.saved is None:
         return _back(
             draft_id,
-            error=f"Someone saved version {exc.current} while you edited. Your text is kept as "
-            f"version {kept} in the history: merge it into the current text.",
+            error=f"Someone saved version {outcome.current_version} while you edited. Your "
+            f"text is kept as version {outcome.kept_version} in the history: merge it into "
+            "the current text.",
         )
-    return _back(draft_id, notice=f"Saved as version {saved.version}.")
+    return _back(draft_id, notice=f"Saved as version {outcome.saved.version}.")
 
 
 @router.post("/drafts/{draft_id}/check", dependencies=[SameOrigin])
@@ -111,7 +103,10 @@ def run_check(draft_id: Id, principal: PagePrincipal, connection: ConnectionDep)
     return _back(draft_id, notice=f"Checked: {found} flag{'s' if found != 1 else ''}.")
 
 
-@router.post("/drafts/{draft_id}/flags/{flag}/acknowledge", dependencies=[SameOrigin])
+@router.post(
+    "/drafts/{draft_id}/flags/{flag}/acknowledge",
+    dependencies=[SameOrigin, back_to("/drafts/{draft_id}")],
+)
 def acknowledge(
     draft_id: Id,
     flag: str,
@@ -120,22 +115,16 @@ def acknowledge(
     reason: Annotated[str, Form(max_length=2000)],
 ) -> Response:
     writable_draft(connection, principal, draft_id)
-    try:
-        acknowledge_flag(connection, draft_id, flag, by=principal.actor, reason=reason)
-    except GateRefused as exc:
-        return _back(draft_id, error=str(exc))
+    acknowledge_flag(connection, draft_id, flag, by=principal.actor, reason=reason)
     return _back(draft_id, notice=f"{flag} acknowledged.")
 
 
-@router.post("/drafts/{draft_id}/approve", dependencies=[SameOrigin])
+@router.post("/drafts/{draft_id}/approve", dependencies=[SameOrigin, back_to("/drafts/{draft_id}")])
 def approve(draft_id: Id, principal: PagePrincipal, connection: ConnectionDep) -> Response:
     row = visible_draft(connection, principal, draft_id)
     if not may_approve_draft(principal, row.subject_id):
-        raise ApiError(403, "only a manager of this person may approve their drafts")
-    try:
-        approve_draft(connection, draft_id, by=principal.actor)
-    except GateRefused as exc:
-        return _back(draft_id, error=str(exc))
+        raise Refused("only a manager of this person may approve their drafts")
+    approve_draft(connection, draft_id, by=principal.actor)
     return _back(draft_id, notice="Approved.")
 
 
@@ -150,7 +139,7 @@ def history(
 ) -> Response:
     row = visible_draft(connection, principal, draft_id)
     if not may_read_history(principal, row.subject_id, row.kind):
-        raise ApiError(403, "the history of this draft is for those who write it")
+        raise Refused("the history of this draft is for those who write it")
     versions = version_history(connection, draft_id)
     numbers = [v for v, *_ in versions]
     newer = after if after in numbers else row.current_version

@@ -8,18 +8,17 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from domain.errors import NotFound
 from retrieval.schema import Record
 from service.access.scope import SELF_KIND, may_see_draft, shows_author
 from service.db.models import Draft, Person
 from service.http.deps import BigId, ConnectionDep, SettingsDep
-from service.http.errors import not_found
-from service.http.params import required_period
+from service.http.params import page_period, required_period
 from service.jobs.queue import enqueue, job_status
 from service.web.session import PagePrincipal, SameOrigin
 from service.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-DEFAULT_PERIOD = "2026-H1"
 
 
 @router.get("/me")
@@ -27,9 +26,9 @@ def my_evidence(
     request: Request,
     principal: PagePrincipal,
     connection: ConnectionDep,
-    period: str = DEFAULT_PERIOD,
+    period: str | None = None,
 ) -> Response:
-    window = required_period(period)
+    window = page_period(connection, period)
     author = aliased(Person)
     rows = connection.execute(
         select(Record.__table__, author.name.label("author_name"))
@@ -92,6 +91,6 @@ def job_page(
 ) -> Response:
     view = job_status(connection, job_id)
     if view is None or not (principal.hr_admin or view.requested_by == principal.person_id):
-        raise not_found("job")
+        raise NotFound("job not found")
     draft_id = (view.result or {}).get("draft_id") if view.status == "done" else None
     return render(request, "job.html.j2", job=view, draft_id=draft_id)

@@ -20,24 +20,21 @@ from markupsafe import Markup
 from sqlalchemy import Connection, select
 
 from service.access.principal import Principal
-from service.bias.gate import GateRefused, finalise_rating
 from service.calibration.access import (
-    cohort_member,
-    not_self,
-    panel_words,
+    in_panel_terms,
+    panel_subject,
     visible_panel,
 )
 from service.calibration.cohort import CohortRow, CohortView, cohort_view
-from service.calibration.panels import GRID, PanelRefused, PanelView, all_panels, panels_of, place
+from service.calibration.panels import GRID, PanelView, all_panels, panels_of, place
 from service.calibration.pseudonyms import person_for_label, pseudonyms
-from service.calibration.ratings import RatingRefused, calibrate_rating
 from service.db.models import Person
 from service.http.deps import ConnectionDep, Id, SettingsDep
-from service.http.errors import ApiError
+from service.ratings.workflow import calibrate_rating, finalise_rating
 from service.settings import Settings
 from service.web.charts import distribution_chart, leniency_chart
 from service.web.draft_view import TextBlock, text_blocks
-from service.web.flash import redirect_with
+from service.web.flash import back_to, redirect_with
 from service.web.session import PagePrincipal, SameOrigin
 from service.web.templating import render
 
@@ -192,25 +189,6 @@ def nine_box(rows: tuple[CohortRow, ...]) -> list[GridRow]:
     return out
 
 
-def _subject(
-    connection: Connection, settings: Settings, principal: Principal, panel_id: int, label: str
-) -> tuple[PanelView, int]:
-    """The panel (404 unless the caller sits on it or is HR) and the cohort person the
-    label names (404 for anyone else)."""
-    found = visible_panel(connection, principal, panel_id)
-    return found, cohort_member(connection, settings, found, label)
-
-
-def _self_refusal(principal: Principal, person_id: int) -> str | None:
-    """A panel member in the cohort sees themselves but decides nothing about themselves:
-    said on the panel page rather than as an error page."""
-    try:
-        not_self(principal, person_id)
-    except ApiError as exc:
-        return exc.reason
-    return None
-
-
 def _shown(connection: Connection, settings: Settings, person_id: int, label: str) -> str:
     """The person as the page names them: their pseudonym, or their name."""
     if settings.panel_pseudonymise:
@@ -227,7 +205,10 @@ def _back(
     )
 
 
-@router.post("/panels/{panel_id}/people/{label}/placement", dependencies=[SameOrigin])
+@router.post(
+    "/panels/{panel_id}/people/{label}/placement",
+    dependencies=[SameOrigin, back_to("/panels/{panel_id}#person-{label}")],
+)
 def placement(
     panel_id: Id,
     label: str,
@@ -237,14 +218,10 @@ def placement(
     performance: Annotated[int, Form()],
     potential: Annotated[int, Form()],
 ) -> Response:
-    found, person_id = _subject(connection, settings, principal, panel_id, label)
-    if (refused := _self_refusal(principal, person_id)) is not None:
-        return _back(found.id, label, error=refused)
+    found, person_id = panel_subject(connection, settings, principal, panel_id, label)
     who = _shown(connection, settings, person_id, label)
-    try:
+    with in_panel_terms(connection, settings, person_id, who):
         place(connection, found.id, person_id, performance, potential, actor=principal.actor)
-    except PanelRefused as exc:
-        return _back(found.id, label, error=panel_words(connection, settings, exc, person_id, who))
     return _back(
         found.id,
         label,
@@ -253,7 +230,10 @@ def placement(
     )
 
 
-@router.post("/panels/{panel_id}/people/{label}/calibrated-rating", dependencies=[SameOrigin])
+@router.post(
+    "/panels/{panel_id}/people/{label}/calibrated-rating",
+    dependencies=[SameOrigin, back_to("/panels/{panel_id}#person-{label}")],
+)
 def calibrated_rating(
     panel_id: Id,
     label: str,
@@ -262,18 +242,17 @@ def calibrated_rating(
     settings: SettingsDep,
     rating: Annotated[int, Form()],
 ) -> Response:
-    found, person_id = _subject(connection, settings, principal, panel_id, label)
-    if (refused := _self_refusal(principal, person_id)) is not None:
-        return _back(found.id, label, error=refused)
+    found, person_id = panel_subject(connection, settings, principal, panel_id, label)
     who = _shown(connection, settings, person_id, label)
-    try:
+    with in_panel_terms(connection, settings, person_id, who):
         calibrate_rating(connection, found.cycle, person_id, rating, actor=principal.actor)
-    except RatingRefused as exc:  # RatingFinal included
-        return _back(found.id, label, error=panel_words(connection, settings, exc, person_id, who))
     return _back(found.id, label, notice=f"{who}: calibrated rating {rating}.")
 
 
-@router.post("/panels/{panel_id}/people/{label}/finalise", dependencies=[SameOrigin])
+@router.post(
+    "/panels/{panel_id}/people/{label}/finalise",
+    dependencies=[SameOrigin, back_to("/panels/{panel_id}#person-{label}")],
+)
 def finalise(
     panel_id: Id,
     label: str,
@@ -281,12 +260,8 @@ def finalise(
     connection: ConnectionDep,
     settings: SettingsDep,
 ) -> Response:
-    found, person_id = _subject(connection, settings, principal, panel_id, label)
-    if (refused := _self_refusal(principal, person_id)) is not None:
-        return _back(found.id, label, error=refused)
+    found, person_id = panel_subject(connection, settings, principal, panel_id, label)
     who = _shown(connection, settings, person_id, label)
-    try:
+    with in_panel_terms(connection, settings, person_id, who):
         finalise_rating(connection, found.cycle, person_id, by=principal.actor)
-    except GateRefused as exc:
-        return _back(found.id, label, error=panel_words(connection, settings, exc, person_id, who))
     return _back(found.id, label, notice=f"{who}: rating final.")

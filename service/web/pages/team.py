@@ -10,33 +10,30 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import aliased
 
-from retrieval.periods import Period
+from domain.errors import NotFound, Refused
+from domain.periods import Period
 from retrieval.schema import Record
 from service.access.principal import Principal
 from service.bias.evidence_features import evidence_features
 from service.calibration.cohort import SUMMARY_KIND
-from service.calibration.ratings import (
-    RatingFinal,
-    RatingRefused,
-    RatingView,
-    cycle_ratings,
-    cycle_scale,
-    propose_rating,
-)
+from service.cycles.store import DEFAULT_SCALE, cycle_scale
 from service.db.models import Draft, DraftVersion, Person
 from service.drafting.structure import DRAFT_KINDS, DraftBody
 from service.http.deps import ConnectionDep, Id
-from service.http.errors import forbidden, not_found
-from service.http.params import cycle_name, required_period
-from service.ingest.ratings import DEFAULT_SCALE
-from service.web.flash import redirect_with
-from service.web.pages.employee import DEFAULT_PERIOD
+from service.http.params import page_period
+from service.ratings.workflow import (
+    RatingView,
+    cycle_ratings,
+    propose_rating,
+)
+from service.web.flash import come_back_to, redirect_with
 from service.web.session import PagePrincipal, SameOrigin
 from service.web.templating import render
 
@@ -73,9 +70,9 @@ def team(
     request: Request,
     principal: PagePrincipal,
     connection: ConnectionDep,
-    period: str = DEFAULT_PERIOD,
+    period: str | None = None,
 ) -> Response:
-    window = required_period(period)
+    window = page_period(connection, period)
     rows = team_rows(connection, principal, window.name) if principal.reports else []
     return render(
         request,
@@ -160,16 +157,16 @@ def _report(connection: Connection, principal: Principal, person_id: int) -> Any
     """The person, when the caller may propose their rating: 404 for anyone the caller
     may not know about, 403 for someone visible but not theirs to rate (HR, oneself)."""
     if not principal.can_read_person(person_id):
-        raise not_found("person")
+        raise NotFound("person not found")
     person = connection.execute(
         select(Person.id, Person.name, Person.employee_id, Person.level, Person.job_family).where(
             Person.id == person_id
         )
     ).one_or_none()
     if person is None:
-        raise not_found("person")
+        raise NotFound("person not found")
     if not principal.manages(person_id):
-        raise forbidden("only a manager of this person may propose their rating")
+        raise Refused("only a manager of this person may propose their rating")
     return person
 
 
@@ -185,10 +182,10 @@ def rating_page(
     request: Request,
     principal: PagePrincipal,
     connection: ConnectionDep,
-    period: str = DEFAULT_PERIOD,
+    period: str | None = None,
 ) -> Response:
     person = _report(connection, principal, person_id)
-    window = required_period(period)
+    window = page_period(connection, period)
     scale = cycle_scale(connection, window.name)
     low, high = (scale.low, scale.high) if scale else DEFAULT_SCALE
     ratings = cycle_ratings(connection, window.name, [person_id])
@@ -284,22 +281,28 @@ def _of(records: Sequence[Mapping[str, Any]], kind: str) -> list[Mapping[str, An
     return [r for r in records if r["kind"] == kind]
 
 
-@router.post("/team/{person_id}/rating", dependencies=[SameOrigin])
+def _rating_page(
+    request: Request,
+    person_id: Id,
+    period: Annotated[str | None, Form(max_length=64)] = None,
+) -> None:
+    """The rating form's way back: a refused proposal is told on the form, in its period
+    (without one, the form's own default)."""
+    asked = "" if period is None else f"?period={quote(period, safe='')}"
+    come_back_to(request, f"/team/{person_id}/rating{asked}")
+
+
+@router.post("/team/{person_id}/rating", dependencies=[SameOrigin, Depends(_rating_page)])
 def propose(
     person_id: Id,
     principal: PagePrincipal,
     connection: ConnectionDep,
     rating: Annotated[int, Form()],
-    period: Annotated[str, Form(max_length=64)] = DEFAULT_PERIOD,
+    period: Annotated[str | None, Form(max_length=64)] = None,
 ) -> Response:
     person = _report(connection, principal, person_id)
-    cycle = cycle_name(period)
-    try:
-        propose_rating(
-            connection, cycle, person_id, principal.person_id, rating, actor=principal.actor
-        )
-    except (RatingFinal, RatingRefused) as exc:
-        return redirect_with(f"/team/{person_id}/rating?period={cycle}", error=str(exc))
+    cycle = page_period(connection, period).name
+    propose_rating(connection, cycle, person_id, principal.person_id, rating, actor=principal.actor)
     return redirect_with(
         f"/team?period={cycle}", notice=f"Proposed {rating} for {person.name} in {cycle}."
     )

@@ -1,9 +1,9 @@
-"""The ratings workflow: a rater proposes, a calibration panel calibrates, the gate finalises.
+"""The ratings workflow: a rater proposes, a calibration panel calibrates, HR finalises.
 
 A proposal is upserted on (cycle, person, rater), so proposing again replaces the rater's
 own earlier value. A calibration applies to all of a person's ratings of the cycle, because
 the panel settles one rating per person whoever proposed it. Once a person's ratings are
-finalised (`service.bias.gate.finalise_rating`, only after the cycle's rating check) none
+finalised (`finalise_rating`, only after the cycle's rating check) none
 of them changes again: the check saw them as they are. A write that changes nothing is
 skipped, so it neither leaves an audit event nor moves `updated_at`, which would make the
 gate ask for the bias report again. Every change is an audit event with before and after.
@@ -19,19 +19,25 @@ from sqlalchemy import Connection, Select, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import aliased
 
-from service.audit import audit_rows
-from service.db.models import Person, Rating, ReviewCycle
+from domain.errors import Conflict, Invalid, NotFound
+from service.audit import audit, audit_rows
+from service.cycles.store import CycleScale, cycle_scale
+from service.db.models import BiasReport, Person, Rating, ReviewCycle
 
 
-class RatingRefused(ValueError):
+class RatingRefused(Invalid):
     """The rating change is not allowed; the message says why (an HTTP 4xx, not a 500)."""
 
 
-class RatingFinal(RatingRefused):
+class RatingFinal(Conflict):
     """The rating is final: a conflict with its state rather than a bad value."""
 
 
-class UnknownCycle(RatingRefused):
+class NotChecked(Conflict):
+    """The cycle's rating check has not seen the ratings as they are: run it first."""
+
+
+class UnknownCycle(NotFound):
     """No review cycle by that name. Cycles are set up by HR (ratings import, panel
     set-up); a rater's proposal never creates one, so a typo or a hostile name cannot
     leave a stray cycle behind."""
@@ -56,14 +62,6 @@ class RatingView:
         return self.finalised_at is not None
 
 
-@dataclass(frozen=True)
-class CycleScale:
-    id: int
-    name: str
-    low: int
-    high: int
-
-
 def propose_rating(
     connection: Connection, cycle: str, person_id: int, rater_id: int, rating: int, *, actor: str
 ) -> RatingView:
@@ -72,7 +70,9 @@ def propose_rating(
     finalised."""
     scale = cycle_scale(connection, cycle)
     if scale is None:
-        raise UnknownCycle(f"cycle: no review cycle named {cycle[:64]!r}; HR sets cycles up")
+        raise UnknownCycle(
+            f"cycle: no review cycle named {cycle[:64]!r}; HR sets cycles up", field="cycle"
+        )
     _check_scale(scale, rating, "rating")
     _require_people(connection, {person_id, rater_id})
     current = _locked(connection, scale.id, person_id)
@@ -90,7 +90,9 @@ def propose_rating(
     )
     rating_id = connection.execute(statement.returning(Rating.id)).scalar_one_or_none()
     if rating_id is None:  # finalised between our read and the write
-        raise RatingRefused(f"the ratings of person {person_id} in {cycle} were just finalised")
+        raise RatingFinal(
+            f"the ratings of person {person_id} in {cycle} were just finalised", field="rating"
+        )
     after = _views(connection, _query().where(Rating.id == rating_id))[0]
     _audit(connection, actor, "rating.proposed", [(before, after)])
     return after
@@ -103,13 +105,14 @@ def calibrate_rating(
     refused when nobody proposed one yet or when they are finalised."""
     scale = cycle_scale(connection, cycle)
     if scale is None:
-        raise UnknownCycle(f"cycle: no review cycle named {cycle[:64]!r}")
+        raise UnknownCycle(f"cycle: no review cycle named {cycle[:64]!r}", field="cycle")
     _check_scale(scale, calibrated, "calibrated_rating")
     current = _locked(connection, scale.id, person_id)
     if not current:
         raise RatingRefused(
             f"person {person_id} has no proposed rating in {cycle}: a rating is proposed "
-            "before it is calibrated"
+            "before it is calibrated",
+            field="rating",
         )
     _refuse_finalised(current, cycle, person_id)
     changing = [r for r in current if r.calibrated_rating != calibrated]
@@ -126,6 +129,49 @@ def calibrate_rating(
     return after
 
 
+def finalise_rating(connection: Connection, cycle: str, person_id: int, *, by: str) -> None:
+    """Finalise a person's ratings in a cycle once the cycle's rating check has seen them."""
+    ratings = connection.execute(
+        select(Rating.id, Rating.updated_at, Rating.finalised_at)
+        .join(ReviewCycle, ReviewCycle.id == Rating.cycle_id)
+        .where(ReviewCycle.name == cycle, Rating.person_id == person_id)
+    ).all()
+    if not ratings:
+        raise NotFound(f"no rating for person {person_id} in cycle {cycle}")
+    last_change = last_rating_change(connection, cycle)
+    checked = connection.execute(
+        select(func.max(BiasReport.created_at)).where(BiasReport.cycle == cycle)
+    ).scalar_one()
+    if checked is None or (last_change is not None and checked < last_change):
+        raise NotChecked(
+            f"run the bias report for {cycle} first: ratings can be finalised only after the "
+            "cycle's rating check has seen them as they are now"
+        )
+    # updated_at is kept: finalising does not change a rating, so the cycle's report still
+    # describes the ratings as they are and the next person can be finalised without a rerun.
+    connection.execute(
+        update(Rating)
+        .where(Rating.id.in_([r.id for r in ratings]), Rating.finalised_at.is_(None))
+        .values(finalised_by=by, finalised_at=func.now(), updated_at=Rating.updated_at)
+    )
+    audit(
+        connection,
+        actor=by,
+        action="rating.finalised",
+        entity="person",
+        entity_id=str(person_id),
+        after={"cycle": cycle, "report_at": checked.isoformat()},
+    )
+
+
+def last_rating_change(connection: Connection, cycle: str) -> datetime | None:
+    return connection.execute(
+        select(func.max(Rating.updated_at))
+        .join(ReviewCycle, ReviewCycle.id == Rating.cycle_id)
+        .where(ReviewCycle.name == cycle)
+    ).scalar_one()
+
+
 def cycle_ratings(
     connection: Connection, cycle: str, person_ids: Collection[int] | None = None
 ) -> list[RatingView]:
@@ -137,21 +183,13 @@ def cycle_ratings(
     return _views(connection, query)
 
 
-def cycle_scale(connection: Connection, cycle: str) -> CycleScale | None:
-    row = connection.execute(
-        select(ReviewCycle.id, ReviewCycle.scale_min, ReviewCycle.scale_max).where(
-            ReviewCycle.name == cycle
-        )
-    ).one_or_none()
-    return None if row is None else CycleScale(row.id, cycle, row.scale_min, row.scale_max)
-
-
 def _check_scale(scale: CycleScale, value: int, field: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise RatingRefused(f"{field}: {value!r} is not a whole number")
+        raise RatingRefused(f"{field}: {value!r} is not a whole number", field="rating")
     if not scale.low <= value <= scale.high:
         raise RatingRefused(
-            f"{field}: {value} is outside the scale of {scale.name}, {scale.low} to {scale.high}"
+            f"{field}: {value} is outside the scale of {scale.name}, {scale.low} to {scale.high}",
+            field="rating",
         )
 
 
@@ -159,7 +197,7 @@ def _require_people(connection: Connection, ids: set[int]) -> None:
     found = set(connection.execute(select(Person.id).where(Person.id.in_(ids))).scalars())
     missing = sorted(ids - found)
     if missing:
-        raise RatingRefused(f"no person with id {', '.join(map(str, missing))}")
+        raise RatingRefused(f"no person with id {', '.join(map(str, missing))}", field="rating")
 
 
 def _locked(connection: Connection, cycle_id: int, person_id: int) -> list[RatingView]:
@@ -178,7 +216,8 @@ def _refuse_finalised(current: Sequence[RatingView], cycle: str, person_id: int)
     if final is not None:
         raise RatingFinal(
             f"the ratings of person {person_id} in {cycle} were finalised by "
-            f"{final.finalised_by}: they no longer change"
+            f"{final.finalised_by}: they no longer change",
+            field="rating",
         )
 
 

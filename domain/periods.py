@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from domain.errors import Invalid
+
 FIRST_YEAR = 2000
 LAST_YEAR = 2100
 MAX_RANGE_YEARS = 5
@@ -29,7 +31,7 @@ _DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _RANGE = re.compile(rf"({_DATE})\.\.({_DATE})")
 
 
-class PeriodError(ValueError):
+class PeriodError(Invalid):
     """A period that is not one: the message names the value and what is expected."""
 
 

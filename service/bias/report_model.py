@@ -1,0 +1,135 @@
+"""The cycle's bias report as typed values: what `build_report` stores, what the API returns,
+and what the command line and the HR page render, each by walking these models.
+
+Stored in `bias_reports` as `model_dump(mode="json")` (the `report` and `data_seen`
+columns) and read back with `model_validate_json`, so a report is written and read through
+one contract. The stored shape is the one reports had as plain JSON before these models
+(format "fairdraft-bias-report/1"), with one difference, made explicit: `ratings` now
+always carries `note`, `by_attribute`, `managers` and `mismatched` (empty or null where
+there is nothing), where older reports left out what did not apply; the defaults below
+read those older reports unchanged. Timestamps in `data_seen` are ISO 8601 either way
+(pydantic writes UTC as "Z" where Python's isoformat wrote "+00:00").
+
+A finding is one of five kinds, told apart by `what`; each carries the numbers of the
+analysis it comes from. Findings name groups and people by id only, never a person's
+attributes; group statistics of fewer than 5 people are suppressed before they get here.
+"""
+
+from datetime import datetime
+from typing import Annotated, Final, Literal
+
+from pydantic import Field
+
+from service.bias.ratings import (
+    AdjustedGap,
+    AdverseImpact,
+    GroupGap,
+    ImpactGroup,
+    ManagerLeniency,
+    MismatchedRating,
+    RatingDistribution,
+)
+from service.bias.stats import Comparison, Value
+
+REPORT_FORMAT: Final = "fairdraft-bias-report/1"
+
+
+class LanguageFinding(Value):
+    """A measure of the drafts' language that differs between groups, flagged."""
+
+    what: Literal["language"] = "language"
+    attribute: str
+    scope: str
+    measure: str
+    focal: str
+    reference: str
+    effect_size: float = Field(description="Cliff's delta, focal vs reference.")
+    p_adjusted: float
+
+
+class ImpactFinding(ImpactGroup):
+    """A group with fewer top ratings than four fifths of the highest group's rate, flagged."""
+
+    what: Literal["adverse_impact"] = "adverse_impact"
+    attribute: str
+
+
+class GapFinding(GroupGap):
+    """A group rated apart from the largest one with the evidence held equal, flagged."""
+
+    what: Literal["evidence_adjusted_gap"] = "evidence_adjusted_gap"
+    attribute: str
+
+
+class ManagerFinding(ManagerLeniency):
+    """A manager who rates below or above what their reports' evidence predicts, flagged."""
+
+    what: Literal["manager_harsh", "manager_generous"]
+
+
+class MismatchFinding(MismatchedRating):
+    """One rating far from what the person's evidence predicts."""
+
+    what: Literal["mismatched_rating"] = "mismatched_rating"
+
+
+Finding = Annotated[
+    LanguageFinding | ImpactFinding | GapFinding | ManagerFinding | MismatchFinding,
+    Field(discriminator="what"),
+]
+
+
+class AttributeRatings(Value):
+    """The ratings analyses of one demographic attribute."""
+
+    distribution: RatingDistribution
+    adverse_impact: AdverseImpact
+    evidence_adjusted_gap: AdjustedGap
+
+
+class RatingsAnalysis(Value):
+    """The cycle's ratings across groups, and its managers and single ratings against the
+    evidence. With no cycle or no ratings, `note` says why and the rest is empty."""
+
+    ratings: int = Field(description="Rated people.")
+    note: str | None = Field(default=None, description="Why there is nothing to analyse.")
+    by_attribute: dict[str, AttributeRatings] = Field(default_factory=dict)
+    managers: tuple[ManagerLeniency, ...] = Field(
+        default=(), description="Managers with 3 or more rated reports, flagged first."
+    )
+    mismatched: tuple[MismatchedRating, ...] = Field(default=(), description="Largest first.")
+
+
+class BiasReportBody(Value):
+    """What the report found: flagged findings first, then every comparison it ran."""
+
+    format: Literal["fairdraft-bias-report/1"] = REPORT_FORMAT
+    cycle: str
+    findings: tuple[Finding, ...] = Field(description="What to look at, most important first.")
+    language: tuple[Comparison, ...] = Field(
+        description="Every language comparison run or suppressed, adjusted as one family."
+    )
+    ratings: RatingsAnalysis
+
+
+class DataSeen(Value):
+    """What the report read, so a reader can tell whether it is still current."""
+
+    drafts: int
+    drafts_by_kind: dict[str, int]
+    edited_drafts: int = Field(description="Drafts whose current version a person edited.")
+    attributes: tuple[str, ...] = Field(description="Demographic attributes compared.")
+    people_with_attributes: int
+    last_draft_version_at: datetime | None
+    last_rating_change_at: datetime | None
+
+
+class StoredBiasReport(Value):
+    """One stored version of a cycle's bias report."""
+
+    cycle: str
+    version: int
+    created_by: str
+    created_at: datetime
+    data_seen: DataSeen
+    report: BiasReportBody
