@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint chromium bench-ingest bench-retrieval eval-retrieval bench-drafting eval-drafting eval-bias bench-bias org clean
+.PHONY: demo test lint chromium bench-ingest bench-retrieval eval-retrieval bench-drafting eval-drafting eval-bias eval-agency bench-bias org clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,9 @@ eval-bias: $(VENV)/.installed
 .PHONY: eval-injection
 eval-injection: $(VENV)/.installed
 	$(BIN)/python -m evals.eval_injection --people 120
+
+eval-agency: $(VENV)/.installed
+	$(BIN)/python -m evals.eval_agency
 
 bench-bias: $(VENV)/.installed
 	$(BIN)/python -m evals.bench_bias --people 2400
