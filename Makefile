@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint chromium bench-ingest bench-retrieval eval-retrieval bench-drafting eval-drafting eval-bias eval-agency bench-bias org clean
+.PHONY: demo test lint chromium bench-ingest bench-retrieval eval-retrieval bench-drafting eval-drafting eval-bias eval-agency eval-flags bench-bias org clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,12 +51,23 @@ eval-drafting: $(VENV)/.installed
 eval-bias: $(VENV)/.installed
 	$(BIN)/python -m evals.eval_bias --seeds 10 --people 120
 
+.PHONY: eval-groups
+eval-groups: $(VENV)/.installed
+	$(BIN)/python -m evals.eval_groups --seeds 10 --per-group 200
+
 .PHONY: eval-injection
 eval-injection: $(VENV)/.installed
 	$(BIN)/python -m evals.eval_injection --people 120
 
+.PHONY: eval-ratings
+eval-ratings: $(VENV)/.installed
+	$(BIN)/python -m evals.eval_ratings --seeds 10 --sizes 120 2400
+
 eval-agency: $(VENV)/.installed
 	$(BIN)/python -m evals.eval_agency
+
+eval-flags: $(VENV)/.installed
+	$(BIN)/python -m evals.eval_flags --people 120
 
 bench-bias: $(VENV)/.installed
 	$(BIN)/python -m evals.bench_bias --people 2400

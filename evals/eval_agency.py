@@ -36,6 +36,8 @@ from service.bias.language import name_words, profile_text
 
 CASES_FILE = Path(__file__).resolve().parent / "data" / "agency_cases.jsonl"
 TARGET_AUC = 0.97
+# before issue 14: the 100-word agentic/communal lists (make eval-agency on commit 56c269f)
+BEFORE_AUC = 0.7194
 SHOWN = 12  # misranked cases listed
 
 Label = Literal["agentic", "communal"]
@@ -283,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     if len(wrong) > SHOWN:
         console.print(f"... and {len(wrong) - SHOWN} more misranked")
+    console.print(
+        f"AUC {result['auc']:.4f} (before, with the word lists of the first bias check: "
+        f"{BEFORE_AUC:.4f}; target {TARGET_AUC})"
+    )
     console.print(json.dumps(result), soft_wrap=True)
     return 0
 

@@ -13,13 +13,11 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from retrieval.sentences import split_line
+
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
-# A sentence ends at . ! or ? (optionally closed by a quote or bracket) followed by space
-# and a capital, digit or opening quote; common abbreviations are not ends.
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])")
-_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "Mr.", "Mrs.", "Ms.", "Dr.", "approx.", "No.")
 
 
 @dataclass(frozen=True)
@@ -34,12 +32,12 @@ def count_tokens(text: str) -> int:
 
 
 def split_sentences(paragraph: str) -> list[str]:
-    """Sentences of one paragraph; each bulleted line counts as a sentence of its own."""
+    """Sentences of one paragraph (split by `retrieval.sentences`, which knows titles,
+    initials and abbreviations); each bulleted line counts as a sentence of its own."""
     sentences: list[str] = []
     for line in _lines_or_paragraph(paragraph):
-        pieces = _SENTENCE_END.split(line)
-        sentences.extend(_rejoin_abbreviations(pieces))
-    return [s.strip() for s in sentences if s.strip()]
+        sentences.extend(split_line(line))
+    return sentences
 
 
 def _lines_or_paragraph(paragraph: str) -> list[str]:
@@ -47,16 +45,6 @@ def _lines_or_paragraph(paragraph: str) -> list[str]:
     if any(_BULLET.match(line) for line in lines):
         return lines
     return [" ".join(line.strip() for line in lines)]
-
-
-def _rejoin_abbreviations(pieces: list[str]) -> list[str]:
-    joined: list[str] = []
-    for piece in pieces:
-        if joined and joined[-1].endswith(_ABBREVIATIONS):
-            joined[-1] = f"{joined[-1]} {piece}"
-        else:
-            joined.append(piece)
-    return joined
 
 
 def _split_long_sentence(sentence: str, max_tokens: int) -> list[str]:

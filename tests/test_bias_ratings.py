@@ -328,3 +328,77 @@ def test_evidence_features_of_nothing() -> None:
     features = evidence_features([])
     assert features["work_records"] == 0 and features["growth_feedback_share"] == 0.5
     assert features["followups_done_share"] == 0.5
+
+
+# ---------------------------------------------------------------- issue 14: uncertainty
+
+
+def test_a_small_harsh_team_is_said_to_be_undecided_not_left_silent() -> None:
+    ratings, _ = _org(11, managers=30, team=6, noise=0.6)
+    small = [r for r in ratings if r.manager_id != 1000 or r.person_id % 6 < 3]
+    shifted = [
+        PersonRating(r.person_id, r.manager_id, r.rating - 0.8, r.evidence)
+        if r.manager_id == 1000
+        else r
+        for r in small
+    ]
+    found = {m.manager_id: m for m in manager_leniency(shifted)}[1000]
+    assert found.n == 3 and not found.flagged
+    assert found.verdict == "not_enough_evidence"
+    assert found.ci_low is not None and found.ci_high is not None and found.estimate is not None
+    assert found.ci_low <= found.estimate <= found.ci_high
+
+
+def test_flagged_managers_carry_a_shrunken_estimate_and_an_interval_beyond_zero() -> None:
+    ratings, _ = _org(3, offsets={1000: -1.0, 1001: 1.0})
+    by_id = {m.manager_id: m for m in manager_leniency(ratings)}
+    harsh, generous = by_id[1000], by_id[1001]
+    assert harsh.verdict == "harsh" and harsh.ci_high is not None and harsh.ci_high < 0
+    assert generous.verdict == "generous" and generous.ci_low is not None and generous.ci_low > 0
+    assert harsh.estimate is not None and harsh.mean_residual < harsh.estimate < 0  # shrunk
+    ordinary = [m for m in by_id.values() if m.manager_id not in (1000, 1001)]
+    assert ordinary and all(m.verdict in ("within", "not_enough_evidence") for m in ordinary)
+
+
+def test_a_rating_inside_the_prediction_interval_is_not_a_mismatch() -> None:
+    # noise SD 0.6: a rating 1.6 points off is about 2.7 SD, inside the interval that keeps
+    # the family-wise error at 5 % over 240 people (the old robust-z rule flagged it)
+    ratings, _ = _org(14, noise=0.6, shifted={5: 1.6})
+    model, residuals = fit_evidence_model(ratings)
+    assert 1.5 <= residuals[5] <= 3.0 * model.residual_sd  # the old rule's flag
+    assert all(m.person_id != 5 for m in mismatched_ratings(ratings))
+
+
+def test_a_mismatch_carries_its_prediction_interval_and_level() -> None:
+    ratings, _ = _org(8, shifted={42: -2.5})
+    found = next(m for m in mismatched_ratings(ratings) if m.person_id == 42)
+    assert found.level is not None and found.level == pytest.approx(1 - 0.05 / len(ratings))
+    assert found.pi_low is not None and found.pi_high is not None
+    assert found.pi_low <= found.expected <= found.pi_high and found.rating < found.pi_low
+
+
+def test_clean_orgs_with_discrete_ratings_rarely_flag_a_mismatch() -> None:
+    flagged = 0
+    for seed in range(20):
+        rng = np.random.default_rng(100 + seed)
+        ratings = []
+        for person in range(240):
+            work = float(rng.normal(0, 1))
+            fair = float(np.clip(round(3 + 0.8 * work + rng.normal(0, 0.4)), 1, 5))
+            if rng.random() < 0.15:
+                fair = float(np.clip(fair + rng.choice((-1, 1)), 1, 5))
+            ratings.append(PersonRating(person, 1000 + person // 6, fair, {"work": work}))
+        flagged += bool(mismatched_ratings(ratings))
+    assert flagged <= 2
+
+
+def test_outcome_features_read_gains_and_targets() -> None:
+    records = [
+        {"kind": "work_record", "body": "Latency went from 400 ms to 100 ms, ahead of the target."},
+        {"kind": "recognition", "body": "Errors from 1,000 to 900; we beat the goal."},
+        {"kind": "goal", "body": "Check-in: just short of the target of 95%."},
+    ]
+    features = evidence_features(records)
+    assert features["measured_gain"] == pytest.approx((0.75 + 0.1) / 2)
+    assert features["targets_met_share"] == pytest.approx((2 - 1) / 3)
+    assert evidence_features([])["measured_gain"] == 0.0

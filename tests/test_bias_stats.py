@@ -15,6 +15,9 @@ from service.bias.stats import (
     adjust_p,
     cliffs_delta,
     compare_groups,
+    fisher_p,
+    rate_ratio,
+    risk_ratio,
 )
 
 
@@ -150,3 +153,119 @@ def test_small_effect_is_not_flagged_even_when_significant() -> None:
     assert comparison.p_adjusted is not None and comparison.p_adjusted < 0.05
     assert comparison.effect_size is not None and abs(comparison.effect_size) < MIN_EFFECT
     assert not comparison.flagged
+
+
+# ---------------------------------------------------------------- rare patterns (issue 14)
+
+
+def _rare(share_a: float, share_b: float, n: int, seed: int = 0) -> Comparison:
+    """A count measure with a hit in `share_a` of group a's drafts and `share_b` of b's."""
+    rng = np.random.default_rng(seed)
+    hits = [int(rng.random() < share_a) for _ in range(n)] + [
+        int(rng.random() < share_b) for _ in range(n)
+    ]
+    words = [200.0] * (2 * n)
+    values = [100.0 * h / w for h, w in zip(hits, words, strict=True)]
+    [comparison] = compare_groups(
+        values,
+        ["a"] * n + ["b"] * n,
+        attribute="gender",
+        measure="personality_criticism_rate",
+        scope="all",
+        counts=hits,
+        words=words,
+    )
+    return comparison
+
+
+def test_a_pattern_in_a_fifth_of_one_groups_drafts_is_flagged_by_its_share() -> None:
+    """Before issue 14 only Cliff's delta could flag: ~0.2 here, under MIN_EFFECT."""
+    c = _rare(0.2, 0.01, 200)
+
+    assert c.share is not None and c.share.flagged and c.flagged
+    assert c.effect_size is not None and abs(c.effect_size) < MIN_EFFECT  # delta alone: no
+    assert c.share.focal_share > 0.15 and c.share.reference_share < 0.05
+    assert c.share.risk_ratio is not None and c.share.risk_ratio > 4
+    assert c.share.p_adjusted is not None and c.share.p_adjusted < 1e-6
+
+
+def test_a_significant_share_difference_too_small_to_matter_is_not_flagged() -> None:
+    """3% vs 1% over 20,000 drafts: p far below 0.05, ratio 3, but 2 points apart."""
+    c = _rare(0.03, 0.01, 20_000)
+
+    assert c.share is not None and c.share.p_adjusted is not None and c.share.p_adjusted < 1e-6
+    assert not c.share.flagged and not c.flagged
+
+
+def test_share_tests_on_noise_rarely_flag_over_many_seeds() -> None:
+    flagged = sum(_rare(0.1, 0.1, 200, seed).flagged for seed in range(50))
+    assert flagged <= 3
+
+
+def test_a_small_group_gets_no_share_test() -> None:
+    [c] = compare_groups(
+        [0.5] * 4 + [0.0] * 30,
+        ["a"] * 4 + ["b"] * 30,
+        attribute="gender",
+        measure="m",
+        scope="all",
+        counts=[1] * 4 + [0] * 30,
+        words=[200.0] * 34,
+    )
+    assert c.suppressed and c.share is None and not c.flagged
+
+
+def test_share_p_values_join_the_family_the_report_adjusts() -> None:
+    """One comparison with a share test adds three p-values: U, Fisher and the rate."""
+    c = _rare(0.2, 0.01, 200)
+    assert c.share is not None and c.share.rate_p_value is not None
+    raw = [c.p_value, c.share.p_value, c.share.rate_p_value]
+    [alone] = adjust([c.model_copy(update={"share": None})])
+    expected = adjust_p([p for p in raw if p is not None])
+
+    assert alone.p_adjusted == pytest.approx(c.p_value)  # a family of one
+    assert [c.p_adjusted, c.share.p_adjusted, c.share.rate_p_adjusted] == pytest.approx(expected)
+
+
+def test_risk_ratio_and_its_interval_by_hand() -> None:
+    """40/200 vs 10/200: RR 4, Katz SE sqrt(1/40 - 1/200 + 1/10 - 1/200) = 0.339116."""
+    ratio, low, high = risk_ratio(40, 200, 10, 200)
+    assert ratio == pytest.approx(4.0)
+    assert low == pytest.approx(4.0 * np.exp(-1.959964 * 0.339116), rel=1e-5)
+    assert high == pytest.approx(4.0 * np.exp(1.959964 * 0.339116), rel=1e-5)
+    assert risk_ratio(0, 200, 0, 200) == (None, None, None)
+    empty, _, _ = risk_ratio(20, 200, 0, 200)  # Haldane: 20.5/200.5 over 0.5/200.5
+    assert empty == pytest.approx(41.0)
+
+
+def test_fisher_p_matches_scipy() -> None:
+    from scipy import stats  # type: ignore[import-untyped]
+
+    expected = stats.fisher_exact([[40, 160], [10, 190]]).pvalue
+    assert fisher_p(40, 200, 10, 200) == pytest.approx(expected)
+    assert fisher_p(0, 200, 0, 200) == 1.0
+
+
+def test_the_closed_form_rate_model_is_statsmodels_poisson_glm_with_offset_and_hc0() -> None:
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(3)
+    words = rng.integers(80, 400, 120).astype(np.float64)
+    group = np.repeat([1.0, 0.0], 60)
+    mean = words / 100 * np.where(group == 1, 0.6, 0.3) * rng.gamma(2, 0.5, 120)
+    hits = rng.poisson(mean).astype(np.float64)
+    fit = sm.GLM(
+        hits,
+        sm.add_constant(group),
+        family=sm.families.Poisson(),
+        offset=np.log(words),
+    ).fit(cov_type="HC0")
+
+    ours = rate_ratio(hits[:60], words[:60], hits[60:], words[60:])
+
+    assert ours.ratio == pytest.approx(np.exp(fit.params[1]), rel=1e-6)
+    low, high = np.exp(fit.conf_int()[1])
+    assert ours.low == pytest.approx(low, rel=1e-4)
+    assert ours.high == pytest.approx(high, rel=1e-4)
+    assert ours.p_value == pytest.approx(fit.pvalues[1], rel=1e-4)
+    assert rate_ratio(np.zeros(5), words[:5], hits[:5], words[:5]).ratio is None

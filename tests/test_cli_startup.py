@@ -31,6 +31,9 @@ HEAVY = (
     "fastapi",
     "procrastinate",
     "evals",
+    "spacy",
+    "thinc",
+    "pysbd",
 )
 # Runs the CLI's app in-process with the given arguments, then prints on its last line the
 # exit code and which of the named top-level modules were imported.

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from service.bias.counterfactual import ProbeResult
-from service.bias.ratings import AdverseImpact
+from service.bias.ratings import AdverseImpact, ManagerLeniency, MismatchedRating
 from service.bias.report_model import (
     Finding,
     GapFinding,
@@ -23,6 +23,7 @@ from service.bias.report_model import (
     ManagerFinding,
     MismatchFinding,
     StoredBiasReport,
+    share_sentence,
 )
 
 
@@ -45,6 +46,8 @@ def print_report(console: Console, stored: StoredBiasReport) -> None:
         f"language: {len(language)} comparisons ({tested} tested, the rest suppressed for "
         f"groups under 5), {sum(c.flagged for c in language)} flagged"
     )
+    if managers := report.ratings.managers:
+        console.print(Text(managers_line(managers)))
     if note := report.ratings.note:
         console.print(Text(f"ratings: {note}"))
 
@@ -71,7 +74,8 @@ def _where_and_detail(finding: Finding) -> tuple[str, str]:
         case LanguageFinding():
             return (
                 f"{finding.attribute} / {finding.scope} / {finding.measure}",
-                f"{finding.focal} vs {finding.reference}: Cliff's delta "
+                share_sentence(finding)
+                or f"{finding.focal} vs {finding.reference}: Cliff's delta "
                 f"{finding.effect_size:+.2f}, adjusted p {finding.p_adjusted:.3g}",
             )
         case ImpactFinding():
@@ -89,17 +93,50 @@ def _where_and_detail(finding: Finding) -> tuple[str, str]:
         case ManagerFinding():
             return (
                 f"manager {finding.manager_id} ({finding.n} reports)",
-                f"{finding.mean_residual:+.2f} points vs the evidence, "
-                f"adjusted p {finding.p_adjusted:.3g}",
+                leniency_detail(finding),
             )
         case MismatchFinding():
             return (
                 f"person {finding.person_id} (rater {finding.manager_id})",
                 f"rated {finding.rating:.0f}, evidence suggests {finding.expected:.1f} "
-                f"({finding.residual:+.1f})",
+                f"({finding.residual:+.1f})" + interval_text(finding),
             )
         case _:
             assert_never(finding)
+
+
+def leniency_detail(m: ManagerLeniency) -> str:
+    """A manager's offset in words: the shrunken estimate with its 95% interval, or
+    "not enough rated reports to tell"; reports stored before issue 14 show the mean."""
+    if m.estimate is None or m.ci_low is None or m.ci_high is None:
+        return f"{m.mean_residual:+.2f} points vs the evidence, adjusted p {m.p_adjusted:.3g}"
+    shown = (
+        f"{m.estimate:+.2f} points vs the evidence (95% interval {m.ci_low:+.2f} to "
+        f"{m.ci_high:+.2f}; team mean {m.mean_residual:+.2f} over {m.n} rated reports)"
+    )
+    if m.verdict == "not_enough_evidence":
+        return f"not enough rated reports to tell: {shown}"
+    if m.verdict == "within":
+        return f"within half a step of the evidence: {shown}"
+    return shown
+
+
+def managers_line(managers: Sequence[ManagerLeniency]) -> str:
+    """How many managers were flagged, and which could not be told from noise: said,
+    not left silent (issue 14)."""
+    undecided = [m.manager_id for m in managers if m.verdict == "not_enough_evidence"]
+    flagged = sum(m.flagged for m in managers)
+    line = f"managers: {len(managers)} with 3+ rated reports, {flagged} flagged"
+    if undecided:
+        shown = ", ".join(str(i) for i in undecided[:10]) + (", ..." if len(undecided) > 10 else "")
+        line += f"; not enough rated reports to tell for {len(undecided)} ({shown})"
+    return line
+
+
+def interval_text(m: MismatchedRating) -> str:
+    if m.pi_low is None or m.pi_high is None or m.level is None:
+        return ""
+    return f", outside its {m.level:.2%} prediction interval {m.pi_low:.1f} to {m.pi_high:.1f}"
 
 
 def _f(value: float | None, spec: str) -> str:

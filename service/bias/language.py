@@ -14,6 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from retrieval.outcomes import outcome_count
+from retrieval.sentences import split_line
+from service.bias.agency import pole_counts
+from service.bias.nlp import Candidate, SenseParser, judge, sense_rules
 from service.bias.wordlists import FLAG_MEASURES, Hit, tokenize, wordlists
 from service.drafting.structure import DraftBody, DraftSection, DraftSentence
 
@@ -66,7 +69,6 @@ FLAG_PRIORITY = (
 NEGATION_WINDOW = 3  # a negator up to this many words before a sentiment word flips it
 _NUMBER = re.compile(r"(?<![^\W\d_])\d")  # a digit not glued to a letter (E3, Q3 are not)
 _CITATION = re.compile(r"\s*\[\s*(E\d+(?:\s*,\s*E\d+)*)\s*\]")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'\u201c\u2018(]?[A-Z0-9])")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 TEXT_HEADING = "Text"
 
@@ -126,6 +128,7 @@ def _scan(sentence: DraftSentence, names: frozenset[str]) -> tuple[_Scan, list[H
     counts: dict[str, int] = {}
     for hit in hits:
         counts[hit.lexicon] = counts.get(hit.lexicon, 0) + 1
+    counts.update(pole_counts(text, tokens, names))  # agentic, communal: agency.py
     polarity = _polarity(hits)
     praise = polarity > 0 or "standout" in counts or "vague_praise" in counts
     specific = praise and (
@@ -186,9 +189,18 @@ def _measures(scans: list[_Scan]) -> dict[str, float]:
     return measures
 
 
-def profile_draft(body: DraftBody, names: frozenset[str] = frozenset()) -> LanguageProfile:
+def profile_draft(
+    body: DraftBody,
+    names: frozenset[str] = frozenset(),
+    *,
+    parser: SenseParser | None = None,
+    subject: str = "",
+) -> LanguageProfile:
     """The measures of a draft and the flags on its phrases. `names`: people's names in
-    lower case, so that a colleague called Harsh or Grace is not read as a descriptor."""
+    lower case, so that a colleague called Harsh or Grace is not read as a descriptor.
+    With a `parser`, a flag stays only where its phrase describes the person (`nlp.py`);
+    only sentences with a candidate flag are parsed. `subject`: the draft's person's name.
+    Without one, every word-list hit is flagged (the measures are the same either way)."""
     scans: list[_Scan] = []
     flags: list[LanguageFlag] = []
     for s, section in enumerate(body.sections):
@@ -196,18 +208,50 @@ def profile_draft(body: DraftBody, names: frozenset[str] = frozenset()) -> Langu
             scan, hits = _scan(sentence, names)
             scans.append(scan)
             flags.extend(_flags(s, i, sentence.text, hits))
+    if parser is not None and flags:
+        persons = names | name_words([subject] if subject else [])
+        flags = _in_sense(body, flags, persons, parser)
     return LanguageProfile(_measures(scans), flags)
 
 
+def _in_sense(
+    body: DraftBody, flags: list[LanguageFlag], persons: frozenset[str], parser: SenseParser
+) -> list[LanguageFlag]:
+    """The flags whose phrase describes the person, one parse per flagged sentence."""
+    by_sentence: dict[tuple[int, int], list[LanguageFlag]] = {}
+    for flag in flags:
+        by_sentence.setdefault((flag.section, flag.sentence), []).append(flag)
+    keys = list(by_sentence)
+    sentences = [body.sections[s].sentences[i] for s, i in keys]
+    docs = parser.parse([sentence.text for sentence in sentences])
+    rules = sense_rules()
+    kept: list[LanguageFlag] = []
+    for key, sentence, doc in zip(keys, sentences, docs, strict=True):
+        mine = by_sentence[key]
+        result = _names_result(sentence)
+        verdicts = judge(
+            doc, [Candidate(f.start, f.end, f.measure) for f in mine], persons, result, rules
+        )
+        kept.extend(f for f, keep in zip(mine, verdicts, strict=True) if keep)
+    return kept
+
+
+def _names_result(sentence: DraftSentence) -> bool:
+    """The sentence cites evidence or names a number or a measured outcome."""
+    text = sentence.text
+    return bool(sentence.evidence) or _NUMBER.search(text) is not None or outcome_count(text) > 0
+
+
 def split_sentences(text: str) -> list[str]:
-    """Sentences of plain text: one or more per line, split after . ! ? before a capital or
-    a digit; markdown headings (`## ...`) and bullet marks are dropped."""
+    """Sentences of plain text: one or more per line, split by `retrieval.sentences` (which
+    knows titles, initials, abbreviations and decimals); markdown headings (`## ...`) and
+    bullet marks are dropped."""
     sentences: list[str] = []
     for line in text.splitlines():
         if line.lstrip().startswith("#"):
             continue
         line = _BULLET.sub("", line)
-        sentences.extend(p.strip() for p in _SENTENCE_END.split(line) if p.strip())
+        sentences.extend(split_line(line))
     return sentences
 
 
@@ -224,9 +268,15 @@ def text_to_body(text: str) -> DraftBody:
     return DraftBody(sections=[DraftSection(heading=TEXT_HEADING, sentences=sentences)])
 
 
-def profile_text(text: str, names: frozenset[str] = frozenset()) -> LanguageProfile:
+def profile_text(
+    text: str,
+    names: frozenset[str] = frozenset(),
+    *,
+    parser: SenseParser | None = None,
+    subject: str = "",
+) -> LanguageProfile:
     """The profile of plain text; flags index into `text_to_body(text)`."""
-    return profile_draft(text_to_body(text), names)
+    return profile_draft(text_to_body(text), names, parser=parser, subject=subject)
 
 
 def name_words(full_names: Iterable[str]) -> frozenset[str]:

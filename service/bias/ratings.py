@@ -30,17 +30,20 @@ Thresholds, and why:
 - `LENIENCY_CLIP` (1 point): residuals are clipped before a manager's mean, so one
   mismatched rating in a small team does not pass for a habit (without the clip, false
   manager flags appeared in 5 of 10 synthetic seeds; with it, in 1 of 10).
-- `LENIENCY_THRESHOLD` (0.5 points): a manager is harsh or generous when their reports'
-  ratings sit on average at least half a rating step from what the evidence predicts and
-  the difference is significant after Benjamini-Hochberg (1995) across managers. Under a
-  clean org (no manager effect at all) BH bounds the chance of any flag by `ALPHA`, like
-  Holm, and with real effects present it loses less power, which matters with three to
-  eight reports a manager.
-- Mismatched rating: |residual| >= `MISMATCH_POINTS` (1.5: more than one full step beyond
-  the normal one-step disagreement of two fair raters) and a robust z >= `MISMATCH_Z`
-  (2.5, median/MAD scale, Iglewicz & Hoaglin 1993) so that a noisy evidence model does
-  not make everything an outlier. A flagged manager's systematic offset is removed first:
-  that rating is explained by the manager, and reported there.
+- Manager leniency (issue 14): a mixed model (random manager intercept, REML) shrinks
+  each team's mean residual; flagged when the shrunken offset's 95% interval excludes
+  `FLAG_THRESHOLD` (0 points): shrinkage, not a p-value correction, guards against the
+  hundreds of managers tested. `LENIENCY_THRESHOLD` (0.5 points, half a rating step)
+  decides what is said of a manager not flagged: "within" when the unshrunken 95%
+  interval of the team mean rules out an offset that size, else "not enough rated
+  reports to tell". See `manager_leniency`.
+- Mismatched rating (issue 14): outside the evidence model's prediction interval at level
+  1 - ALPHA / N (Bonferroni over the N rated people) and |residual| >= `MISMATCH_POINTS`
+  (1.5: more than one full step beyond the normal one-step disagreement of two fair
+  raters). A flagged manager's shrunken offset is removed first: that rating is explained
+  by the manager, and reported there. The old robust z (`MISMATCH_Z`, Iglewicz & Hoaglin
+  1993) is still reported; it flagged 10 of 10 clean synthetic orgs (21 flags at 120
+  people) because a MAD scale of discrete ratings is too narrow.
 """
 
 import warnings
@@ -54,6 +57,7 @@ import numpy.typing as npt
 from pydantic import Field
 from scipy import stats as sps  # type: ignore[import-untyped]
 from statsmodels.regression.linear_model import OLS
+from statsmodels.regression.mixed_linear_model import MixedLM
 from statsmodels.tools.sm_exceptions import SingularMatrixWarning
 
 from service.bias.stats import ALPHA, MIN_GROUP, Value, adjust_p
@@ -64,7 +68,9 @@ MIN_REPORTS = 3
 LENIENCY_THRESHOLD = 0.5
 MISMATCH_POINTS = 1.5
 LENIENCY_CLIP = 1.0
-MISMATCH_Z = 2.5
+MISMATCH_Z = 2.5  # before issue 14; robust_z is still reported, no longer decides
+FLAG_THRESHOLD = 0.0
+CI_Z = 1.959963984540054  # two-sided 95 %
 _MAD_TO_SD = 1.4826  # MAD of a normal sample times this estimates its SD
 
 Array = npt.NDArray[np.float64]
@@ -412,73 +418,147 @@ def _suppressed_gap(group: str, n: int) -> GroupGap:
 # ---------------------------------------------------------------- managers
 
 
+Verdict = Literal["harsh", "generous", "within", "not_enough_evidence"]
+
+
 class ManagerLeniency(Value):
     manager_id: int
     n: int = Field(description="Rated reports.")
     mean_residual: float = Field(
         description="Mean of the clipped (rating - evidence-predicted rating) over the reports."
     )
-    z: float = Field(description="mean_residual / (residual_sd / sqrt(n)).")
+    z: float = Field(description="mean_residual / (residual_sd / sqrt(n)), before shrinkage.")
     p_value: float
-    p_adjusted: float = Field(description="Benjamini-Hochberg across managers.")
+    p_adjusted: float = Field(description="Benjamini-Hochberg across managers (informative).")
     direction: Literal["harsh", "generous"] = Field(
         description="harsh: below the evidence; generous: above it."
     )
-    flagged: bool = Field(description="Significant after adjustment and at least half a step.")
+    flagged: bool = Field(description="The shrunken estimate's 95% interval excludes zero.")
+    # issue 14; None in reports stored before it
+    estimate: float | None = Field(
+        default=None, description="The mixed model's shrunken offset (BLUP), rating points."
+    )
+    ci_low: float | None = Field(default=None, description="95% interval of `estimate`.")
+    ci_high: float | None = None
+    verdict: Verdict | None = Field(
+        default=None,
+        description="harsh/generous (flagged), within (offset under half a step, told "
+        "apart from it), not_enough_evidence (too few rated reports to tell).",
+    )
+
+
+@dataclass(frozen=True)
+class _Components:
+    """The random-intercept model's variance components and fixed intercept."""
+
+    between_var: float  # tau^2: variance of the managers' true offsets
+    within_var: float  # sigma^2: variance of a report's clipped residual around its manager
+    intercept: float
 
 
 def manager_leniency(ratings: Sequence[PersonRating]) -> list[ManagerLeniency]:
     """Managers whose ratings sit consistently above or below what their reports'
-    evidence predicts, most extreme first (flagged ones before the rest).
+    evidence predicts, flagged first, then by the size of the offset.
 
-    The evidence model is fitted on everyone (robustly, see `fit_evidence_model`); each
-    residual is clipped to +-LENIENCY_CLIP (1 point) so that one far-off rating, which
-    `mismatched_ratings` reports on its own, cannot make a team of three look harsh; each
-    manager's mean clipped residual is tested against 0 with the org-wide RMS of the
-    clipped residuals (a z test, via the t distribution with the fit's degrees of
-    freedom): a per-manager sample SD from three to eight reports would leave the test
-    almost powerless, while the org-wide one is estimated from every rated person. The
-    p-values are Benjamini-Hochberg adjusted across all managers tested.
+    Two stages. The evidence model is fitted on everyone (robustly, see
+    `fit_evidence_model`); each residual is clipped to +-LENIENCY_CLIP (1 point), so one
+    far-off rating, which `mismatched_ratings` reports on its own, cannot make a team of
+    three look harsh. Then a linear mixed model (statsmodels MixedLM, REML) with a random
+    intercept per manager is fitted to the clipped residuals of everyone with a manager:
+    it estimates how much managers really differ (tau^2) against the noise of one report
+    (sigma^2). Each manager's offset is its best linear unbiased prediction, the team mean
+    shrunk toward zero by tau^2 / (tau^2 + sigma^2 / n): a manager with three reports is
+    pulled far toward "like everyone else", one with twelve hardly. Its 95% interval is
+    the prediction's conditional SD, sqrt(shrink * sigma^2 / n), times 1.96.
+
+    Flagged (threshold `FLAG_THRESHOLD`, 0 points) when that interval lies wholly on
+    one side of zero: the shrinkage is the multiplicity guard (on a clean org tau^2 is
+    estimated near 0 and every interval shrinks onto zero), so no further correction is
+    applied; measured by evals/eval_ratings.py. Not flagged managers get a verdict from
+    the unshrunken 95% interval of their team mean (mean +- 1.96 sigma / sqrt(n)):
+    "within" when it lies inside +-LENIENCY_THRESHOLD (half a step: the data rule out an
+    offset that size), otherwise "not_enough_evidence": too few rated reports to tell,
+    said rather than left silent. Managers with fewer than MIN_REPORTS are not listed.
     """
-    if not ratings:
-        return []
-    model, residuals = fit_evidence_model(ratings)
-    return _leniency(ratings, residuals, model)
+    return check_ratings(ratings).managers
+
+
+def _components(residuals: Array, managers: Sequence[int]) -> _Components:
+    """REML fit of residual ~ 1 + (1 | manager). BFGS: L-BFGS-B stops at tau^2 = 0 from
+    statsmodels' start on these data. Falls back to no between-manager variance when the
+    fit fails (fewer than two managers, or a degenerate sample)."""
+    total = float(np.var(residuals)) if residuals.size else 0.0
+    if len(set(managers)) < 2 or residuals.size < 3 or total <= 0:
+        return _Components(0.0, total, float(residuals.mean()) if residuals.size else 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # boundary (tau^2 = 0) and convergence notes
+        try:
+            fit = MixedLM(residuals, np.ones((residuals.size, 1)), groups=np.asarray(managers))
+            result = fit.fit(reml=True, method="bfgs")
+        except (ValueError, np.linalg.LinAlgError):
+            return _Components(0.0, total, float(residuals.mean()))
+    between = float(np.asarray(result.cov_re)[0, 0])
+    within = float(result.scale)
+    if not (isfinite(between) and isfinite(within)) or within <= 0:
+        return _Components(0.0, total, float(residuals.mean()))
+    return _Components(max(between, 0.0), within, float(np.asarray(result.fe_params)[0]))
 
 
 def _leniency(
     ratings: Sequence[PersonRating], residuals: Array, model: EvidenceModel
 ) -> list[ManagerLeniency]:
+    clipped = np.clip(residuals, -LENIENCY_CLIP, LENIENCY_CLIP)
     teams: dict[int, list[float]] = {}
-    for r, res in zip(ratings, residuals, strict=True):
+    for r, res in zip(ratings, clipped, strict=True):
         if r.manager_id is not None:
             teams.setdefault(r.manager_id, []).append(float(res))
     eligible = sorted(m for m, v in teams.items() if len(v) >= MIN_REPORTS)
+    if not eligible:
+        return []
+    members = [m for m, v in teams.items() for _ in v]
+    values = np.asarray([x for v in teams.values() for x in v], dtype=np.float64)
+    parts = _components(values, members)
     df = max(model.n - len(model.features) - 1, 1)
-    clipped = np.clip(residuals, -LENIENCY_CLIP, LENIENCY_CLIP)
-    sd = float(np.sqrt(np.mean(clipped**2)))
-    rows = []
-    for manager in eligible:
-        values = np.clip(np.asarray(teams[manager]), -LENIENCY_CLIP, LENIENCY_CLIP)
-        mean = float(values.mean())
-        scale = sd / sqrt(values.size)
-        z = mean / scale if scale > 0 else 0.0
-        rows.append((manager, values.size, mean, z, float(2 * sps.t.sf(abs(z), df))))
-    adjusted = adjust_p([row[4] for row in rows], method="bh")
-    out = [
-        ManagerLeniency(
-            manager_id=manager,
-            n=n,
-            mean_residual=mean,
-            z=z,
-            p_value=p,
-            p_adjusted=p_adj,
-            direction="harsh" if mean < 0 else "generous",
-            flagged=p_adj < ALPHA and abs(mean) >= LENIENCY_THRESHOLD,
-        )
-        for (manager, n, mean, z, p), p_adj in zip(rows, adjusted, strict=True)
-    ]
-    return sorted(out, key=lambda m: (not m.flagged, -abs(m.mean_residual), m.manager_id))
+    rows = [_manager(m, np.asarray(teams[m]), parts, df) for m in eligible]
+    adjusted = adjust_p([row.p_value for row in rows], method="bh")
+    out = [row.model_copy(update={"p_adjusted": p}) for row, p in zip(rows, adjusted, strict=True)]
+    return sorted(out, key=lambda m: (not m.flagged, -abs(m.estimate or 0.0), m.manager_id))
+
+
+def _manager(manager: int, values: Array, parts: _Components, df: int) -> ManagerLeniency:
+    """One manager's shrunken offset, its interval and verdict (see manager_leniency)."""
+    n = values.size
+    mean = float(values.mean())
+    noise = parts.within_var / n
+    shrink = parts.between_var / (parts.between_var + noise) if parts.between_var > 0 else 0.0
+    estimate = shrink * (mean - parts.intercept)
+    half = CI_Z * sqrt(shrink * noise)
+    low, high = estimate - half, estimate + half
+    raw_half = CI_Z * sqrt(noise)
+    z = mean / sqrt(noise) if noise > 0 else 0.0
+    verdict: Verdict
+    if high < -FLAG_THRESHOLD:
+        verdict = "harsh"
+    elif low > FLAG_THRESHOLD:
+        verdict = "generous"
+    elif abs(mean) + raw_half < LENIENCY_THRESHOLD:
+        verdict = "within"
+    else:
+        verdict = "not_enough_evidence"
+    return ManagerLeniency(
+        manager_id=manager,
+        n=n,
+        mean_residual=mean,
+        z=z,
+        p_value=float(2 * sps.t.sf(abs(z), df)),
+        p_adjusted=1.0,
+        direction="harsh" if estimate < 0 or (estimate == 0 and mean < 0) else "generous",
+        flagged=verdict in ("harsh", "generous"),
+        estimate=estimate,
+        ci_low=low,
+        ci_high=high,
+        verdict=verdict,
+    )
 
 
 # ---------------------------------------------------------------- single ratings
@@ -493,18 +573,56 @@ class MismatchedRating(Value):
     )
     residual: float = Field(description="rating - expected.")
     robust_z: float = Field(description="(residual - median) / (1.4826 * MAD) over everyone.")
+    # issue 14; None in reports stored before it
+    pi_low: float | None = Field(
+        default=None, description="Prediction interval of the rating (MISMATCH_LEVEL)."
+    )
+    pi_high: float | None = None
+    level: float | None = Field(default=None, description="The prediction interval's level.")
+
+
+@dataclass(frozen=True)
+class RatingsCheck:
+    """The evidence model, the managers and the mismatched ratings of one fit."""
+
+    model: EvidenceModel
+    managers: list[ManagerLeniency]
+    mismatched: list[MismatchedRating]
+
+
+def check_ratings(ratings: Sequence[PersonRating]) -> RatingsCheck:
+    """Managers and single ratings against the evidence from one evidence fit and one
+    mixed model (the bias report calls this once rather than fitting twice)."""
+    if not ratings:
+        empty = EvidenceModel([], {}, 0, 0.0, 0.0)
+        return RatingsCheck(empty, [], [])
+    model, residuals = fit_evidence_model(ratings)
+    managers = _leniency(ratings, residuals, model)
+    return RatingsCheck(model, managers, _mismatched(ratings, residuals, model, managers))
 
 
 def mismatched_ratings(ratings: Sequence[PersonRating]) -> list[MismatchedRating]:
-    """Single ratings far from what the evidence predicts, largest first: |residual| >=
-    MISMATCH_POINTS and |robust z| >= MISMATCH_Z. The residual of a report of a flagged
-    harsh or generous manager is taken after removing that manager's mean offset."""
-    if not ratings:
-        return []
-    model, residuals = fit_evidence_model(ratings)
-    offsets = {
-        m.manager_id: m.mean_residual for m in _leniency(ratings, residuals, model) if m.flagged
-    }
+    """Single ratings outside the evidence model's prediction interval, largest first.
+
+    The interval is prediction +- z * residual_sd * sqrt(1 + h), h the rating's leverage
+    in the evidence fit, at level 1 - ALPHA / N for N rated people (Bonferroni): on an
+    org with no far-off rating at all the chance that any rating is flagged is then at
+    most 5 %, the same family-wise error the group tests keep. A 95 % interval per
+    person would flag about one rating in twenty of a fair org: 120 false flags at 2,400
+    people. The rating must also be at least MISMATCH_POINTS (1.5) off, a practical
+    floor: less than one full step beyond the normal one-step disagreement of two fair
+    raters is not worth a reader's time. A flagged manager's shrunken offset is removed
+    first: that rating is explained by the manager, and reported there."""
+    return check_ratings(ratings).mismatched
+
+
+def _mismatched(
+    ratings: Sequence[PersonRating],
+    residuals: Array,
+    model: EvidenceModel,
+    managers: Sequence[ManagerLeniency],
+) -> list[MismatchedRating]:
+    offsets = {m.manager_id: m.estimate or 0.0 for m in managers if m.flagged}
     shift = np.array(
         [offsets.get(r.manager_id, 0.0) if r.manager_id is not None else 0.0 for r in ratings]
     )
@@ -512,21 +630,36 @@ def mismatched_ratings(ratings: Sequence[PersonRating]) -> list[MismatchedRating
     center = float(np.median(adjusted))
     mad = float(np.median(np.abs(adjusted - center))) * _MAD_TO_SD
     scale = mad if mad > 0 else (model.residual_sd or 1.0)
+    level = 1.0 - ALPHA / len(ratings)
+    crit = float(sps.norm.isf((1.0 - level) / 2))
+    spread = model.residual_sd * np.sqrt(1.0 + _leverage(ratings))
     out = []
-    for r, res in zip(ratings, adjusted, strict=True):
-        z = (float(res) - center) / scale
-        if abs(res) >= MISMATCH_POINTS and abs(z) >= MISMATCH_Z:
+    for r, res, width in zip(ratings, adjusted, spread, strict=True):
+        expected = r.rating - float(res)
+        half = crit * float(width)
+        if abs(res) >= MISMATCH_POINTS and abs(res) > half:
             out.append(
                 MismatchedRating(
                     person_id=r.person_id,
                     manager_id=r.manager_id,
                     rating=r.rating,
-                    expected=r.rating - float(res),
+                    expected=expected,
                     residual=float(res),
-                    robust_z=z,
+                    robust_z=(float(res) - center) / scale,
+                    pi_low=expected - half,
+                    pi_high=expected + half,
+                    level=level,
                 )
             )
     return sorted(out, key=lambda m: (-abs(m.residual), m.person_id))
+
+
+def _leverage(ratings: Sequence[PersonRating]) -> Array:
+    """Each rating's leverage in the evidence fit: diag(X (X'X)^+ X')."""
+    x, _ = _evidence_matrix(ratings)
+    design = np.column_stack([np.ones(len(ratings)), x])
+    inverse = np.linalg.pinv(design.T @ design)
+    return np.asarray(np.einsum("ij,jk,ik->i", design, inverse, design), dtype=np.float64)
 
 
 # ---------------------------------------------------------------- helpers

@@ -24,14 +24,13 @@ from domain.periods import Period
 from service.audit import audit, audit_rows
 from service.bias.evidence_features import evidence_features
 from service.bias.gate import flag_rows, people_names
-from service.bias.language import MEASURES, LanguageProfile, profile_draft
+from service.bias.language import MEASURES, RATE_LISTS, LanguageProfile, profile_draft
 from service.bias.ratings import (
     ManagerLeniency,
     PersonRating,
     adverse_impact,
+    check_ratings,
     evidence_adjusted_gap,
-    manager_leniency,
-    mismatched_ratings,
     rating_distribution,
 )
 from service.bias.report_model import (
@@ -47,7 +46,8 @@ from service.bias.report_model import (
     RatingsAnalysis,
     StoredBiasReport,
 )
-from service.bias.stats import Comparison, adjust, compare_groups
+from service.bias.stats import REST, Comparison, adjust, compare_groups
+from service.bias.wordlists import FLAG_MEASURES
 from service.cycles.store import stored_cycle
 from service.db.models import (
     BiasReport,
@@ -82,11 +82,11 @@ def build_report(connection: Connection, period: Period, *, actor: str) -> Store
     profiles = {d.draft_id: profile_draft(d.body, names) for d in drafts}
     groups = _demographics(connection)
     _store_checks(connection, [d for d in drafts if not d.checked], profiles, actor)
-    language = _language(drafts, profiles, groups)
+    language, language_found = _language(drafts, profiles, groups)
     ratings = _ratings(connection, cycle, groups)
     body = BiasReportBody(
         cycle=cycle,
-        findings=tuple(_findings(language, ratings)),
+        findings=tuple(_findings(language_found, ratings)),
         language=tuple(language),
         ratings=ratings,
     )
@@ -223,31 +223,119 @@ def _store_checks(
     )
 
 
+Profiled = tuple[int, LanguageProfile]  # (subject's person id, the draft's profile)
+COUNT_MEASURES = tuple(m for m in MEASURES if m in RATE_LISTS)  # hits of a word list
+MAX_PHRASES = 3  # example phrases a share finding quotes
+
+
 def _language(
     drafts: Sequence[_Draft],
     profiles: Mapping[int, LanguageProfile],
     groups: Mapping[str, Mapping[int, str]],
-) -> list[Comparison]:
+) -> tuple[list[Comparison], list[LanguageFinding]]:
     """Each attribute x measure, by draft kind, for all current texts and for the texts
     people edited, and by the author of the edits (does one editor write differently about
-    one group?); adjusted (Holm) over the whole family. Small groups are suppressed, so an
-    author's scope is tested only once they edited for 5 people of each group compared."""
-    scopes: dict[str, list[_Draft]] = defaultdict(list)
+    one group?); adjusted (Holm) over the whole family, with the flagged ones as findings.
+    Small groups are suppressed, so an author's scope is tested only once they edited for 5
+    people of each group compared."""
+    scopes: dict[str, list[Profiled]] = defaultdict(list)
     for draft in drafts:
-        scopes[draft.kind].append(draft)
+        item = (draft.subject_id, profiles[draft.draft_id])
+        scopes[draft.kind].append(item)
         if draft.origin == "edit":
-            scopes[f"{draft.kind}/edited"].append(draft)
-            scopes[f"author:{draft.author}"].append(draft)
+            scopes[f"{draft.kind}/edited"].append(item)
+            scopes[f"author:{draft.author}"].append(item)
+    language = compare_language(scopes, groups)
+    return language, language_findings(language, scopes, groups)
+
+
+def compare_language(
+    scopes: Mapping[str, Sequence[Profiled]], groups: Mapping[str, Mapping[int, str]]
+) -> list[Comparison]:
+    """Every attribute x scope x measure comparison, adjusted as one family. Count measures
+    (the word-list rates) also get the share test (`service.bias.stats.ShareTest`): the share
+    of drafts with a hit, and the rate with the words as exposure. Pure, for the evals."""
     family: list[Comparison] = []
     for attribute, members in groups.items():
         for scope, scoped in sorted(scopes.items()):
-            labels = [members.get(d.subject_id) for d in scoped]
+            labels = [members.get(subject) for subject, _ in scoped]
+            words = [p.measures["words"] for _, p in scoped]
             for measure in MEASURES:
-                values = [profiles[d.draft_id].measures[measure] for d in scoped]
+                values = [p.measures[measure] for _, p in scoped]
+                counted = measure in COUNT_MEASURES
                 family += compare_groups(
-                    values, labels, attribute=attribute, measure=measure, scope=scope
+                    values,
+                    labels,
+                    attribute=attribute,
+                    measure=measure,
+                    scope=scope,
+                    counts=[hit_count(p, measure) for _, p in scoped] if counted else None,
+                    words=words if counted else None,
                 )
     return adjust(family)
+
+
+def hit_count(profile: LanguageProfile, measure: str) -> int:
+    """Hits of a rate measure's word list in one draft: the rate per 100 words times the
+    words, which the profile already holds (no second scan)."""
+    return round(profile.measures[measure] * profile.measures["words"] / 100.0)
+
+
+def language_findings(
+    language: Sequence[Comparison],
+    scopes: Mapping[str, Sequence[Profiled]],
+    groups: Mapping[str, Mapping[int, str]],
+) -> list[LanguageFinding]:
+    """The flagged comparisons as findings; a flagged share quotes the commonest phrases of
+    the side with more hits (draft text: each surface shows it as plain, escaped text)."""
+    found = []
+    for c in language:
+        if not c.flagged or c.effect_size is None or c.p_adjusted is None:
+            continue
+        phrases: tuple[str, ...] = ()
+        if c.share is not None and c.share.flagged:
+            phrases = _phrases(c, scopes.get(c.scope, ()), groups.get(c.attribute, {}))
+        found.append(
+            LanguageFinding(
+                attribute=c.attribute,
+                scope=c.scope,
+                measure=c.measure,
+                focal=c.focal,
+                reference=c.reference,
+                effect_size=c.effect_size,
+                p_adjusted=c.p_adjusted,
+                share=c.share,
+                phrases=phrases,
+            )
+        )
+    return found
+
+
+def _phrases(
+    c: Comparison, scoped: Sequence[Profiled], members: Mapping[int, str]
+) -> tuple[str, ...]:
+    """The MAX_PHRASES commonest flagged phrases of the measure's word list (lower case)
+    in the drafts of the side with the larger share. Measures whose list raises no flag
+    (agentic, standout, ...) quote none; masculine- and feminine-coded share one flag kind
+    (gender_coded), so their phrases may mix both lists."""
+    flag = FLAG_MEASURES.get(RATE_LISTS.get(c.measure, ""))
+    if flag is None or c.share is None:
+        return ()
+    focal_side = c.share.difference > 0
+
+    def on_side(subject: int) -> bool:
+        group = members.get(subject)
+        if group is None:
+            return False
+        if focal_side:
+            return group == c.focal
+        return group != c.focal if c.reference == REST else group == c.reference
+
+    counted: Counter[str] = Counter()
+    for subject, profile in scoped:
+        if on_side(subject) and hit_count(profile, c.measure) > 0:
+            counted.update(f.phrase.lower() for f in profile.flags if f.measure == flag)
+    return tuple(phrase for phrase, _ in counted.most_common(MAX_PHRASES))
 
 
 def _ratings(
@@ -262,6 +350,7 @@ def _ratings(
     if not people:
         return RatingsAnalysis(ratings=0, note=f"cycle {cycle} has no ratings yet")
     scale = (found.low, found.high)
+    checked = check_ratings(people)
     return RatingsAnalysis(
         ratings=len(people),
         by_attribute={
@@ -274,8 +363,9 @@ def _ratings(
             )
             for attribute, members in groups.items()
         },
-        managers=tuple(manager_leniency(people)),
-        mismatched=tuple(mismatched_ratings(people)),
+        # one evidence fit and one mixed model for both (issue 14)
+        managers=tuple(checked.managers),
+        mismatched=tuple(checked.mismatched),
     )
 
 
@@ -337,22 +427,10 @@ def _rated_people(connection: Connection, cycle_id: int, period: Period) -> list
     ]
 
 
-def _findings(language: Sequence[Comparison], ratings: RatingsAnalysis) -> list[Finding]:
+def _findings(language: Sequence[LanguageFinding], ratings: RatingsAnalysis) -> list[Finding]:
     """What a reader must look at, most important first: each flagged result of the
     analyses, with the attribute it is about where the result itself does not say."""
-    found: list[Finding] = [
-        LanguageFinding(
-            attribute=c.attribute,
-            scope=c.scope,
-            measure=c.measure,
-            focal=c.focal,
-            reference=c.reference,
-            effect_size=c.effect_size,
-            p_adjusted=c.p_adjusted,
-        )
-        for c in language
-        if c.flagged
-    ]
+    found: list[Finding] = list(language)
     for attribute, parts in ratings.by_attribute.items():
         found += [
             ImpactFinding(attribute=attribute, **dict(g))

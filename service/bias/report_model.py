@@ -15,6 +15,7 @@ analysis it comes from. Findings name groups and people by id only, never a pers
 attributes; group statistics of fewer than 5 people are suppressed before they get here.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Final, Literal
 
@@ -29,13 +30,15 @@ from service.bias.ratings import (
     MismatchedRating,
     RatingDistribution,
 )
-from service.bias.stats import Comparison, Value
+from service.bias.stats import REST, Comparison, ShareTest, Value
 
 REPORT_FORMAT: Final = "fairdraft-bias-report/1"
 
 
 class LanguageFinding(Value):
-    """A measure of the drafts' language that differs between groups, flagged."""
+    """A measure of the drafts' language that differs between groups, flagged: by Cliff's
+    delta (every draft shifted) or, for a count measure, by the share of drafts with a hit
+    (a rare pattern, `share`), which then quotes the commonest phrases (`phrases`)."""
 
     what: Literal["language"] = "language"
     attribute: str
@@ -44,7 +47,93 @@ class LanguageFinding(Value):
     focal: str
     reference: str
     effect_size: float = Field(description="Cliff's delta, focal vs reference.")
-    p_adjusted: float
+    p_adjusted: float = Field(description="Of the Mann-Whitney test, adjusted.")
+    share: ShareTest | None = Field(
+        default=None, description="Count measures: the share of drafts with a hit."
+    )
+    phrases: tuple[str, ...] = Field(
+        default=(),
+        description="The commonest flagged phrases of the side with the larger share, "
+        "lower case. Draft text: shown escaped, never as markup.",
+    )
+
+
+# how a share sentence names a count measure: "... contain personality criticism"
+MEASURE_WORDS: Final = {
+    "agentic_rate": "agentic words",
+    "communal_rate": "communal words",
+    "standout_rate": "standout words",
+    "grindstone_rate": "grindstone words",
+    "personality_criticism_rate": "personality criticism",
+    "behaviour_criticism_rate": "behaviour criticism",
+    "vague_praise_rate": "vague praise",
+    "hedging_rate": "hedging",
+    "doubt_raiser_rate": "doubt raisers",
+    "masculine_coded_rate": "masculine-coded words",
+    "feminine_coded_rate": "feminine-coded words",
+    "age_coded_rate": "age-coded words",
+}
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One side of a share comparison, as the sentence names it."""
+
+    name: str
+    share: float
+    with_hit: int
+    n: int
+    rate: float | None
+
+
+def share_sentence(finding: LanguageFinding) -> str | None:
+    """The finding as one plain sentence every surface shows the same way, the side with
+    the larger share first: "21% of the drafts about woman vs 2% of the drafts about man
+    contain personality criticism (manager_feedback; ...), e.g. "abrasive"". None when no
+    share flagged it."""
+    share = finding.share
+    if share is None or not share.flagged:
+        return None
+    words = MEASURE_WORDS.get(finding.measure, finding.measure.replace("_", " "))
+    reference = "the other groups" if finding.reference == REST else finding.reference
+    high = _Side(
+        finding.focal, share.focal_share, share.focal_with, share.focal_n, share.focal_rate
+    )
+    low = _Side(
+        reference,
+        share.reference_share,
+        share.reference_with,
+        share.reference_n,
+        share.reference_rate,
+    )
+    ratio, ci_low, ci_high, rate_ratio = (
+        share.risk_ratio,
+        share.ci_low,
+        share.ci_high,
+        share.rate_ratio,
+    )
+    if share.difference < 0:  # the reference has the larger share: say it first
+        high, low = low, high
+        ratio, ci_low, ci_high = _inverse(ratio), _inverse(ci_high), _inverse(ci_low)
+        rate_ratio = _inverse(rate_ratio)
+    sentence = (
+        f"{high.share:.0%} of the drafts about {high.name} vs {low.share:.0%} of the drafts "
+        f"about {low.name} contain {words} ({finding.scope}; {high.with_hit} of {high.n} vs "
+        f"{low.with_hit} of {low.n}, risk ratio {_number(ratio)} [95% CI {_number(ci_low)} "
+        f"to {_number(ci_high)}], adjusted p {_number(share.p_adjusted, '.2g')}; per 100 "
+        f"words {_number(high.rate)} vs {_number(low.rate)}, rate ratio {_number(rate_ratio)})"
+    )
+    if finding.phrases:
+        sentence += ", e.g. " + ", ".join(f"\u201c{p}\u201d" for p in finding.phrases)
+    return sentence
+
+
+def _inverse(value: float | None) -> float | None:
+    return None if value is None or value == 0 else 1 / value
+
+
+def _number(value: float | None, spec: str = ".2f") -> str:
+    return "-" if value is None else format(value, spec)
 
 
 class ImpactFinding(ImpactGroup):

@@ -85,7 +85,13 @@ class ManagerRow:
     n: int  # the manager's rated reports in the whole cycle
     mean_residual: float  # mean of (rating - evidence-predicted), clipped at 1 point
     direction: str  # "harsh" or "generous"
-    flagged: bool  # significant and at least half a step (service.bias.ratings)
+    flagged: bool  # the mixed model's 95% interval excludes zero (service.bias.ratings)
+    # issue 14: the shrunken estimate, its 95% interval, and "not_enough_evidence" where
+    # too few rated reports tell (None from reports stored before it)
+    estimate: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    verdict: str | None = None
 
     @classmethod
     def of(cls, found: ManagerLeniency, *, label: str, manager_id: int | None) -> "ManagerRow":
@@ -98,6 +104,10 @@ class ManagerRow:
             mean_residual=round(found.mean_residual, 2),
             direction=found.direction,
             flagged=found.flagged,
+            estimate=None if found.estimate is None else round(found.estimate, 2),
+            ci_low=None if found.ci_low is None else round(found.ci_low, 2),
+            ci_high=None if found.ci_high is None else round(found.ci_high, 2),
+            verdict=found.verdict,
         )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, func, select
 
 from domain.errors import Refused
 from service.access.principal import Principal
+from service.bias.display import interval_text, leniency_detail
 from service.bias.ratings import AdverseImpact, GroupDistribution, GroupGap, ImpactGroup
 from service.bias.report import latest_report
 from service.bias.report_model import (
@@ -34,6 +35,7 @@ from service.bias.report_model import (
     ManagerFinding,
     MismatchFinding,
     StoredBiasReport,
+    share_sentence,
 )
 from service.bias.stats import MIN_GROUP
 from service.calibration.cohort import ManagerRow
@@ -285,7 +287,8 @@ def finding(item: Finding, names: Mapping[int, str]) -> FindingRow:
             return FindingRow(
                 what,
                 f"{item.attribute}: {item.focal} against {item.reference}",
-                f"{item.measure.replace('_', ' ')} in {item.scope}: effect "
+                share_sentence(item)
+                or f"{item.measure.replace('_', ' ')} in {item.scope}: effect "
                 f"{item.effect_size:+.2f} (Cliff's delta), {_p(item.p_adjusted)}",
             )
         case ImpactFinding():
@@ -307,16 +310,15 @@ def finding(item: Finding, names: Mapping[int, str]) -> FindingRow:
             return FindingRow(
                 what,
                 _person(names, item.manager_id),
-                f"{item.mean_residual:+.2f} points on average over {item.n} rated reports, "
-                f"{_p(item.p_adjusted)}",
+                leniency_detail(item),
             )
         case MismatchFinding():
             rater = item.manager_id
             return FindingRow(
                 what,
                 _person(names, item.person_id),
-                f"rated {item.rating:g}, the evidence predicts {item.expected:.1f} "
-                f"(robust z {item.robust_z:.1f})"
+                f"rated {item.rating:g}, the evidence predicts {item.expected:.1f}"
+                + (interval_text(item) or f" (robust z {item.robust_z:.1f})")
                 + ("" if rater is None else f"; rated by {_person(names, rater)}"),
             )
         case _:
