@@ -100,6 +100,11 @@ _TARGET_MET = re.compile(
 _TARGET_MISSED = re.compile(
     r"short of|\bbit left|behind (?:plan|schedule|target)|missed (?:the|our) (?:target|goal)"
 )
+# Words every match of the patterns above contains: a body with none of them cannot match,
+# and most bodies have none, so the alternations are not tried at every position of it.
+_FROM_TO_WORD = "from "
+_TARGET_MET_WORDS = ("ahead", "beat ", "past the target", "done early", "exceeded", "hit ")
+_TARGET_MISSED_WORDS = ("short of", "bit left", "behind ", "missed ")
 _STATUS = {
     "ahead": 1.0,
     "met": 1.0,
@@ -148,14 +153,19 @@ def _outcome_features(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     met = missed = 0
     for record in records:
         body = _body(record)
-        for before, after in _FROM_TO.findall(body):
-            gains += _relative_change(before, after)
-        met += bool(_TARGET_MET.search(body))
-        missed += bool(_TARGET_MISSED.search(body))
+        if _FROM_TO_WORD in body:
+            for before, after in _FROM_TO.findall(body):
+                gains += _relative_change(before, after)
+        met += _any_in(body, _TARGET_MET_WORDS) and bool(_TARGET_MET.search(body))
+        missed += _any_in(body, _TARGET_MISSED_WORDS) and bool(_TARGET_MISSED.search(body))
     return {
         "measured_gain": sum(gains) / len(gains) if gains else 0.0,
         "targets_met_share": (met - missed) / (met + missed) if met + missed else 0.0,
     }
+
+
+def _any_in(body: str, words: Sequence[str]) -> bool:
+    return any(word in body for word in words)
 
 
 def _relative_change(before: str, after: str) -> list[float]:
