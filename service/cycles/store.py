@@ -11,7 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Row, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain.periods import Period, parse_period
@@ -62,11 +62,11 @@ class StoredCycle:
     high: int
 
 
-def stored_cycle(connection: Connection, name: str) -> StoredCycle | None:
-    """The cycle of this name, or None: reading never creates a cycle. Its period is rebuilt
-    from the stored dates (its name was a parsed period's name when it was created); a row
-    from before cycles had dates spans the period its name spells."""
-    row = connection.execute(
+def _named(
+    connection: Connection, name: str
+) -> Row[int, date | None, date | None, int, int] | None:
+    """The stored row of the cycle of this name (what every reader by name needs)."""
+    return connection.execute(
         select(
             ReviewCycle.id,
             ReviewCycle.starts_on,
@@ -75,6 +75,13 @@ def stored_cycle(connection: Connection, name: str) -> StoredCycle | None:
             ReviewCycle.scale_max,
         ).where(ReviewCycle.name == name)
     ).one_or_none()
+
+
+def stored_cycle(connection: Connection, name: str) -> StoredCycle | None:
+    """The cycle of this name, or None: reading never creates a cycle. Its period is rebuilt
+    from the stored dates (its name was a parsed period's name when it was created); a row
+    from before cycles had dates spans the period its name spells."""
+    row = _named(connection, name)
     if row is None:
         return None
     if row.starts_on is not None and row.ends_on is not None:
@@ -86,11 +93,7 @@ def stored_cycle(connection: Connection, name: str) -> StoredCycle | None:
 
 def cycle_scale(connection: Connection, cycle: str) -> CycleScale | None:
     """The cycle and its rating scale, or None when no cycle has that name."""
-    row = connection.execute(
-        select(ReviewCycle.id, ReviewCycle.scale_min, ReviewCycle.scale_max).where(
-            ReviewCycle.name == cycle
-        )
-    ).one_or_none()
+    row = _named(connection, cycle)
     return None if row is None else CycleScale(row.id, cycle, row.scale_min, row.scale_max)
 
 
@@ -105,8 +108,8 @@ def cycle_scales(connection: Connection) -> dict[str, CycleScale]:
 
 def cycle_id(connection: Connection, name: str) -> int | None:
     """The id of the cycle of this name, or None: reading never creates a cycle."""
-    query = select(ReviewCycle.id).where(ReviewCycle.name == name)
-    return connection.execute(query).scalar_one_or_none()
+    row = _named(connection, name)
+    return None if row is None else int(row.id)
 
 
 def latest_cycle(connection: Connection, today: date) -> Period | None:
