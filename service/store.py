@@ -1,15 +1,19 @@
 """Opening the evidence store: the right server, a migrated schema, the embedding model."""
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Generic, TypeVar
 
 from sqlalchemy import Engine
 
 from retrieval.embedding import Embedder, load_embedder
+from service.bias.nlp import SenseParser, load_sense_parser
 from service.db.engine import open_engine
 from service.db.migrate import ensure_schema
 from service.settings import Settings
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -30,18 +34,37 @@ def embedder_from(settings: Settings) -> Embedder:
     )
 
 
-class EmbedderSource:
-    """The configured embedder, loaded on first use and then kept: loading MiniLM takes
-    seconds, and every draft and ingest needs it. One is owned by whoever runs the work
-    (the app, a worker pool) and shared by its threads, hence the lock."""
+class OnFirstUse(Generic[T]):
+    """A model loaded on first use and then kept: loading one takes seconds and most
+    commands never need it. One is owned by whoever runs the work (the app, a worker pool)
+    and shared by its threads, hence the lock."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._embedder: Embedder | None = None
+    def __init__(self, load: Callable[[], T]) -> None:
+        self._load = load
+        self._loaded: T | None = None
         self._lock = threading.Lock()
 
-    def __call__(self) -> Embedder:
+    def __call__(self) -> T:
         with self._lock:
-            if self._embedder is None:
-                self._embedder = embedder_from(self._settings)
-            return self._embedder
+            if self._loaded is None:
+                self._loaded = self._load()
+            return self._loaded
+
+
+class EmbedderSource(OnFirstUse[Embedder]):
+    """The configured embedder (every draft and ingest needs it)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(lambda: embedder_from(settings))
+
+
+def parser_from(settings: Settings) -> SenseParser:
+    """The configured sense parser (spaCy), loaded now: the one way every part gets one."""
+    return load_sense_parser(settings.nlp_model)
+
+
+class ParserSource(OnFirstUse[SenseParser]):
+    """The configured sense parser (every bias check and report needs it)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(lambda: parser_from(settings))

@@ -18,6 +18,7 @@ from psycopg import sql
 from sqlalchemy import Engine
 
 from retrieval.embedding import Embedder, HashingEmbedder, Vectors, load_embedder
+from service.bias.nlp import SenseParser, load_sense_parser
 from service.db.embedded import embedded_server, sqlalchemy_url
 from service.db.engine import make_engine
 from service.db.migrate import upgrade
@@ -129,6 +130,13 @@ def org_dir(tmp_path: Path) -> Path:
     target = tmp_path / "org"
     shutil.copytree(FIXTURES / "org", target)
     return target
+
+
+@pytest.fixture(scope="session")
+def sense_parser() -> SenseParser:
+    """The bias check's spaCy pipeline, loaded once per run (2 s): every check and report
+    takes it, as the app and the worker pass theirs."""
+    return load_sense_parser()
 
 
 @pytest.fixture(scope="session")

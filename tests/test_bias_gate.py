@@ -15,6 +15,7 @@ from service.bias.gate import (
     check_draft,
     open_flags,
 )
+from service.bias.nlp import SenseParser
 from service.bias.report import build_report
 from service.db.models import AuditEvent, Draft, Rating
 from service.drafting.citations import check_citations
@@ -75,10 +76,10 @@ def test_approval_is_refused_without_a_check_of_the_current_version(
 
 
 def test_an_open_flag_blocks_approval_until_acknowledged_with_a_reason(
-    engine: Engine, draft_id: int
+    engine: Engine, draft_id: int, sense_parser: SenseParser
 ) -> None:
     with engine.begin() as conn:
-        result = check_draft(conn, draft_id, actor="test")
+        result = check_draft(conn, draft_id, actor="test", parser=sense_parser)
     flag = next(f for f in result.flags if f["phrase"].lower() == "abrasive")
     assert flag["measure"] == "personality_criticism" and flag["suggestion"]
 
@@ -105,14 +106,14 @@ def test_an_open_flag_blocks_approval_until_acknowledged_with_a_reason(
 
 
 def test_checking_approved_text_again_records_the_check_and_keeps_the_approval(
-    engine: Engine, draft_id: int
+    engine: Engine, draft_id: int, sense_parser: SenseParser
 ) -> None:
     with engine.begin() as conn:
-        check_draft(conn, draft_id, actor="test")
+        check_draft(conn, draft_id, actor="test", parser=sense_parser)
         for open_flag in open_flags(conn, draft_id):
             acknowledge_flag(conn, draft_id, open_flag["key"], by="bo", reason="quoted peers")
         approve_draft(conn, draft_id, by="bo")
-        again = check_draft(conn, draft_id, actor="test")
+        again = check_draft(conn, draft_id, actor="test", parser=sense_parser)
 
     with engine.connect() as conn:
         assert conn.execute(select(Draft.status).where(Draft.id == draft_id)).scalar() == (
@@ -122,16 +123,16 @@ def test_checking_approved_text_again_records_the_check_and_keeps_the_approval(
 
 
 def test_an_edit_after_the_check_needs_a_new_check_and_a_fixed_text_passes(
-    engine: Engine, draft_id: int
+    engine: Engine, draft_id: int, sense_parser: SenseParser
 ) -> None:
     with engine.begin() as conn:
-        check_draft(conn, draft_id, actor="test")
+        check_draft(conn, draft_id, actor="test", parser=sense_parser)
         save_edit(conn, draft_id=draft_id, based_on=1, body=body(NEUTRAL), author="bo")
     with engine.begin() as conn, pytest.raises(GateRefused, match="current version 2"):
         approve_draft(conn, draft_id, by="bo")
 
     with engine.begin() as conn:
-        recheck = check_draft(conn, draft_id, actor="test")
+        recheck = check_draft(conn, draft_id, actor="test", parser=sense_parser)
         approve_draft(conn, draft_id, by="bo")
 
     assert recheck.version == 2
@@ -139,7 +140,7 @@ def test_an_edit_after_the_check_needs_a_new_check_and_a_fixed_text_passes(
 
 
 def test_a_rating_is_finalised_only_after_the_cycle_report_saw_the_ratings(
-    engine: Engine, draft_id: int
+    engine: Engine, draft_id: int, sense_parser: SenseParser
 ) -> None:
     with engine.connect() as conn:
         person = conn.execute(select(Rating.person_id)).scalars().first()
@@ -147,7 +148,7 @@ def test_a_rating_is_finalised_only_after_the_cycle_report_saw_the_ratings(
     with engine.begin() as conn, pytest.raises(NotChecked, match="run the bias report"):
         finalise_rating(conn, "2026-H1", person, by="ana")
     with engine.begin() as conn:
-        build_report(conn, parse_period("2026-H1"), actor="hr")
+        build_report(conn, parse_period("2026-H1"), actor="hr", parser=sense_parser)
     with engine.begin() as conn:
         finalise_rating(conn, "2026-H1", person, by="ana")
         conn.execute(update(Rating).values(rating=Rating.rating))  # a change after the report
@@ -157,12 +158,12 @@ def test_a_rating_is_finalised_only_after_the_cycle_report_saw_the_ratings(
 
 
 def test_the_report_checks_drafts_suppresses_small_groups_and_is_versioned(
-    engine: Engine, draft_id: int, caplog: pytest.LogCaptureFixture
+    engine: Engine, draft_id: int, caplog: pytest.LogCaptureFixture, sense_parser: SenseParser
 ) -> None:
     caplog.set_level(logging.DEBUG)
     with engine.begin() as conn:
-        first = build_report(conn, parse_period("2026-H1"), actor="hr")
-        second = build_report(conn, parse_period("2026-H1"), actor="hr")
+        first = build_report(conn, parse_period("2026-H1"), actor="hr", parser=sense_parser)
+        second = build_report(conn, parse_period("2026-H1"), actor="hr", parser=sense_parser)
 
     assert (first.version, second.version) == (1, 2)
     assert first.data_seen.drafts == 1
@@ -177,3 +178,40 @@ def test_the_report_checks_drafts_suppresses_small_groups_and_is_versioned(
         )
     logged = caplog.text.lower()
     assert "hispanic_latino" not in logged and "nonbinary" not in logged
+
+
+LOOK_ALIKES = (
+    "Her designs appeared in the launch keynote.",
+    "Cy calmed an emotional customer escalation in March.",
+    "It was an intense quarter for the payments team.",
+)
+
+
+def test_a_check_keeps_only_flags_whose_phrase_describes_the_person(
+    engine: Engine, draft_id: int, sense_parser: SenseParser
+) -> None:
+    """The word lists alone flag every look-alike; the check passes the parser."""
+    with engine.begin() as conn:
+        save_edit(
+            conn, draft_id=draft_id, based_on=1, body=body(*LOOK_ALIKES, ABRASIVE), author="bo"
+        )
+        result = check_draft(conn, draft_id, actor="test", parser=sense_parser)
+    assert [(f["phrase"].lower(), f["measure"]) for f in result.flags] == [
+        ("abrasive", "personality_criticism")
+    ]
+
+
+def test_the_cycle_report_stores_the_same_flags_as_a_check_by_hand(
+    engine: Engine, draft_id: int, sense_parser: SenseParser
+) -> None:
+    with engine.begin() as conn:
+        save_edit(
+            conn, draft_id=draft_id, based_on=1, body=body(*LOOK_ALIKES, ABRASIVE), author="bo"
+        )
+    with engine.begin() as conn:
+        build_report(conn, parse_period("2026-H1"), actor="hr", parser=sense_parser)
+        by_report = open_flags(conn, draft_id)
+    with engine.begin() as conn:
+        by_hand = check_draft(conn, draft_id, actor="test", parser=sense_parser).flags
+    assert by_report == by_hand
+    assert [f["phrase"].lower() for f in by_hand] == ["abrasive"]

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from domain.errors import Misconfigured
 from domain.periods import parse_period
 from service.bias.display import print_report
+from service.bias.nlp import SenseParser
 from service.bias.report import build_report, latest_report
 from service.bias.report_model import (
     BiasReportBody,
@@ -97,10 +98,10 @@ def store(connection: Connection, report: StoredBiasReport) -> None:
 
 
 def test_a_built_report_reads_back_equal_in_the_shape_reports_were_stored_in(
-    engine: Engine, api_org: ApiOrg
+    engine: Engine, api_org: ApiOrg, sense_parser: SenseParser
 ) -> None:
     with engine.begin() as conn:
-        built = build_report(conn, parse_period(CYCLE), actor="hal")
+        built = build_report(conn, parse_period(CYCLE), actor="hal", parser=sense_parser)
     with engine.connect() as conn:
         read = latest_report(conn, CYCLE)
         raw = conn.execute(select(BiasReport.report, BiasReport.data_seen)).one()

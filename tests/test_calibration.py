@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Connection, Engine, event, insert, select
 
 from domain.periods import parse_period
+from service.bias.nlp import SenseParser
 from service.bias.report import build_report
 from service.calibration.cohort import NineBox, cohort_view
 from service.calibration.panels import (
@@ -236,10 +237,12 @@ def test_calibration_sets_every_rating_of_the_person_and_is_audited(
     }
 
 
-def test_a_finalised_rating_no_longer_changes(engine: Engine, ids: dict[str, int]) -> None:
+def test_a_finalised_rating_no_longer_changes(
+    engine: Engine, ids: dict[str, int], sense_parser: SenseParser
+) -> None:
     cy = ids["E003"]
     with engine.begin() as conn:
-        build_report(conn, parse_period(CYCLE), actor="hr")
+        build_report(conn, parse_period(CYCLE), actor="hr", parser=sense_parser)
     with engine.begin() as conn:
         finalise_rating(conn, CYCLE, cy, by="ana")
 

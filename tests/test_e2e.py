@@ -40,6 +40,7 @@ from sqlalchemy import Engine
 
 from domain.periods import parse_period
 from service.app import create_app
+from service.bias.nlp import SenseParser
 from service.bias.report import build_report
 from service.ingest.run import Ingestor
 from service.settings import Settings
@@ -393,9 +394,10 @@ def test_a_manager_proposes_a_rating_and_cannot_open_another_teams_draft(live: L
 
 def test_a_panel_member_places_calibrates_and_finalises_after_the_bias_report(
     live: Live,
+    sense_parser: SenseParser,
 ) -> None:
     with live.engine.begin() as conn:
-        build_report(conn, parse_period(CYCLE), actor="test")
+        build_report(conn, parse_period(CYCLE), actor="test", parser=sense_parser)
     hr = live.open_as("hal")  # the start page sends HR to the bias report
     expect(hr).to_have_url(re.compile(r"/hr$"))
     expect(hr.get_by_role("heading", level=1)).to_have_text(f"Bias report, {CYCLE}")

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, insert, select
 from domain.periods import parse_period
 from evals.synthetic_org import generate_org
 from service.access.tokens import issue_token
+from service.bias.nlp import SenseParser
 from service.bias.report import build_report
 from service.calibration.panels import create_panel, place
 from service.db.models import Person, PersonRole
@@ -49,7 +50,7 @@ SUPPRESSED = "suppressed (fewer than 5)"
 
 
 def build_synthetic_org(
-    engine: Engine, settings: Settings, ingestor: Ingestor, folder: Path
+    engine: Engine, settings: Settings, ingestor: Ingestor, folder: Path, parser: SenseParser
 ) -> ApiOrg:
     """The synthetic org in the store, as `ApiOrg`: "hr" (an HR admin in people ops) and
     "member" (a panel member from outside the cohort) with tokens, and the panel."""
@@ -79,7 +80,9 @@ def build_synthetic_org(
         for r in rated[:3]:  # the panel moves a few ratings by a step
             moved = r.rating - 1 if r.rating > 2 else r.rating + 1
             calibrate_rating(conn, CYCLE, r.person_id, moved, actor="test")
-        build_report(conn, parse_period(CYCLE), actor="test")  # after the changes: not stale
+        build_report(
+            conn, parse_period(CYCLE), actor="test", parser=parser
+        )  # after the changes: not stale
         ids = {"hr": hr, "member": member}
         tokens = {
             who: issue_token(conn, pid, days=1, label="test", actor="test").token
@@ -89,12 +92,18 @@ def build_synthetic_org(
 
 
 @pytest.fixture
-def api_org(engine: Engine, settings: Settings, ingestor: Ingestor, tmp_path: Path) -> ApiOrg:
+def api_org(
+    engine: Engine,
+    settings: Settings,
+    ingestor: Ingestor,
+    tmp_path: Path,
+    sense_parser: SenseParser,
+) -> ApiOrg:
     """Overrides conftest's (and test_e2e.py's) small org for `live`; built in a thread of
     its own, because drafting runs an event loop and Playwright's sync API owns this one."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(
-            build_synthetic_org, engine, settings, ingestor, tmp_path / "org"
+            build_synthetic_org, engine, settings, ingestor, tmp_path / "org", sense_parser
         ).result()
 
 

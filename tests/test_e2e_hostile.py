@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from domain.periods import parse_period
 from service.access.tokens import issue_token
 from service.bias.gate import acknowledge_flag, approve_draft, check_draft, open_flags
+from service.bias.nlp import SenseParser
 from service.bias.report import build_report
 from service.calibration.panels import create_panel
 from service.db.models import Person, PersonRole
@@ -165,17 +166,17 @@ def hostile_edit(engine: Engine, draft_id: int, author: str, name: str, extra: s
         )
 
 
-def keep_and_approve(engine: Engine, draft_id: int, by: str) -> None:
+def keep_and_approve(engine: Engine, draft_id: int, by: str, parser: SenseParser) -> None:
     """Check the draft, keep every flag with a hostile reason, approve it."""
     with engine.begin() as conn:
-        check_draft(conn, draft_id, actor=by)
+        check_draft(conn, draft_id, actor=by, parser=parser)
         for flag in open_flags(conn, draft_id):
             acknowledge_flag(conn, draft_id, flag["key"], by=by, reason=hostile("reason"))
         approve_draft(conn, draft_id, by=by)
 
 
 def build_hostile_org(
-    engine: Engine, settings: Settings, ingestor: Ingestor, folder: Path
+    engine: Engine, settings: Settings, ingestor: Ingestor, folder: Path, parser: SenseParser
 ) -> ApiOrg:
     ingest_path(ingestor, write_hostile_org(folder))
     with engine.begin() as conn:
@@ -205,21 +206,27 @@ def build_hostile_org(
         org.drafts[key] = outcome.draft_id
     abrasive = "- Cy can be abrasive when a design review runs long."
     hostile_edit(engine, org.drafts["cy_feedback"], emails["bo"], "feedback-edit", abrasive)
-    keep_and_approve(engine, org.drafts["cy_feedback"], emails["bo"])
+    keep_and_approve(engine, org.drafts["cy_feedback"], emails["bo"], parser)
     hostile_edit(engine, org.drafts["cy_summary"], emails["bo"], "summary-edit")
     hostile_edit(engine, org.drafts["fay_summary"], emails["eve"], "summary-edit-fay")
     with engine.begin() as conn:
-        build_report(conn, parse_period(CYCLE), actor="test")
+        build_report(conn, parse_period(CYCLE), actor="test", parser=parser)
     return org
 
 
 @pytest.fixture
-def api_org(engine: Engine, settings: Settings, ingestor: Ingestor, tmp_path: Path) -> ApiOrg:
+def api_org(
+    engine: Engine,
+    settings: Settings,
+    ingestor: Ingestor,
+    tmp_path: Path,
+    sense_parser: SenseParser,
+) -> ApiOrg:
     """Built in a thread of its own: drafting runs an event loop, and Playwright's sync API
     already runs one in this thread."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(
-            build_hostile_org, engine, settings, ingestor, tmp_path / "hostile-org"
+            build_hostile_org, engine, settings, ingestor, tmp_path / "hostile-org", sense_parser
         ).result()
 
 

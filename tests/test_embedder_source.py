@@ -12,7 +12,7 @@ from service.app import create_app
 from service.jobs.handlers import JobContext
 from service.jobs.worker import Worker
 from service.settings import Settings
-from service.store import EmbedderSource
+from service.store import EmbedderSource, ParserSource
 
 
 def test_a_source_loads_the_model_once_for_all_threads(
@@ -52,5 +52,14 @@ def test_workers_given_a_source_share_it(engine: Engine, settings: Settings) -> 
 
 def test_a_job_gets_the_workers_embedder(engine: Engine, settings: Settings) -> None:
     worker = Worker(engine, settings)
-    context = JobContext(engine, settings, "test", 1, worker.embedder)
+    context = JobContext(engine, settings, "test", 1, worker.embedder, worker.parser)
     assert context.embedder() is worker.embedder()
+
+
+def test_the_app_and_its_worker_share_one_sense_parser(engine: Engine, settings: Settings) -> None:
+    app = create_app(settings, engine=engine, worker=False)
+    assert isinstance(app.state.parser, ParserSource)
+    assert app.state.parser() is app.state.parser()
+    worker = Worker(engine, settings, parser=app.state.parser)
+    context = JobContext(engine, settings, "test", 1, worker.embedder, worker.parser)
+    assert context.parser() is app.state.parser()

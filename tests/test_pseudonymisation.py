@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from domain.periods import parse_period
+from service.bias.nlp import SenseParser
 from service.bias.report import build_report
 from service.calibration.pseudonyms import in_panel_words
 from service.calibration.redaction import COLLEAGUE, EMAIL, PRONOUNS, Identity, Redactor
@@ -206,13 +207,13 @@ def test_the_manager_still_reads_the_summary_as_written(
 
 
 def test_a_refusal_reaches_the_panel_with_nobody_named(
-    client: TestClient, api_org: ApiOrg, engine: Engine
+    client: TestClient, api_org: ApiOrg, engine: Engine, sense_parser: SenseParser
 ) -> None:
     cohort = client.get(f"/api/v1/panels/{api_org.panel_id}", headers=api_org.auth("pat")).json()
     label = next(r["label"] for r in cohort["rows"] if r["proposed"] == 4)  # Cy
     base = f"/api/v1/panels/{api_org.panel_id}/people/{label}"
     with engine.begin() as conn:
-        build_report(conn, parse_period(CYCLE), actor="hal.berg@example.com")
+        build_report(conn, parse_period(CYCLE), actor="hal.berg@example.com", parser=sense_parser)
     assert client.post(f"{base}/finalise", headers=api_org.auth("pat")).status_code == 200
     again = client.put(f"{base}/calibrated-rating", json={"rating": 3}, headers=api_org.auth("pat"))
     assert again.status_code == 409

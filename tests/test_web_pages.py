@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from domain.periods import parse_period
+from service.bias.nlp import SenseParser
 from service.bias.report import build_report
 from service.calibration.cohort import ManagerRow
 from service.calibration.panels import add_member
@@ -149,7 +150,7 @@ def test_the_panel_page_shows_pseudonyms_charts_and_the_nine_box(
 
 
 def test_the_panel_calibrates_and_finalises_after_the_bias_report(
-    client: TestClient, api_org: ApiOrg, engine: Engine
+    client: TestClient, api_org: ApiOrg, engine: Engine, sense_parser: SenseParser
 ) -> None:
     label = cy_label(client, api_org)
     sign_in(client, api_org, "pat")
@@ -160,7 +161,7 @@ def test_the_panel_calibrates_and_finalises_after_the_bias_report(
     assert 'class="error"' in refused and "run the bias report for 2026-H1 first" in refused
     assert f"person {api_org.ids['cy']} " not in refused
     with engine.begin() as conn:
-        build_report(conn, parse_period(CYCLE), actor="hal.berg@example.com")
+        build_report(conn, parse_period(CYCLE), actor="hal.berg@example.com", parser=sense_parser)
     final = post_form(client, f"{base}/finalise")
     assert f"{label}: rating final." in final and "The rating is final." in final
     with engine.connect() as conn:
@@ -214,7 +215,11 @@ def test_only_members_and_hr_open_a_panel(client: TestClient, api_org: ApiOrg) -
 
 
 def test_hr_reads_the_stored_report_with_small_groups_suppressed_and_runs_it_again(
-    client: TestClient, api_org: ApiOrg, engine: Engine, settings: Settings
+    client: TestClient,
+    api_org: ApiOrg,
+    engine: Engine,
+    settings: Settings,
+    sense_parser: SenseParser,
 ) -> None:
     sign_in(client, api_org, "cy")
     refused = client.get("/hr")
@@ -222,7 +227,7 @@ def test_hr_reads_the_stored_report_with_small_groups_suppressed_and_runs_it_aga
     sign_in(client, api_org, "hal")
     assert "No bias report for 2026-H1 yet." in client.get("/hr").text
     with engine.begin() as conn:
-        build_report(conn, parse_period(CYCLE), actor="hal.berg@example.com")
+        build_report(conn, parse_period(CYCLE), actor="hal.berg@example.com", parser=sense_parser)
     page = client.get("/hr").text
     assert "Report version 1" in page and "Run by hal.berg@example.com" in page
     assert "3 rated people" in page

@@ -12,6 +12,7 @@ ran on the ratings as they are now. Every transition is an audit event, and a re
 exactly what is missing.
 """
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert
 from domain.errors import Conflict
 from service.audit import audit
 from service.bias.language import LanguageProfile, name_words, profile_draft
+from service.bias.nlp import SenseParser
 from service.db.models import (
     Draft,
     DraftCheck,
@@ -47,16 +49,21 @@ class CheckResult:
     measures: dict[str, float]
 
 
-def check_draft(connection: Connection, draft_id: int, *, actor: str) -> CheckResult:
+def check_draft(
+    connection: Connection, draft_id: int, *, actor: str, parser: SenseParser
+) -> CheckResult:
     """Profile the draft's current version, store the check with its flags (keyed F1, F2,
     ...) and move a draft in `draft` to `checked` (an approved one stays approved: its text
-    has not changed since it was approved, which any edit would have undone)."""
+    has not changed since it was approved, which any edit would have undone). `parser`
+    keeps only the flags whose phrase describes the draft's person."""
     current = load_version(connection, draft_id)
-    profile = profile_draft(current.body, people_names(connection))
-    flags = keyed(
-        [asdict(flag) for flag in profile.flags]
-        + injection_flags(connection, draft_id, current.body)
+    profile = profile_draft(
+        current.body,
+        people_names(connection),
+        parser=parser,
+        subject=subject_name(connection, draft_id),
     )
+    flags = draft_flags(profile, current.body, draft_evidence(connection, draft_id))
     check_id = connection.execute(
         insert(DraftCheck)
         .values(
@@ -74,26 +81,33 @@ def check_draft(connection: Connection, draft_id: int, *, actor: str) -> CheckRe
     return CheckResult(check_id, draft_id, current.version, flags, profile.measures)
 
 
+def subject_name(connection: Connection, draft_id: int) -> str:
+    """The name of the person the draft is about."""
+    return connection.execute(
+        select(Person.name).join(Draft, Draft.subject_id == Person.id).where(Draft.id == draft_id)
+    ).scalar_one()
+
+
 def people_names(connection: Connection) -> frozenset[str]:
     """Everyone's name words, so a colleague called Harsh is not read as harsh wording."""
     return name_words(connection.execute(select(Person.name)).scalars())
 
 
-def flag_rows(profile: LanguageProfile) -> list[dict[str, Any]]:
-    """A profile's flags as stored, keyed F1, F2, ... for acknowledgements to name."""
-    return keyed([asdict(flag) for flag in profile.flags])
+def draft_flags(
+    profile: LanguageProfile, body: DraftBody, evidence: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """A check's flags as stored, keyed F1, F2, ... for acknowledgements to name: the
+    profile's language flags, then flags (shaped alike) on sentences that rely on evidence
+    reading as instructions to a model. The draft's `evidence` is read again here, so a
+    draft written before the detector existed is checked like a new one. Every check,
+    whoever runs it (a person, the cycle's report), stores exactly these."""
+    marks = evidence_marks(evidence)
+    injection = [_injection_row(finding) for finding in draft_findings(body, marks)]
+    return keyed([asdict(flag) for flag in profile.flags] + injection)
 
 
 def keyed(flags: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"key": f"F{n}", **flag} for n, flag in enumerate(flags, start=1)]
-
-
-def injection_flags(connection: Connection, draft_id: int, body: DraftBody) -> list[dict[str, Any]]:
-    """Flags, shaped like the language flags, on sentences that rely on evidence reading as
-    instructions to a model. The draft's evidence is checked again here, so a draft written
-    before the detector existed is checked like a new one."""
-    marks = evidence_marks(draft_evidence(connection, draft_id))
-    return [_injection_row(finding) for finding in draft_findings(body, marks)]
 
 
 def _injection_row(finding: InjectionFinding) -> dict[str, Any]:

@@ -23,8 +23,9 @@ from domain.errors import Misconfigured
 from domain.periods import Period
 from service.audit import audit, audit_rows
 from service.bias.evidence_features import evidence_features
-from service.bias.gate import flag_rows, people_names
+from service.bias.gate import draft_flags, people_names
 from service.bias.language import MEASURES, RATE_LISTS, LanguageProfile, profile_draft
+from service.bias.nlp import SenseParser
 from service.bias.ratings import (
     ManagerLeniency,
     PersonRating,
@@ -54,9 +55,11 @@ from service.db.models import (
     Draft,
     DraftCheck,
     DraftVersion,
+    Person,
     Rating,
     Record,
 )
+from service.drafting.store import drafts_evidence
 from service.drafting.structure import DraftBody
 from service.ratings.workflow import last_rating_change
 
@@ -65,6 +68,7 @@ from service.ratings.workflow import last_rating_change
 class _Draft:
     draft_id: int
     subject_id: int
+    subject_name: str
     kind: str
     version: int
     origin: str
@@ -73,13 +77,20 @@ class _Draft:
     checked: bool
 
 
-def build_report(connection: Connection, period: Period, *, actor: str) -> StoredBiasReport:
+def build_report(
+    connection: Connection, period: Period, *, actor: str, parser: SenseParser
+) -> StoredBiasReport:
     """Check, compare, store; returns the stored report (with its version). The cycle is
-    the one named by `period`."""
+    the one named by `period`. Drafts whose current version was not checked yet are
+    checked here as `check_draft` checks them (`parser` keeps the flags whose phrase
+    describes the person)."""
     cycle = period.name
     drafts = _drafts(connection, cycle)
     names = people_names(connection)
-    profiles = {d.draft_id: profile_draft(d.body, names) for d in drafts}
+    profiles = {
+        d.draft_id: profile_draft(d.body, names, parser=parser, subject=d.subject_name)
+        for d in drafts
+    }
     groups = _demographics(connection)
     _store_checks(connection, [d for d in drafts if not d.checked], profiles, actor)
     language, language_found = _language(drafts, profiles, groups)
@@ -138,6 +149,7 @@ def _drafts(connection: Connection, cycle: str) -> list[_Draft]:
         select(
             Draft.id,
             Draft.subject_id,
+            Person.name,
             Draft.kind,
             DraftVersion.version,
             DraftVersion.origin,
@@ -148,6 +160,7 @@ def _drafts(connection: Connection, cycle: str) -> list[_Draft]:
             checked.c.version.label("checked_version"),
         )
         .join(DraftVersion, DraftVersion.draft_id == Draft.id)
+        .join(Person, Person.id == Draft.subject_id)
         .outerjoin(
             checked,
             (checked.c.draft_id == Draft.id) & (checked.c.version == Draft.current_version),
@@ -159,6 +172,7 @@ def _drafts(connection: Connection, cycle: str) -> list[_Draft]:
         _Draft(
             r.id,
             r.subject_id,
+            r.name,
             r.kind,
             r.version,
             r.origin,
@@ -190,13 +204,18 @@ def _store_checks(
     """One check per draft version the report saw unchecked, in two statements."""
     if not drafts:
         return
+    evidence = drafts_evidence(connection, [d.draft_id for d in drafts])
+    flags = {
+        d.draft_id: draft_flags(profiles[d.draft_id], d.body, evidence.get(d.draft_id, []))
+        for d in drafts
+    }
     rows = [
         {
             "draft_id": d.draft_id,
             "version": d.version,
             "checked_by": actor,
             "profile": profiles[d.draft_id].measures,
-            "flags": flag_rows(profiles[d.draft_id]),
+            "flags": flags[d.draft_id],
         }
         for d in drafts
     ]
@@ -216,7 +235,7 @@ def _store_checks(
             (
                 str(d.draft_id),
                 None,
-                {"version": d.version, "flags": len(profiles[d.draft_id].flags)},
+                {"version": d.version, "flags": len(flags[d.draft_id])},
             )
             for d in drafts
         ],

@@ -15,9 +15,10 @@ from domain.errors import Refused
 from retrieval.embedding import Embedder
 from retrieval.pack_cache import PackCache
 from service.access.principal import Principal
+from service.bias.nlp import SenseParser
 from service.http.errors import ApiError
 from service.settings import Settings
-from service.store import EmbedderSource
+from service.store import EmbedderSource, ParserSource
 
 _bearer = HTTPBearer(auto_error=False, description="A fairdraft API token or an OIDC JWT.")
 
@@ -45,6 +46,12 @@ def get_embedder(request: Request) -> Embedder:
     return source()
 
 
+def get_sense_parser(request: Request) -> SenseParser:
+    """The bias check's sense parser: the app's one ParserSource loads it on first use."""
+    source: ParserSource = request.app.state.parser
+    return source()
+
+
 async def get_pack_cache(request: Request) -> PackCache:
     """One evidence-pack cache per process, created with the app."""
     cache: PackCache = request.app.state.pack_cache
@@ -52,6 +59,7 @@ async def get_pack_cache(request: Request) -> PackCache:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+ParserDep = Annotated[SenseParser, Depends(get_sense_parser)]
 # scope="function": the transaction commits when the endpoint returns, before the response
 # is sent, so a client that reads right after a write (a browser following a redirect)
 # sees it. FastAPI's default closes yield-dependencies only after the response.

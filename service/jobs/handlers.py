@@ -22,6 +22,7 @@ from domain.periods import Period, parse_period
 from retrieval.embedding import Embedder
 from retrieval.queries import UnknownDraftKind
 from service.bias.counterfactual import probe
+from service.bias.nlp import SenseParser
 from service.bias.report import build_report
 from service.db.models import Person
 from service.drafting.llm import DraftingFailed
@@ -56,6 +57,7 @@ class JobContext:
     actor: str  # e.g. "job:12 for ana.lima@example.com"
     job_id: int
     embedder: Callable[[], Embedder]  # the worker's, loaded on first use
+    parser: Callable[[], SenseParser]  # the worker's sense parser, loaded on first use
 
 
 Handler = Callable[[JobContext, dict[str, Any]], dict[str, Any]]
@@ -158,7 +160,7 @@ def bias_report_job(context: JobContext, payload: dict[str, Any]) -> dict[str, A
     """The cycle's bias report, built and stored in one transaction: {"cycle"}."""
     cycle = _period(payload, "cycle")
     with context.engine.begin() as conn:
-        report = build_report(conn, cycle, actor=context.actor)
+        report = build_report(conn, cycle, actor=context.actor, parser=context.parser())
     return {"version": report.version, "findings": len(report.report.findings)}
 
 

@@ -19,6 +19,7 @@ from procrastinate.jobs import Job as ProcrastinateJob
 from sqlalchemy import Engine
 
 from retrieval.embedding import Embedder
+from service.bias.nlp import SenseParser
 from service.jobs.handlers import Handler, JobContext, describe_error, is_permanent
 from service.jobs.queue import QueuedJob, start_attempt, store_error, store_result
 from service.settings import Settings
@@ -36,6 +37,7 @@ class WorkerResources:
     engine: Engine
     settings: Settings
     embedder: Callable[[], Embedder]  # loaded on first use, then kept
+    parser: Callable[[], SenseParser]  # the same
 
 
 def resources_of(context: ProcrastinateContext) -> WorkerResources:
@@ -87,7 +89,12 @@ def run_job(
     if job is None:
         raise AttemptFailed(f"job {job_id} has no record", permanent=True)
     context = JobContext(
-        resources.engine, resources.settings, _actor(job), job.id, resources.embedder
+        resources.engine,
+        resources.settings,
+        _actor(job),
+        job.id,
+        resources.embedder,
+        resources.parser,
     )
     started = time.perf_counter()
     try:

@@ -39,7 +39,7 @@ from service.jobs.queue import JOBS_QUEUE, jobs_due
 from service.jobs.runner import RESOURCES, WorkerResources
 from service.jobs.tasks import build_app
 from service.settings import Settings
-from service.store import EmbedderSource, open_store
+from service.store import EmbedderSource, ParserSource, open_store
 
 log = logging.getLogger("fairdraft.jobs")
 DB_RETRY_MAX_S = 30.0  # the longest wait between tries while the database is unreachable
@@ -143,6 +143,7 @@ class Worker:
         name: str = "fairdraft",
         concurrency: int = 1,
         embedder: EmbedderSource | None = None,
+        parser: ParserSource | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -150,6 +151,7 @@ class Worker:
         self.concurrency = concurrency
         # Workers of one process share one (the app passes its own); a lone worker owns one.
         self.embedder = embedder or EmbedderSource(settings)
+        self.parser = parser or ParserSource(settings)
         self.backoff = DatabaseBackoff(name, first_s=settings.job_poll_s)
         self.conninfo = engine.url.set(drivername="postgresql").render_as_string(
             hide_password=False
@@ -225,7 +227,7 @@ class Worker:
         )
 
     def _options(self, *, wait: bool) -> WorkerOptions:
-        resources = WorkerResources(self.engine, self.settings, self.embedder)
+        resources = WorkerResources(self.engine, self.settings, self.embedder, self.parser)
         stalled_s = self.settings.job_stalled_s
         return {
             "name": self.name,
@@ -252,12 +254,16 @@ async def _wait(stop: threading.Event, seconds: float) -> None:
 
 
 def start_in_thread(
-    engine: Engine, settings: Settings, *, embedder: EmbedderSource | None = None
+    engine: Engine,
+    settings: Settings,
+    *,
+    embedder: EmbedderSource | None = None,
+    parser: ParserSource | None = None,
 ) -> tuple[threading.Thread, threading.Event]:
-    """One worker in a daemon thread (for `fairdraft serve`, sharing the app's embedder);
+    """One worker in a daemon thread (for `fairdraft serve`, sharing the app's models);
     set the event to stop it, then join the thread (it finishes the jobs in hand first)."""
     stop = threading.Event()
-    worker = Worker(engine, settings, name="serve", embedder=embedder)
+    worker = Worker(engine, settings, name="serve", embedder=embedder, parser=parser)
     thread = threading.Thread(target=worker.run, args=(stop,), name="fairdraft-worker", daemon=True)
     thread.start()
     return thread, stop

@@ -44,7 +44,7 @@ from service.drafting.store import (
     version_history,
 )
 from service.drafting.text_format import parse_text
-from service.http.deps import ConnectionDep, Id, PrincipalDep, SettingsDep
+from service.http.deps import ConnectionDep, Id, ParserDep, PrincipalDep, SettingsDep
 from service.http.errors import CONFLICT, ERROR_RESPONSES, ErrorBody, request_id
 from service.http.params import required_period
 
@@ -216,9 +216,11 @@ def get_check(draft_id: Id, principal: PrincipalDep, connection: ConnectionDep) 
 
 
 @router.post("/drafts/{draft_id}/check", summary="Check the current version's language now")
-def run_check(draft_id: Id, principal: PrincipalDep, connection: ConnectionDep) -> CheckOut:
+def run_check(
+    draft_id: Id, principal: PrincipalDep, parser: ParserDep, connection: ConnectionDep
+) -> CheckOut:
     writable_draft(connection, principal, draft_id)
-    check_draft(connection, draft_id, actor=principal.actor)
+    check_draft(connection, draft_id, actor=principal.actor, parser=parser)
     return check_out(connection, draft_id)
 
 

@@ -20,7 +20,7 @@ from service.drafting.store import (
     version_history,
 )
 from service.drafting.text_format import parse_text
-from service.http.deps import ConnectionDep, Id
+from service.http.deps import ConnectionDep, Id, ParserDep
 from service.web.draft_view import evidence_body, sections_with_flags, version_diff
 from service.web.flash import back_to, redirect_with
 from service.web.session import PagePrincipal, SameOrigin
@@ -96,9 +96,11 @@ def save(
 
 
 @router.post("/drafts/{draft_id}/check", dependencies=[SameOrigin])
-def run_check(draft_id: Id, principal: PagePrincipal, connection: ConnectionDep) -> Response:
+def run_check(
+    draft_id: Id, principal: PagePrincipal, parser: ParserDep, connection: ConnectionDep
+) -> Response:
     writable_draft(connection, principal, draft_id)
-    result = check_draft(connection, draft_id, actor=principal.actor)
+    result = check_draft(connection, draft_id, actor=principal.actor, parser=parser)
     found = len(result.flags)
     return _back(draft_id, notice=f"Checked: {found} flag{'s' if found != 1 else ''}.")
 
