@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, cast, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 
 from evals import eval_injection
 from evals.llm_stub import Reply, Stub, running_stub
@@ -20,17 +21,20 @@ from service.bias.gate import (
     acknowledge_flag,
     approve_draft,
     check_draft,
+    injection_findings,
     open_flags,
+    stored_injection,
 )
 from service.bias.nlp import SenseParser
 from service.bias.report import build_report
+from service.db.models import DraftVersion
 from service.drafting.injection import rules, scan, scan_sequence
-from service.drafting.injection_flags import mark_pack
+from service.drafting.injection_flags import detector_version, mark_pack
 from service.drafting.injection_text import decoded_texts, views
 from service.drafting.offline import draft_offline
 from service.drafting.prompting import context_for, render
 from service.drafting.run import Drafting, DraftOutcome, drafter_from, offline_drafter
-from service.drafting.store import load_version
+from service.drafting.store import draft_evidence, load_version
 from service.drafting.structure import DRAFT_KINDS, DraftBody
 from service.ingest.run import Ingestor, ingest_path
 from service.settings import Settings
@@ -474,3 +478,40 @@ def test_the_draft_page_and_the_api_show_which_evidence_reads_as_instructions(
     item = page.split(f'id="ev-{entry["id"]}"')[1].split("</article>")[0]
     assert "Reads as instructions to a model" in item
     assert "&lt;/evidence&gt;" in item or "</evidence>" not in item
+
+
+OLD_DETECTOR = {"detector": "old", "injection": []}
+
+
+def test_a_check_reads_the_findings_kept_at_saving_and_rereads_those_of_another_detector(
+    engine: Engine,
+    settings: Settings,
+    embedder: CountingEmbedder,
+    injected_org: Ingestor,
+    sense_parser: SenseParser,
+) -> None:
+    """The citation check keeps what it found with the version, so a check (and the cycle
+    report's thousands of checks) need not read the draft again; a version read by another
+    detector (or saved before findings were kept) is read again, never trusted."""
+    with running_stub() as stub:  # the default answer cites every id of the prompt
+        outcome = draft_cy(llm_run(engine, settings, embedder, stub), "promotion_packet")
+    draft_id = outcome.draft_id or 0
+    with engine.connect() as conn:
+        version = load_version(conn, draft_id)
+        again = injection_findings(version.body, draft_evidence(conn, draft_id))
+    assert version.citations.detector == detector_version()
+    assert stored_injection(version.citations) == again and again
+    fresh = gate_flags(engine, draft_id, sense_parser)
+
+    with engine.begin() as conn:  # as if another version of the detector had saved it
+        conn.execute(
+            update(DraftVersion)
+            .where(DraftVersion.draft_id == draft_id)
+            .values(
+                citations=DraftVersion.citations.op("||")(
+                    cast({"detector": "old", "injection": []}, JSONB)
+                )
+            )
+        )
+        assert stored_injection(load_version(conn, draft_id).citations) is None
+    assert gate_flags(engine, draft_id, sense_parser) == fresh

@@ -13,7 +13,7 @@ exactly what is missing.
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
@@ -23,13 +23,20 @@ from domain.errors import Conflict
 from service.audit import audit
 from service.bias.language import LanguageProfile, name_words, profile_draft
 from service.bias.nlp import SenseParser
+from service.bias.suggestions import CitedItem, fitted_flags, flag_sources
 from service.db.models import (
     Draft,
     DraftCheck,
     FlagAcknowledgement,
     Person,
 )
-from service.drafting.injection_flags import InjectionFinding, draft_findings, evidence_marks
+from service.drafting.citations import CitationReport
+from service.drafting.injection_flags import (
+    InjectionFinding,
+    detector_version,
+    draft_findings,
+    evidence_marks,
+)
 from service.drafting.store import DraftNotFound, draft_evidence, load_version
 from service.drafting.structure import DraftBody
 
@@ -63,7 +70,11 @@ def check_draft(
         parser=parser,
         subject=subject_name(connection, draft_id),
     )
-    flags = draft_flags(profile, current.body, draft_evidence(connection, draft_id))
+    injection = stored_injection(current.citations)
+    if injection is None:
+        injection = injection_findings(current.body, draft_evidence(connection, draft_id))
+    sources = flag_sources(connection, {draft_id: (profile, current.body)})
+    flags = draft_flags(profile, injection, current.body, sources.get(draft_id, {}))
     check_id = connection.execute(
         insert(DraftCheck)
         .values(
@@ -94,16 +105,34 @@ def people_names(connection: Connection) -> frozenset[str]:
 
 
 def draft_flags(
-    profile: LanguageProfile, body: DraftBody, evidence: Sequence[Mapping[str, Any]]
+    profile: LanguageProfile,
+    injection: Sequence[InjectionFinding],
+    body: DraftBody,
+    sources: Mapping[str, CitedItem],
 ) -> list[dict[str, Any]]:
     """A check's flags as stored, keyed F1, F2, ... for acknowledgements to name: the
-    profile's language flags, then flags (shaped alike) on sentences that rely on evidence
-    reading as instructions to a model. The draft's `evidence` is read again here, so a
-    draft written before the detector existed is checked like a new one. Every check,
-    whoever runs it (a person, the cycle's report), stores exactly these."""
-    marks = evidence_marks(evidence)
-    injection = [_injection_row(finding) for finding in draft_findings(body, marks)]
-    return keyed([asdict(flag) for flag in profile.flags] + injection)
+    profile's language flags, each suggestion fitted to its sentence's own evidence (the
+    `sources` that `suggestions.flag_sources` reads for the draft), then flags (shaped
+    alike) on sentences that rely on evidence reading as instructions to a model. Every
+    check, whoever runs it (a person, the cycle's report), stores exactly these."""
+    rows = [_injection_row(finding) for finding in injection]
+    return keyed(fitted_flags(profile.flags, body, sources, injection) + rows)
+
+
+def stored_injection(citations: CitationReport) -> list[InjectionFinding] | None:
+    """The findings the citation check kept when the version was saved, if the detector
+    that read them is today's; None when the version must be read again."""
+    if citations.detector != detector_version():
+        return None
+    return list(citations.injection)
+
+
+def injection_findings(
+    body: DraftBody, evidence: Sequence[Mapping[str, Any]]
+) -> list[InjectionFinding]:
+    """The version read again against its evidence (a version saved before the detector
+    existed, or by another version of it, is checked like a new one)."""
+    return draft_findings(body, evidence_marks(evidence))
 
 
 def keyed(flags: list[dict[str, Any]]) -> list[dict[str, Any]]:

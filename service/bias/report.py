@@ -23,7 +23,7 @@ from domain.errors import Misconfigured
 from domain.periods import Period
 from service.audit import audit, audit_rows
 from service.bias.evidence_features import evidence_features
-from service.bias.gate import draft_flags, people_names
+from service.bias.gate import draft_flags, injection_findings, people_names, stored_injection
 from service.bias.language import MEASURES, RATE_LISTS, LanguageProfile, profile_draft
 from service.bias.nlp import SenseParser
 from service.bias.ratings import (
@@ -48,6 +48,7 @@ from service.bias.report_model import (
     StoredBiasReport,
 )
 from service.bias.stats import REST, Comparison, adjust, compare_groups
+from service.bias.suggestions import flag_sources
 from service.bias.wordlists import FLAG_MEASURES
 from service.cycles.store import stored_cycle
 from service.db.models import (
@@ -59,6 +60,8 @@ from service.db.models import (
     Rating,
     Record,
 )
+from service.drafting.citations import CitationReport
+from service.drafting.injection_flags import InjectionFinding
 from service.drafting.store import drafts_evidence
 from service.drafting.structure import DraftBody
 from service.ratings.workflow import last_rating_change
@@ -75,6 +78,7 @@ class _Draft:
     author: str
     body: DraftBody
     checked: bool
+    citations: str  # the version's citation report as stored (JSON), read when checked here
 
 
 def build_report(
@@ -158,6 +162,7 @@ def _drafts(connection: Connection, cycle: str) -> list[_Draft]:
             # psycopg decoding the JSON and pydantic validating the dicts
             cast(DraftVersion.body, Text).label("body"),
             checked.c.version.label("checked_version"),
+            cast(DraftVersion.citations, Text).label("citations"),
         )
         .join(DraftVersion, DraftVersion.draft_id == Draft.id)
         .join(Person, Person.id == Draft.subject_id)
@@ -179,6 +184,7 @@ def _drafts(connection: Connection, cycle: str) -> list[_Draft]:
             r.author,
             DraftBody.model_validate_json(r.body),
             r.checked_version is not None,
+            r.citations,
         )
         for r in rows
     ]
@@ -204,9 +210,12 @@ def _store_checks(
     """One check per draft version the report saw unchecked, in two statements."""
     if not drafts:
         return
-    evidence = drafts_evidence(connection, [d.draft_id for d in drafts])
+    injection = _injection(connection, drafts)
+    sources = flag_sources(connection, {d.draft_id: (profiles[d.draft_id], d.body) for d in drafts})
     flags = {
-        d.draft_id: draft_flags(profiles[d.draft_id], d.body, evidence.get(d.draft_id, []))
+        d.draft_id: draft_flags(
+            profiles[d.draft_id], injection[d.draft_id], d.body, sources.get(d.draft_id, {})
+        )
         for d in drafts
     }
     rows = [
@@ -240,6 +249,26 @@ def _store_checks(
             for d in drafts
         ],
     )
+
+
+def _injection(
+    connection: Connection, drafts: Sequence[_Draft]
+) -> dict[int, list[InjectionFinding]]:
+    """Each draft's sentences relying on instructions: as kept when its version was saved,
+    or read again against its evidence (fetched in one query) when another detector kept
+    them."""
+    found: dict[int, list[InjectionFinding]] = {}
+    again: list[_Draft] = []
+    for d in drafts:
+        stored = stored_injection(CitationReport.model_validate_json(d.citations))
+        if stored is None:
+            again.append(d)
+        else:
+            found[d.draft_id] = stored
+    evidence = drafts_evidence(connection, [d.draft_id for d in again])
+    for d in again:
+        found[d.draft_id] = injection_findings(d.body, evidence.get(d.draft_id, []))
+    return found
 
 
 Profiled = tuple[int, LanguageProfile]  # (subject's person id, the draft's profile)

@@ -17,7 +17,13 @@ from collections.abc import Collection, Mapping
 
 from pydantic import BaseModel
 
-from service.drafting.injection_flags import CITES, EvidenceMark, draft_findings
+from service.drafting.injection_flags import (
+    CITES,
+    EvidenceMark,
+    InjectionFinding,
+    detector_version,
+    draft_findings,
+)
 from service.drafting.structure import DraftBody, DraftSection, DraftSentence
 
 _ID = re.compile(r"^E[1-9]\d*$")
@@ -39,6 +45,11 @@ class CitationReport(BaseModel):
     sentences: int
     supported: int
     flags: list[CitationFlag]
+    # Every sentence relying on instructions as the detector `detector` read them when the
+    # version was saved, so a check need not read the draft again; "" when the version was
+    # checked without its evidence's marks (or saved before findings were kept).
+    injection: list[InjectionFinding] = []
+    detector: str = ""
 
     @property
     def supported_share(self) -> float:
@@ -83,6 +94,7 @@ def check_citations(
             sentences.append(DraftSentence(text=sentence.text, evidence=kept))
         sections.append(DraftSection(heading=section.heading, sentences=sentences))
     checked = DraftBody(sections=sections)
+    injection = draft_findings(checked, marks or {})
     flags += [
         CitationFlag(
             section=f.section,
@@ -91,8 +103,15 @@ def check_citations(
             citation=f.evidence,
             detail=f.reason,
         )
-        for f in draft_findings(checked, marks or {})
+        for f in injection
         if f.kind != CITES
     ]
     total = sum(len(s.sentences) for s in sections)
-    return checked, CitationReport(sentences=total, supported=grounded, flags=flags)
+    report = CitationReport(
+        sentences=total,
+        supported=grounded,
+        flags=flags,
+        injection=injection if marks is not None else [],
+        detector=detector_version() if marks is not None else "",
+    )
+    return checked, report

@@ -13,6 +13,7 @@ citation check reports these with every draft; the bias gate turns them into fla
 block approval until a person acknowledges each with a reason.
 """
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -37,9 +38,21 @@ MIN_PAYLOAD_WORDS = 2  # fewer content words than this cannot be told from chanc
 STEM = 5  # words compared on their first letters: "deserves" and "deserve", "promoted"
 _WORD = re.compile(r"[^\W_]+")
 
+# Bump when the reading of a draft's sentences changes in code (a change of the patterns
+# file changes the version by itself): stored findings of another version are read again.
+DETECTOR_REVISION = "1"
+
 CITES = "cites_instructions"
 REPEATS = "repeats_instructions"
 READS = "reads_as_instructions"
+
+
+@cache
+def detector_version() -> str:
+    """Which detector read a draft version when it was saved: findings stored by this one
+    are used as they are; others (an older patterns file, or none) are read again."""
+    digest = hashlib.sha256(PATTERNS_FILE.read_bytes() + DETECTOR_REVISION.encode())
+    return digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
