@@ -8,6 +8,12 @@ expected sentences that do not cover their text are refused, naming file, line a
 
     cases = load_flag_cases()        # FlagCases: header, cases, by_category(), counts()
     splits = load_sentence_splits()  # SentenceSplits: header, cases
+
+Held-out sets, written later by a writer who had not seen the sense rules, for reporting
+only (never for tuning): `load_flag_cases(FLAG_HOLDOUT_PATH)` (same format as the flag
+cases), `AGENCY_HOLDOUT_PATH` (the format of `agency_cases.jsonl`, loaded by
+`evals.eval_agency.load_cases`), and `load_ordinary_drafts()` (OrdinaryDrafts: ordinary,
+unbiased review texts, for the share of such drafts with any flag).
 """
 
 import json
@@ -32,6 +38,10 @@ from domain.errors import Invalid
 DATA_DIR = Path(__file__).parent / "data"
 FLAG_CASES_PATH = DATA_DIR / "flag_cases.jsonl"
 SENTENCE_SPLITS_PATH = DATA_DIR / "sentence_splits.jsonl"
+# held out: written after the rules they judge, used only to report figures
+FLAG_HOLDOUT_PATH = DATA_DIR / "flag_cases_holdout.jsonl"
+AGENCY_HOLDOUT_PATH = DATA_DIR / "agency_holdout.jsonl"
+ORDINARY_DRAFTS_PATH = DATA_DIR / "ordinary_drafts.jsonl"
 
 # the measures that raise per-draft flags, named as service/bias/language.py names them
 FlagCategory = Literal[
@@ -43,6 +53,10 @@ FlagCategory = Literal[
     "hedging",
 ]
 FLAG_CATEGORIES: tuple[str, ...] = get_args(FlagCategory)
+
+# who wrote an ordinary draft and why: fairdraft's review kinds, plus a peer's feedback
+ReviewKind = Literal["self_reflection", "manager_feedback", "peer_feedback", "promotion_packet"]
+REVIEW_TEXT_KINDS: tuple[str, ...] = get_args(ReviewKind)
 
 # what may stand between two expected sentences: white space and list markers
 _BETWEEN_SENTENCES = re.compile(r"(?:\s|[-*\u2022]\s|\d+[.)]\s)*")
@@ -114,6 +128,43 @@ class SplitCase(_Case):
         return sentences
 
 
+class OrdinaryDraft(_Case):
+    """An ordinary, unbiased review text: any flag on it is a false flag. `lookalikes` are
+    the words of flag-raising lists it uses innocently ("appeared in", "warm standby"),
+    each exactly as written in the text, so a reader can check every one."""
+
+    kind: ReviewKind
+    subject: str = Field(min_length=1)  # full name of the person reviewed
+    # strict=False only so that JSON arrays become tuples; their items stay strictly str
+    others: tuple[str, ...] = Field(default=(), strict=False)  # other people named
+    text: str = Field(min_length=1)
+    lookalikes: tuple[str, ...] = Field(strict=False)
+    note: str = Field(min_length=1)
+
+    @field_validator("others", "lookalikes")
+    @classmethod
+    def _no_blank_items(cls, items: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not item.strip() for item in items):
+            raise ValueError("an item is empty")
+        return items
+
+    @field_validator("lookalikes")
+    @classmethod
+    def _in_text(cls, lookalikes: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        """Every look-alike must occur in the text as whole words (it may occur twice)."""
+        text = info.data.get("text")
+        if isinstance(text, str):
+            for phrase in lookalikes:
+                if not _occurrences(phrase, text):
+                    raise ValueError(f"{phrase!r} does not occur in text as whole words")
+        return lookalikes
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Everyone named in the draft, the subject first: what an eval passes as names."""
+        return (self.subject, *self.others)
+
+
 @dataclass(frozen=True)
 class FlagCases:
     header: DataHeader
@@ -137,6 +188,12 @@ class SentenceSplits:
     cases: tuple[SplitCase, ...]
 
 
+@dataclass(frozen=True)
+class OrdinaryDrafts:
+    header: DataHeader
+    cases: tuple[OrdinaryDraft, ...]
+
+
 def load_flag_cases(path: Path = FLAG_CASES_PATH) -> FlagCases:
     """The labelled flag cases, validated; LabelledDataError names what is wrong."""
     header, cases = _load(path, FlagCase)
@@ -147,6 +204,12 @@ def load_sentence_splits(path: Path = SENTENCE_SPLITS_PATH) -> SentenceSplits:
     """The sentence-split cases, validated; LabelledDataError names what is wrong."""
     header, cases = _load(path, SplitCase)
     return SentenceSplits(header, tuple(cases))
+
+
+def load_ordinary_drafts(path: Path = ORDINARY_DRAFTS_PATH) -> OrdinaryDrafts:
+    """The ordinary, unbiased drafts, validated; LabelledDataError names what is wrong."""
+    header, cases = _load(path, OrdinaryDraft)
+    return OrdinaryDrafts(header, tuple(cases))
 
 
 CaseT = TypeVar("CaseT", bound=_Case)

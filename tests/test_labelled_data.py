@@ -6,7 +6,11 @@ flag-raising term may occur elsewhere in its text, so that a flag on a case is e
 the labelled phrase or plainly a false one. Terms are matched here, without context, the
 way the lists' header describes (service/bias/wordlists.py): whole words, case-insensitive,
 `stem*` a prefix, a lone `*` any one word, a hyphen also a space or nothing. The loader's
-refusals are checked on small files written for each."""
+refusals are checked on small files written for each.
+
+The held-out sets (flag_cases_holdout.jsonl, agency_holdout.jsonl, ordinary_drafts.jsonl)
+are checked the same way, and for sharing no text with the development sets; every
+flag-raising term in an ordinary draft must be one of the look-alikes it declares."""
 
 import json
 import re
@@ -15,13 +19,21 @@ from pathlib import Path
 
 import pytest
 
+from evals.eval_agency import CASES_FILE as AGENCY_CASES_PATH
+from evals.eval_agency import load_cases as load_agency_cases
 from evals.labelled import (
+    AGENCY_HOLDOUT_PATH,
     FLAG_CATEGORIES,
+    FLAG_HOLDOUT_PATH,
+    REVIEW_TEXT_KINDS,
     FlagCase,
     LabelledDataError,
+    OrdinaryDraft,
     load_flag_cases,
+    load_ordinary_drafts,
     load_sentence_splits,
 )
+from retrieval.sentences import split_line
 from service.bias.wordlists import DATA_DIR, FLAG_MEASURES
 
 MIN_CASES = 300
@@ -245,3 +257,164 @@ def test_list_items_are_sentences_without_their_markers(tmp_path: Path) -> None:
     row = {**SPLIT, "text": text, "sentences": sentences}
     path = _write(tmp_path / "splits.jsonl", HEADER, row)
     assert load_sentence_splits(path).cases[0].sentences == tuple(sentences)
+
+
+# ---- held-out sets: written later, by a writer who had not seen the sense rules
+
+MIN_HOLDOUT_CASES = 180
+MIN_HOLDOUT_PER_CATEGORY = 30
+MIN_AGENCY_HOLDOUT = 120
+MIN_ORDINARY_DRAFTS = 60
+
+
+def _flag_raising_spans(text: str) -> set[Span]:
+    return {span for _, term, flags in TERMS if flags for span in _spans(term, text)}
+
+
+def test_holdout_flag_cases_cover_every_category_with_both_labels() -> None:
+    data = load_flag_cases(FLAG_HOLDOUT_PATH)
+    assert len(data.cases) >= MIN_HOLDOUT_CASES
+    counts = data.counts()
+    for category, cases in data.by_category().items():
+        assert len(cases) >= MIN_HOLDOUT_PER_CATEGORY, category
+        true_share = counts[category, True] / len(cases)
+        assert 0.4 <= true_share <= 0.6, f"{category}: {true_share:.0%} true uses"
+
+
+def test_holdout_phrases_are_flag_raising_terms_with_nothing_else_flaggable() -> None:
+    """As in the development set, and stricter: the header says every phrase is a term
+    that raises a flag, so a miss is the sense rule's and not the list's."""
+    wrong: dict[str, str] = {}
+    stray: dict[str, list[str]] = {}
+    for case in load_flag_cases(FLAG_HOLDOUT_PATH).cases:
+        terms = (t for measure, t, flags in TERMS if measure == case.category and flags)
+        if not any(case.span in _spans(term, case.text) for term in terms):
+            wrong[case.id] = case.phrase
+        if found := _stray_terms(case):
+            stray[case.id] = found
+    assert not wrong
+    assert not stray
+
+
+def test_holdout_flag_cases_share_no_id_or_text_with_the_development_set() -> None:
+    held = load_flag_cases(FLAG_HOLDOUT_PATH).cases
+    developed = load_flag_cases().cases
+    texts = [case.text.casefold() for case in held]
+    assert len(set(texts)) == len(texts)
+    assert not set(texts) & {case.text.casefold() for case in developed}
+    assert not {case.id for case in held} & {case.id for case in developed}
+
+
+def test_agency_holdout_is_balanced_with_a_few_mixed_and_new_texts() -> None:
+    held = load_agency_cases(AGENCY_HOLDOUT_PATH).cases
+    assert len(held) >= MIN_AGENCY_HOLDOUT
+    kept = [case for case in held if not case.mixed]
+    agentic = sum(case.label == "agentic" for case in kept)
+    assert 0.4 <= agentic / len(kept) <= 0.6
+    assert 3 <= len(held) - len(kept) <= len(held) // 10
+    for label in ("agentic", "communal"):
+        assert len({case.note for case in kept if case.label == label}) >= 8, label
+    developed = load_agency_cases(AGENCY_CASES_PATH).cases
+    assert not {c.text.casefold() for c in held} & {c.text.casefold() for c in developed}
+    assert not {c.id for c in held} & {c.id for c in developed}
+    unnamed = [c.id for c in held if c.name and c.name.split()[0] not in c.text]
+    assert not unnamed
+
+
+def test_ordinary_drafts_are_review_texts_of_every_kind_and_4_to_10_sentences() -> None:
+    data = load_ordinary_drafts()
+    assert len(data.cases) >= MIN_ORDINARY_DRAFTS
+    kinds = {kind: sum(d.kind == kind for d in data.cases) for kind in REVIEW_TEXT_KINDS}
+    assert min(kinds.values()) >= 10, kinds
+    lengths = {d.id: len(split_line(d.text)) for d in data.cases}
+    assert {i: n for i, n in lengths.items() if not 4 <= n <= 10} == {}
+    texts = [d.text.casefold() for d in data.cases]
+    assert len(set(texts)) == len(texts)
+    assert sum(bool(d.lookalikes) for d in data.cases) >= len(data.cases) // 2
+
+
+def test_every_flag_raising_term_in_an_ordinary_draft_is_a_declared_lookalike() -> None:
+    """The drafts are unbiased, so any list term in one must be a look-alike the draft
+    names (and a reader checks); and every named look-alike is such a term."""
+    undeclared: dict[str, list[str]] = {}
+    idle: dict[str, list[str]] = {}
+    for draft in load_ordinary_drafts().cases:
+        declared = [
+            (start, start + len(phrase))
+            for phrase in draft.lookalikes
+            for start in _occurrences_in(phrase, draft.text)
+        ]
+        found = _flag_raising_spans(draft.text)
+        if loose := [draft.text[a:b] for a, b in found if not _inside_any((a, b), declared)]:
+            undeclared[draft.id] = loose
+        if unused := [p for p in draft.lookalikes if not _covers_a_term(p, draft.text, found)]:
+            idle[draft.id] = unused
+    assert not undeclared
+    assert not idle
+
+
+def test_ordinary_drafts_name_their_people() -> None:
+    """Names are passed to the check as the report passes them; each named person is in
+    the text (a self-reflection's writer may not be)."""
+    missing = {
+        d.id: name
+        for d in load_ordinary_drafts().cases
+        for name in (d.names if d.kind != "self_reflection" else d.others)
+        if name.split()[0] not in d.text
+    }
+    assert not missing
+
+
+def _occurrences_in(phrase: str, text: str) -> list[int]:
+    pattern = re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)")
+    return [m.start() for m in pattern.finditer(text)]
+
+
+def _inside_any(span: Span, spans: list[Span]) -> bool:
+    return any(a <= span[0] and span[1] <= b for a, b in spans)
+
+
+def _covers_a_term(phrase: str, text: str, found: set[Span]) -> bool:
+    spans = [(s, s + len(phrase)) for s in _occurrences_in(phrase, text)]
+    return any(_inside_any(term, spans) for term in found)
+
+
+DRAFT = {
+    "id": "draft-001",
+    "kind": "peer_feedback",
+    "subject": "Ana Lima",
+    "text": "Ana's talk appeared in the programme.",
+    "lookalikes": ["appeared"],
+    "note": "appeared in = was listed in",
+}
+
+
+def test_a_well_formed_ordinary_draft_loads_with_its_names(tmp_path: Path) -> None:
+    row = {**DRAFT, "others": ["Bo Chen"]}
+    data = load_ordinary_drafts(_write(tmp_path / "drafts.jsonl", HEADER, row))
+    assert isinstance(data.cases[0], OrdinaryDraft)
+    assert data.cases[0].names == ("Ana Lima", "Bo Chen")
+    assert data.cases[0].lookalikes == ("appeared",)
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ({**DRAFT, "lookalikes": ["appear"]}, r"line 2: lookalikes: .*'appear' does not occur"),
+        ({**DRAFT, "lookalikes": ["Appeared"]}, r"line 2: lookalikes: .*'Appeared' does not"),
+        ({**DRAFT, "lookalikes": [" "]}, r"line 2: lookalikes: .*an item is empty"),
+        ({**DRAFT, "lookalikes": "appeared"}, r"line 2: lookalikes: Input should be"),
+        ({**DRAFT, "others": [""]}, r"line 2: others: .*an item is empty"),
+        ({**DRAFT, "kind": "calibration_summary"}, r"line 2: kind: Input should be"),
+        ({**DRAFT, "subject": ""}, r"line 2: subject: String should have at least"),
+        ({k: v for k, v in DRAFT.items() if k != "lookalikes"}, r"line 2: lookalikes: Field req"),
+        ({**DRAFT, "biased_use": False}, r"line 2: biased_use: Extra inputs"),
+    ],
+)
+def test_the_draft_loader_refuses_bad_rows_naming_line_and_field(
+    tmp_path: Path, row: dict[str, object], expected: str
+) -> None:
+    with pytest.raises(LabelledDataError, match=expected) as refused:
+        load_ordinary_drafts(_write(tmp_path / "drafts.jsonl", HEADER, row))
+    assert refused.value.field is not None
+    assert refused.value.field.startswith("drafts.jsonl:2")
