@@ -1,24 +1,31 @@
 """Flag eval: are the per-draft flags right when read in context, and how many ordinary,
 unbiased drafts get one?
 
-    python -m evals.eval_flags --people 120
+    python -m evals.eval_flags --people 120            # dev and held-out sets
+    python -m evals.eval_flags --set holdout --people 0
 
-Two figures (issue 14, "Flag precision"):
+Figures (issue 14, "Flag precision"):
 
-- Precision and recall per category on `evals/data/flag_cases.jsonl` (362 hand-labelled
-  phrases in context, true uses and look-alikes). A case counts as flagged when the
-  flags `profile_text` puts on its text include a flag of the case's category whose span
-  overlaps the labelled phrase. Precision: flagged true uses / all flagged cases;
-  recall: flagged true uses / all true uses. Flags anywhere else in a case's text are
-  counted as `stray` (the set holds no other flag-raising term, so every stray flag is a
-  false flag).
-- The share of ordinary drafts with any flag: the synthetic org with nothing planted
-  (`generate_org(plant=False)`), ingested with the hashing embedder as the benchmarks do,
-  and three kinds drafted for everyone in 2026-H1 by the offline drafter; each draft is
-  profiled as the check profiles it (everyone's names passed, the draft's subject named).
-  Target: under 15 %.
+- Precision and recall per category on the labelled flag cases: the dev set
+  `evals/data/flag_cases.jsonl` (362 hand-labelled phrases in context, true uses and
+  look-alikes; the sense rules were tuned on it) and the held-out set
+  `evals/data/flag_cases_holdout.jsonl` (written later, by a writer who had not seen the
+  rules; reported, never tuned on; its figures carry the prefix `holdout.`). A case counts
+  as flagged when the flags `profile_text` puts on its text include a flag of the case's
+  category whose span overlaps the labelled phrase; no names are passed, so the parse must
+  find unseen names itself. Precision: flagged true uses / all flagged cases; recall:
+  flagged true uses / all true uses. Flags anywhere else in a case's text are counted as
+  `stray` (the sets hold no other flag-raising term, so every stray flag is a false flag).
+- The share of ordinary, unbiased drafts with any flag (target: under 15 %), twice:
+  - `ordinary_set_*`: the hand-written drafts of `evals/data/ordinary_drafts.jsonl` (held
+    out like the held-out cases), each profiled with its subject and the other people it
+    names, before (`_words_only`: the word lists alone) and after (with the parser);
+  - `ordinary_*`: the synthetic org with nothing planted (`generate_org(plant=False)`),
+    ingested with the hashing embedder as the benchmarks do, and three kinds drafted for
+    everyone in 2026-H1 by the offline drafter; each draft profiled as the check profiles
+    it (everyone's names passed, the draft's subject named). `--people 0` skips it.
 
-Prints a table and ends with one JSON line of the figures.
+Prints tables and ends with one JSON line of the figures.
 """
 
 import argparse
@@ -38,11 +45,25 @@ from sqlalchemy import Engine, select
 
 from domain.kinds import REVIEW_KINDS
 from domain.periods import parse_period
-from evals.labelled import FLAG_CATEGORIES, FlagCase, load_flag_cases
+from evals.labelled import (
+    FLAG_CASES_PATH,
+    FLAG_CATEGORIES,
+    FLAG_HOLDOUT_PATH,
+    FlagCase,
+    OrdinaryDraft,
+    load_flag_cases,
+    load_ordinary_drafts,
+)
 from evals.report import print_figures
 from evals.synthetic_org import generate_org
 from retrieval.embedding import HashingEmbedder
-from service.bias.language import LanguageFlag, name_words, profile_draft, text_to_body
+from service.bias.language import (
+    LanguageFlag,
+    name_words,
+    profile_draft,
+    profile_text,
+    text_to_body,
+)
 from service.bias.nlp import SenseParser, load_sense_parser
 from service.db.models import Draft, DraftVersion, Person
 from service.drafting.run import Drafting, draft_cycle, offline_drafter
@@ -56,6 +77,8 @@ PERIOD = "2026-H1"
 TARGET_PRECISION = 0.9
 TARGET_RECALL = 0.9
 TARGET_ORDINARY_SHARE = 0.15
+# the labelled sets: name -> (file, prefix of its figures)
+CASE_SETS = {"dev": (FLAG_CASES_PATH, ""), "holdout": (FLAG_HOLDOUT_PATH, "holdout.")}
 
 
 @dataclass(frozen=True)
@@ -166,16 +189,45 @@ def ordinary_figures(
     return figures, phrases
 
 
-def _case_table(figures: dict[str, float | int | str]) -> Table:
-    table = Table(title="flag precision and recall on evals/data/flag_cases.jsonl")
+def written_ordinary_figures(
+    drafts: Sequence[OrdinaryDraft], parser: SenseParser | None
+) -> tuple[dict[str, float | int | str], Counter[str]]:
+    """The share of the hand-written ordinary drafts with any flag, before (word lists
+    only) and with the parser when there is one, and of each category (with the parser);
+    the phrases flagged, counted. Each draft is profiled with its own people's names and
+    its subject, as the check profiles a stored draft."""
+    before = after = 0
+    per_category: Counter[str] = Counter()
+    phrases: Counter[str] = Counter()
+    for draft in drafts:
+        names = name_words(draft.names)
+        before += bool(profile_text(draft.text, names, subject=draft.subject).flags)
+        flags = profile_text(draft.text, names, parser=parser, subject=draft.subject).flags
+        after += bool(flags)
+        for measure in {f.measure for f in flags}:
+            per_category[measure] += 1
+        phrases.update(f"{f.measure}: {f.phrase.lower()}" for f in flags)
+    total = len(drafts) or 1
+    figures: dict[str, float | int | str] = {
+        "ordinary_set_drafts": len(drafts),
+        "ordinary_set_share_flagged_words_only": round(before / total, 3),
+        "ordinary_set_share_flagged": round(after / total, 3),
+    }
+    for category in FLAG_CATEGORIES:
+        figures[f"ordinary_set_share.{category}"] = round(per_category[category] / total, 3)
+    return figures, phrases
+
+
+def _case_table(figures: dict[str, float | int | str], path: Path, prefix: str) -> Table:
+    table = Table(title=f"flag precision and recall on evals/data/{path.name}")
     for column in ("category", "precision", "recall", "stray flags"):
         table.add_column(column, justify="left" if column == "category" else "right")
     for category in FLAG_CATEGORIES:
         table.add_row(
             category,
-            str(figures[f"{category}.precision"]),
-            str(figures[f"{category}.recall"]),
-            str(figures[f"{category}.stray_flags"]),
+            str(figures[f"{prefix}{category}.precision"]),
+            str(figures[f"{prefix}{category}.recall"]),
+            str(figures[f"{prefix}{category}.stray_flags"]),
         )
     return table
 
@@ -184,6 +236,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--people", type=int, default=120, help="0: skip the ordinary drafts")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--set",
+        choices=("dev", "holdout", "both"),
+        default="both",
+        help="labelled flag cases to score: the dev set, the held-out set, or both",
+    )
+    parser.add_argument(
+        "--no-ordinary-set",
+        action="store_true",
+        help="skip the hand-written ordinary drafts (evals/data/ordinary_drafts.jsonl)",
+    )
     parser.add_argument("--show", type=int, default=0, help="print this many errors per kind")
     parser.add_argument(
         "--no-parse", action="store_true", help="word lists and cheap rules only, no spaCy"
@@ -191,12 +254,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 120)
     sense = None if args.no_parse else load_sense_parser()
-    results = [score_case(case, sense) for case in load_flag_cases().cases]
     figures: dict[str, float | int | str] = {"parser": "none" if sense is None else sense.name}
-    figures.update(case_figures(results))
-    console.print(_case_table(figures))
-    if args.show:
-        _show_errors(console, results, args.show)
+    chosen = ("dev", "holdout") if args.set == "both" else (args.set,)
+    for name in chosen:
+        path, prefix = CASE_SETS[name]
+        results = [score_case(case, sense) for case in load_flag_cases(path).cases]
+        figures.update({f"{prefix}{k}": v for k, v in case_figures(results).items()})
+        console.print(_case_table(figures, path, prefix))
+        if args.show:
+            _show_errors(console, results, args.show)
+    if not args.no_ordinary_set:
+        written, written_phrases = written_ordinary_figures(load_ordinary_drafts().cases, sense)
+        figures.update(written)
+        for phrase, count in written_phrases.most_common(args.show or 5):
+            console.print(f"ordinary set flag: {phrase} x{count}", markup=False)
     if args.people:
         home = Path(tempfile.mkdtemp(prefix="fairdraft-eval-flags-"))
         try:

@@ -206,6 +206,47 @@ def test_neighbouring_words_can_cancel_a_term() -> None:
     assert measure("She wrote the plan as well.", "sentiment") == 0
 
 
+def test_a_match_glued_by_a_hyphen_to_the_next_word_is_a_compound_not_the_term() -> None:
+    assert flagged("Mo fixed a bit-flip bug in the checksum code.") == []
+    assert flagged("Svetlana worked out this time-zone rota.") == []
+    assert flagged("Ana rewrote a little-used admin page.") == []
+    assert flagged("Mo is a bit slow to review.") == [("a bit", "hedging")]
+
+
+def test_a_term_written_with_a_capital_matches_capitalised_inside_a_sentence() -> None:
+    """Capitalised words inside a sentence are names, except a term the list itself
+    writes with a capital ("Gen Z")."""
+    assert flagged("Riley is our Gen Z voice on product.") == [("Gen Z", "age_coded")]
+    assert flagged("Riley is our gen z voice.") == [("gen z", "age_coded")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Leila was out with a cold in March.",  # the illness
+        "Anjali asks each engineer to keep it up to date.",  # upkeep
+        "Caleb wrote the sort of runbook new hires can follow.",  # a type
+        "Sunday outages are the kind of problem Klaus now catches.",
+        "At times of peak load the queue backs up.",  # during
+    ],
+)
+def test_narrowed_entries_skip_their_other_sense(text: str) -> None:
+    assert flagged(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        ("Aiyana is feisty in negotiations.", "feisty"),
+        ("Lorena is motherly with the new graduates.", "motherly"),
+        ("Wanjiru is like a mother hen to the interns.", "mother hen"),
+        ("Isha's sassy comments lighten the mood.", "sassy"),
+    ],
+)
+def test_gendered_descriptors_of_a_person_are_flagged(text: str, phrase: str) -> None:
+    assert flagged(text) == [(phrase, "gender_coded")]
+
+
 def test_possessive_s_is_left_out_of_the_word() -> None:
     tokens = tokenize("Ana's plan didn't slip.")
     assert tokens.keys == ["ana", "plan", "didn't", "slip"]
@@ -342,6 +383,7 @@ def test_bad_word_lists_are_refused(tmp_path: Path) -> None:
         {"_source": "t", "agentic": {"terms": ["*ed"]}},  # leading wildcard
         {"_source": "t", "agentic": {"terms": ["l*d"]}},  # inner wildcard
         {"_source": "t", "agentic": {"terms": [{"term": "led", "suggestion": "no"}]}},
+        {"_source": "t", "agentic": {"terms": [{"term": "led", "except": ["x"]}]}},  # typo
     ]
     for data in bad:
         with pytest.raises(ValueError):

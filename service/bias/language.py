@@ -17,7 +17,7 @@ from retrieval.outcomes import outcome_count
 from retrieval.sentences import split_line
 from service.bias.agency import pole_counts
 from service.bias.nlp import Candidate, SenseParser, judge, sense_rules
-from service.bias.wordlists import FLAG_MEASURES, Hit, tokenize, wordlists
+from service.bias.wordlists import FLAG_MEASURES, Entry, Hit, tokenize, wordlists
 from service.drafting.structure import DraftBody, DraftSection, DraftSentence
 
 # the profile's keys, in a stable order; rates are per 100 words unless said otherwise
@@ -68,6 +68,8 @@ FLAG_PRIORITY = (
 )
 NEGATION_WINDOW = 3  # a negator up to this many words before a sentiment word flips it
 _NUMBER = re.compile(r"(?<![^\W\d_])\d")  # a digit not glued to a letter (E3, Q3 are not)
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+_RESULT_LISTS = ("outcome", "number_words")
 _CITATION = re.compile(r"\s*\[\s*(E\d+(?:\s*,\s*E\d+)*)\s*\]")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 TEXT_HEADING = "Text"
@@ -90,6 +92,15 @@ class LanguageFlag:
 class LanguageProfile:
     measures: dict[str, float]  # every key of MEASURES
     flags: list[LanguageFlag]
+
+
+@dataclass(frozen=True)
+class _Flagged:
+    """A flag and the word-list entry that raised it (its `except_next` words also cancel
+    it as the parsed object of the term: `nlp.Candidate.except_objects`)."""
+
+    flag: LanguageFlag
+    entry: Entry
 
 
 @dataclass(frozen=True)
@@ -142,27 +153,34 @@ def _scan(sentence: DraftSentence, names: frozenset[str]) -> tuple[_Scan, list[H
     return scan, hits
 
 
-def _flags(section: int, index: int, text: str, hits: list[Hit]) -> list[LanguageFlag]:
-    """Flags of one sentence; of overlapping flags only the highest-priority one stays."""
+def _flags(section: int, index: int, text: str, hits: list[Hit]) -> list[_Flagged]:
+    """Flags of one sentence, each with its word-list entry; of overlapping flags only the
+    highest-priority one stays."""
     candidates = [
-        LanguageFlag(
-            section,
-            index,
-            h.start,
-            h.end,
-            text[h.start : h.end],
-            FLAG_MEASURES[h.lexicon],
-            h.entry.suggestion,
+        _Flagged(
+            LanguageFlag(
+                section,
+                index,
+                h.start,
+                h.end,
+                text[h.start : h.end],
+                FLAG_MEASURES[h.lexicon],
+                h.entry.suggestion,
+            ),
+            h.entry,
         )
         for h in hits
         if h.entry.suggestion and h.lexicon in FLAG_MEASURES
     ]
-    candidates.sort(key=lambda f: (FLAG_PRIORITY.index(f.measure), f.start - f.end, f.start))
-    kept: list[LanguageFlag] = []
-    for flag in candidates:
-        if all(flag.end <= k.start or flag.start >= k.end for k in kept):
-            kept.append(flag)
-    return sorted(kept, key=lambda f: f.start)
+    candidates.sort(
+        key=lambda c: (FLAG_PRIORITY.index(c.flag.measure), c.flag.start - c.flag.end, c.flag.start)
+    )
+    kept: list[_Flagged] = []
+    for candidate in candidates:
+        flag = candidate.flag
+        if all(flag.end <= k.flag.start or flag.start >= k.flag.end for k in kept):
+            kept.append(candidate)
+    return sorted(kept, key=lambda c: c.flag.start)
 
 
 def _measures(scans: list[_Scan]) -> dict[str, float]:
@@ -202,25 +220,27 @@ def profile_draft(
     only sentences with a candidate flag are parsed. `subject`: the draft's person's name.
     Without one, every word-list hit is flagged (the measures are the same either way)."""
     scans: list[_Scan] = []
-    flags: list[LanguageFlag] = []
+    flagged: list[_Flagged] = []
     for s, section in enumerate(body.sections):
         for i, sentence in enumerate(section.sentences):
             scan, hits = _scan(sentence, names)
             scans.append(scan)
-            flags.extend(_flags(s, i, sentence.text, hits))
-    if parser is not None and flags:
+            flagged.extend(_flags(s, i, sentence.text, hits))
+    if parser is not None and flagged:
         persons = names | name_words([subject] if subject else [])
-        flags = _in_sense(body, flags, persons, parser)
-    return LanguageProfile(_measures(scans), flags)
+        return LanguageProfile(_measures(scans), _in_sense(body, flagged, persons, parser))
+    return LanguageProfile(_measures(scans), [f.flag for f in flagged])
 
 
 def _in_sense(
-    body: DraftBody, flags: list[LanguageFlag], persons: frozenset[str], parser: SenseParser
+    body: DraftBody, flagged: list[_Flagged], persons: frozenset[str], parser: SenseParser
 ) -> list[LanguageFlag]:
     """The flags whose phrase describes the person, one parse per flagged sentence."""
-    by_sentence: dict[tuple[int, int], list[LanguageFlag]] = {}
-    for flag in flags:
-        by_sentence.setdefault((flag.section, flag.sentence), []).append(flag)
+    by_sentence: dict[tuple[int, int], list[_Flagged]] = {}
+    for candidate in flagged:
+        by_sentence.setdefault((candidate.flag.section, candidate.flag.sentence), []).append(
+            candidate
+        )
     keys = list(by_sentence)
     sentences = [body.sections[s].sentences[i] for s, i in keys]
     docs = parser.parse([sentence.text for sentence in sentences])
@@ -228,18 +248,36 @@ def _in_sense(
     kept: list[LanguageFlag] = []
     for key, sentence, doc in zip(keys, sentences, docs, strict=True):
         mine = by_sentence[key]
-        result = _names_result(sentence)
-        verdicts = judge(
-            doc, [Candidate(f.start, f.end, f.measure) for f in mine], persons, result, rules
+        result = any(c.flag.measure in rules.cleared_by_result for c in mine) and _names_result(
+            sentence, rules.not_results
         )
-        kept.extend(f for f, keep in zip(mine, verdicts, strict=True) if keep)
+        verdicts = judge(
+            doc,
+            [
+                Candidate(c.flag.start, c.flag.end, c.flag.measure, c.entry.except_next)
+                for c in mine
+            ],
+            persons,
+            result,
+            rules,
+            parser.common_nouns,
+        )
+        kept.extend(c.flag for c, keep in zip(mine, verdicts, strict=True) if keep)
     return kept
 
 
-def _names_result(sentence: DraftSentence) -> bool:
-    """The sentence cites evidence or names a number or a measured outcome."""
+def _names_result(sentence: DraftSentence, not_results: frozenset[str]) -> bool:
+    """The sentence cites evidence or names a result: a number in digits (a year is a date,
+    not a result) or words, a measured outcome, or an outcome word. Stricter than what
+    makes a praise sentence specific in the measures (`_scan`): the words in
+    `not_results` ("one of our best", "customers") do not tie praise to a result."""
     text = sentence.text
-    return bool(sentence.evidence) or _NUMBER.search(text) is not None or outcome_count(text) > 0
+    if sentence.evidence or _NUMBER.search(_YEAR.sub("", text)) or outcome_count(text) > 0:
+        return True
+    return any(
+        hit.lexicon in _RESULT_LISTS and hit.entry.term not in not_results
+        for hit in wordlists().matcher.hits(text, tokenize(text))
+    )
 
 
 def split_sentences(text: str) -> list[str]:

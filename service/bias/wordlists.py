@@ -5,7 +5,11 @@ list against its source and change it without touching code. A term is a word or
 matched case-insensitively on whole words: `aggress*` is a prefix (as in Gaucher et al.'s
 lists), a lone `*` stands for any one word ("set in * ways"), and a hyphen also matches a
 space or nothing ("hard-working", "hard working", "hardworking"). An entry with a
-suggestion is flagged wherever it is found; a bare word is only counted.
+suggestion is flagged wherever it is found; a bare word is only counted. A capitalised word
+inside a sentence is a name, not the word it spells ("Harsh", "Grace"), unless the term is
+written with a capital itself ("Gen Z"). A match glued by a hyphen to the word after it is
+the first half of a compound ("a bit-flip bug", "this time-zone rota"), not the term. An
+entry may say `why` it was added or narrowed.
 
 Matching is token lookup, not regular-expression alternation: an alternation of a hundred
 terms costs tens of milliseconds a draft in Python's `re`, while one tokenizing pass with a
@@ -47,6 +51,7 @@ class Entry:
     suggestion: str
     except_next: frozenset[str]  # a match followed by one of these words does not count
     except_prev: frozenset[str]  # nor one preceded by one of these ("as well")
+    cased: bool = False  # written with a capital ("Gen Z"): matched capitalised too
 
 
 class Tokens:
@@ -180,10 +185,13 @@ class Matcher:
         keys, memo, count = tokens.keys, self._memo, len(tokens)
         for i, key in enumerate(keys):
             candidates = memo.get(key) or self._candidates(key)
-            if candidates is _NO_CANDIDATES or _proper_name(text, tokens, i, key, names):
+            if candidates is _NO_CANDIDATES:
                 continue
+            name = _proper_name(text, tokens, i, key, names)
             for pattern in candidates.words:
-                if _allowed(tokens, i, i, pattern.entry):
+                if (not name or pattern.entry.cased) and _allowed(
+                    text, tokens, i, i, pattern.entry
+                ):
                     found.append(
                         Hit(pattern.lexicon, pattern.entry, tokens.start(i), tokens.end(i), i)
                     )
@@ -191,8 +199,10 @@ class Matcher:
                 continue
             phrases = candidates.by_second.get(keys[i + 1], ()) + candidates.other_phrases
             for pattern in phrases:
+                if name and not pattern.entry.cased:
+                    continue
                 last = _match_rest(text, tokens, i, pattern)
-                if last is not None and _allowed(tokens, i, last, pattern.entry):
+                if last is not None and _allowed(text, tokens, i, last, pattern.entry):
                     found.append(
                         Hit(pattern.lexicon, pattern.entry, tokens.start(i), tokens.end(last), i)
                     )
@@ -226,8 +236,12 @@ def _match_rest(text: str, tokens: Tokens, i: int, pattern: _Pattern) -> int | N
     return last
 
 
-def _allowed(tokens: Tokens, first: int, last: int, entry: Entry) -> bool:
-    """False when a neighbouring word cancels the match ("aggressive timeline")."""
+def _allowed(text: str, tokens: Tokens, first: int, last: int, entry: Entry) -> bool:
+    """False when a neighbouring word cancels the match ("aggressive timeline"), or when a
+    hyphen glues the match to the next word ("bit-flip"): a compound, not the term."""
+    end = tokens.end(last)
+    if text[end : end + 1] == "-" and text[end + 1 : end + 2].isalnum():
+        return False
     keys = tokens.keys
     if entry.except_next and last + 1 < len(keys) and keys[last + 1] in entry.except_next:
         return False
@@ -245,11 +259,17 @@ def _longest_per_lexicon(hits: list[Hit]) -> list[Hit]:
     return kept
 
 
+_ENTRY_KEYS = frozenset({"term", "suggestion", "except_next", "except_prev", "why"})
+
+
 def _entries(lexicon: str, spec: dict[str, Any]) -> list[Entry]:
     default = str(spec.get("suggestion", ""))
     entries = []
     for raw in spec["terms"]:
         item: dict[str, Any] = {"term": raw} if isinstance(raw, str) else raw
+        unknown = set(item) - _ENTRY_KEYS
+        if unknown:
+            raise ValueError(f"{lexicon}: {item.get('term')!r} has unknown keys {sorted(unknown)}")
         term = str(item["term"]).strip()
         _check_term(lexicon, term)
         suggestion = str(item.get("suggestion", default))
@@ -257,7 +277,8 @@ def _entries(lexicon: str, spec: dict[str, Any]) -> list[Entry]:
             raise ValueError(f"{lexicon}: {term!r} has a suggestion but the list never flags")
         except_next = frozenset(str(w).lower() for w in item.get("except_next", ()))
         except_prev = frozenset(str(w).lower() for w in item.get("except_prev", ()))
-        entries.append(Entry(term, suggestion, except_next, except_prev))
+        cased = term != term.lower()
+        entries.append(Entry(term, suggestion, except_next, except_prev, cased))
     terms = [e.term.lower() for e in entries]
     if len(set(terms)) != len(terms):
         raise ValueError(f"{lexicon}: duplicate terms")
