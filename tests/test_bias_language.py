@@ -13,10 +13,12 @@ from service.bias.language import (
     LanguageProfile,
     name_words,
     profile_draft,
+    profile_drafts,
     profile_text,
     split_sentences,
     text_to_body,
 )
+from service.bias.nlp import SenseParser
 from service.bias.wordlists import DATA_DIR, FLAG_MEASURES, load_wordlists, tokenize, wordlists
 from service.drafting.structure import DraftBody, DraftSection, DraftSentence
 
@@ -429,3 +431,22 @@ def test_a_known_name_at_the_start_of_a_sentence_is_not_flagged() -> None:
 
     assert not named.flags
     assert [f.phrase for f in described.flags] == ["Harsh"]
+
+
+def test_profiling_many_drafts_at_once_gives_each_the_profile_it_gets_alone(
+    sense_parser: SenseParser,
+) -> None:
+    """The cycle report parses the flagged sentences of all drafts in one batch; a sentence
+    shared by two drafts is judged for each draft's own person."""
+    shared = "Cy can be abrasive in design reviews."
+    drafts = [
+        (text_to_body(f"{shared} Her designs appeared in the launch keynote."), "Cy Diaz"),
+        (text_to_body("It was an intense quarter. Bo seems to be a natural leader."), "Bo Chen"),
+        (text_to_body(shared), "Ana Lima"),
+        (text_to_body("Cut failed retries from 4.1% to 1.3%."), "Ana Lima"),
+    ]
+    names = name_words(["Cy Diaz", "Bo Chen", "Ana Lima"])
+    together = profile_drafts(drafts, names, parser=sense_parser)
+    alone = [profile_draft(b, names, parser=sense_parser, subject=who) for b, who in drafts]
+    assert together == alone
+    assert [len(p.flags) for p in together] != [0, 0, 0, 0]

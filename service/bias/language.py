@@ -10,8 +10,9 @@ hedging, vague praise, gender- and age-coded words); the rest is measured, not f
 """
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from retrieval.outcomes import outcome_count
 from retrieval.sentences import split_line
@@ -19,6 +20,9 @@ from service.bias.agency import pole_counts
 from service.bias.nlp import Candidate, SenseParser, judge, sense_rules
 from service.bias.wordlists import FLAG_MEASURES, Entry, Hit, tokenize, wordlists
 from service.drafting.structure import DraftBody, DraftSection, DraftSentence
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc
 
 # the profile's keys, in a stable order; rates are per 100 words unless said otherwise
 MEASURES: tuple[str, ...] = (
@@ -219,6 +223,41 @@ def profile_draft(
     With a `parser`, a flag stays only where its phrase describes the person (`nlp.py`);
     only sentences with a candidate flag are parsed. `subject`: the draft's person's name.
     Without one, every word-list hit is flagged (the measures are the same either way)."""
+    return profile_drafts([(body, subject)], names, parser=parser)[0]
+
+
+def profile_drafts(
+    drafts: Sequence[tuple[DraftBody, str]],
+    names: frozenset[str] = frozenset(),
+    *,
+    parser: SenseParser | None = None,
+) -> list[LanguageProfile]:
+    """`profile_draft` of many (body, subject) drafts, the flagged sentences of all of them
+    parsed in one batch, each distinct sentence once (a cycle's report profiles thousands:
+    one spaCy call per draft cost more than the parsing)."""
+    scanned = [_scan_body(body, names) for body, _ in drafts]
+    if parser is None:
+        return [
+            LanguageProfile(_measures(scans), [f.flag for f in flagged])
+            for scans, flagged in scanned
+        ]
+    texts = {
+        body.sections[f.flag.section].sentences[f.flag.sentence].text
+        for (body, _), (_, flagged) in zip(drafts, scanned, strict=True)
+        for f in flagged
+    }
+    ordered = sorted(texts)
+    docs = dict(zip(ordered, parser.parse(ordered), strict=True))
+    profiles = []
+    for (body, subject), (scans, flagged) in zip(drafts, scanned, strict=True):
+        persons = names | name_words([subject] if subject else [])
+        kept = _in_sense(body, flagged, persons, parser, docs) if flagged else []
+        profiles.append(LanguageProfile(_measures(scans), kept))
+    return profiles
+
+
+def _scan_body(body: DraftBody, names: frozenset[str]) -> tuple[list[_Scan], list[_Flagged]]:
+    """Every sentence's counts, and the word-list hits that would raise a flag."""
     scans: list[_Scan] = []
     flagged: list[_Flagged] = []
     for s, section in enumerate(body.sections):
@@ -226,33 +265,31 @@ def profile_draft(
             scan, hits = _scan(sentence, names)
             scans.append(scan)
             flagged.extend(_flags(s, i, sentence.text, hits))
-    if parser is not None and flagged:
-        persons = names | name_words([subject] if subject else [])
-        return LanguageProfile(_measures(scans), _in_sense(body, flagged, persons, parser))
-    return LanguageProfile(_measures(scans), [f.flag for f in flagged])
+    return scans, flagged
 
 
 def _in_sense(
-    body: DraftBody, flagged: list[_Flagged], persons: frozenset[str], parser: SenseParser
+    body: DraftBody,
+    flagged: list[_Flagged],
+    persons: frozenset[str],
+    parser: SenseParser,
+    docs: Mapping[str, "Doc"],
 ) -> list[LanguageFlag]:
-    """The flags whose phrase describes the person, one parse per flagged sentence."""
+    """The flags whose phrase describes the person; `docs`: the parsed flagged sentences."""
     by_sentence: dict[tuple[int, int], list[_Flagged]] = {}
     for candidate in flagged:
         by_sentence.setdefault((candidate.flag.section, candidate.flag.sentence), []).append(
             candidate
         )
-    keys = list(by_sentence)
-    sentences = [body.sections[s].sentences[i] for s, i in keys]
-    docs = parser.parse([sentence.text for sentence in sentences])
     rules = sense_rules()
     kept: list[LanguageFlag] = []
-    for key, sentence, doc in zip(keys, sentences, docs, strict=True):
-        mine = by_sentence[key]
+    for (s, i), mine in by_sentence.items():
+        sentence = body.sections[s].sentences[i]
         result = any(c.flag.measure in rules.cleared_by_result for c in mine) and _names_result(
             sentence, rules.not_results
         )
         verdicts = judge(
-            doc,
+            docs[sentence.text],
             [
                 Candidate(c.flag.start, c.flag.end, c.flag.measure, c.entry.except_next)
                 for c in mine

@@ -24,7 +24,7 @@ from domain.periods import Period
 from service.audit import audit, audit_rows
 from service.bias.evidence_features import evidence_features
 from service.bias.gate import draft_flags, injection_findings, people_names, stored_injection
-from service.bias.language import MEASURES, RATE_LISTS, LanguageProfile, profile_draft
+from service.bias.language import MEASURES, RATE_LISTS, LanguageProfile, profile_drafts
 from service.bias.nlp import SenseParser
 from service.bias.ratings import (
     ManagerLeniency,
@@ -91,10 +91,8 @@ def build_report(
     cycle = period.name
     drafts = _drafts(connection, cycle)
     names = people_names(connection)
-    profiles = {
-        d.draft_id: profile_draft(d.body, names, parser=parser, subject=d.subject_name)
-        for d in drafts
-    }
+    profiled = profile_drafts([(d.body, d.subject_name) for d in drafts], names, parser=parser)
+    profiles = {d.draft_id: profile for d, profile in zip(drafts, profiled, strict=True)}
     groups = _demographics(connection)
     _store_checks(connection, [d for d in drafts if not d.checked], profiles, actor)
     language, language_found = _language(drafts, profiles, groups)
@@ -411,9 +409,10 @@ def _ratings(
             )
             for attribute, members in groups.items()
         },
-        # one evidence fit and one mixed model for both (issue 14)
+        # one evidence fit and one mixed model for both (issue 14); the ratings inside
+        # their prediction interval follow the mismatches, said "not enough evidence"
         managers=tuple(checked.managers),
-        mismatched=tuple(checked.mismatched),
+        mismatched=(*checked.mismatched, *checked.undecided),
     )
 
 
@@ -493,7 +492,11 @@ def _findings(language: Sequence[LanguageFinding], ratings: RatingsAnalysis) -> 
     found += [
         ManagerFinding(what=_manager_what(m), **dict(m)) for m in ratings.managers if m.flagged
     ]
-    found += [MismatchFinding(**dict(m)) for m in ratings.mismatched]
+    found += [
+        MismatchFinding(**dict(m))
+        for m in ratings.mismatched
+        if m.verdict != "not_enough_evidence"
+    ]
     return found
 
 
