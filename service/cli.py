@@ -8,26 +8,27 @@ validators load up front (tests/test_cli_startup.py holds this).
 
 import asyncio
 import getpass
-import json
 import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
 from domain.kinds import DRAFT_KINDS, REVIEW_KINDS
 from domain.periods import Period
-from service.cli_errors import errors, refuse_option, user_errors
+from service.cli_errors import errors, refuse_option, say, user_errors
+from service.cli_lists import drafts_app, people
 from service.cli_service import panel_app, period_option, role_app, serve, token_app, worker
 from service.ingest.formats import FORMATS
 from service.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
 
     from service.drafting.store import StoredVersion
     from service.drafting.structure import DraftBody
@@ -39,6 +40,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(role_app, name="role")
 app.add_typer(panel_app, name="panel")
+app.add_typer(drafts_app, name="drafts")
+app.command()(people)
 app.command()(serve)
 app.command()(worker)
 # Piped output (CI logs, files) gets a fixed width so tables are not squeezed to 80 columns.
@@ -82,6 +85,21 @@ def cli_actor() -> str:
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+    check_settings()
+
+
+def check_settings() -> None:
+    """Read the settings before any command runs: a FAIRDRAFT_* variable out of bounds is
+    a line per variable and exit 2, not a traceback from wherever it is first read. The
+    value is not repeated (it may be a key)."""
+    try:
+        get_settings()
+    except ValidationError as exc:
+        for problem in exc.errors():
+            name = "FAIRDRAFT_" + "_".join(str(part) for part in problem["loc"]).upper()
+            where = name if problem["loc"] else "settings"
+            say(f"[red]error:[/red] {escape(where)}: {escape(problem['msg'])}")
+        raise typer.Exit(2) from None
 
 
 @db_app.command("upgrade")
@@ -137,7 +155,9 @@ def ingest(
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="land the valid rows, list the invalid ones")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON line per file")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="the summary as one JSON document (a file per entry)")
+    ] = False,
 ) -> None:
     """Validate and store an export; a file with an invalid row is refused whole."""
     settings = get_settings()
@@ -170,11 +190,10 @@ def run_ingest(
 
 
 def _show(summaries: "list[IngestSummary]", *, as_json: bool) -> None:
-    from service.cli_output import print_row_errors, summary_table
+    from service.cli_output import ingest_report, print_json, print_row_errors, summary_table
 
     if as_json:
-        for summary in summaries:
-            typer.echo(json.dumps(summary.counts()))
+        print_json(ingest_report(summaries))
         return
     console.print(summary_table(summaries))
     for summary in summaries:
@@ -335,15 +354,38 @@ def bias_report(
     report, flagged findings first. For HR: it reads the restricted demographics."""
     from service.bias.display import print_report
     from service.bias.report import build_report
+    from service.cli_output import print_json
+    from service.drafting.store import DraftFilter, count_drafts
+    from service.ingest.progress import stage
     from service.store import open_store, parser_from
 
     settings = get_settings()
     with user_errors(), open_store(settings) as engine, engine.begin() as conn:
-        report = build_report(conn, cycle, actor=cli_actor(), parser=parser_from(settings))
+        _require_cycle(conn, cycle)  # before the parser loads or anything is checked
+        drafts = count_drafts(conn, DraftFilter(period=cycle.name))
+        with stage(errors, f"bias report {cycle.name}: checking {drafts} drafts and the ratings"):
+            report = build_report(conn, cycle, actor=cli_actor(), parser=parser_from(settings))
     if json_output:
-        console.print_json(report.model_dump_json())
+        print_json(report)
     else:
         print_report(console, report)
+
+
+def _require_cycle(conn: "Connection", cycle: Period) -> None:
+    """A cycle is one HR set up (ratings, a panel) or a period that has drafts; any other
+    name is refused, naming the ones there are, so a typo does not store an empty report."""
+    from service.cycles.store import cycle_scales
+    from service.drafting.store import draft_periods
+    from service.ratings.workflow import UnknownCycle
+
+    known = sorted(set(cycle_scales(conn)) | set(draft_periods(conn)), reverse=True)
+    if cycle.name not in known:
+        listed = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "") or "none yet"
+        raise UnknownCycle(
+            f"cycle: no review cycle {cycle.name} (none set up, no drafts for that period); "
+            f"cycles: {listed}",
+            field="cycle",
+        )
 
 
 @app.command("bias-probe")
@@ -475,14 +517,47 @@ def reembed(
         )
 
 
+@app.command("sign-in-link")
+def sign_in_link(
+    person: Annotated[str, typer.Option(help="employee_id or email of who signs in")],
+) -> None:
+    """Make a one-time sign-in link for a person: it works once, for 30 minutes. The link
+    goes to stdout (alone, for scripts); who it is for and until when, to stderr."""
+    from service.access.links import base_url, issue_link
+    from service.cli_output import plain
+    from service.ingest.directory import find_person
+    from service.store import open_store
+
+    settings = get_settings()
+    with user_errors(), open_store(settings) as engine, engine.begin() as conn:
+        subject = find_person(conn, person)
+        issued = issue_link(conn, subject.id, actor=cli_actor())
+    errors.print(
+        plain(
+            f"one-time sign-in link for {issued.name} <{issued.email}>: works once, "
+            f"until {issued.expires_at:%Y-%m-%d %H:%M} UTC"
+        ),
+        soft_wrap=True,
+    )
+    sys.stdout.write(issued.url(base_url(settings)) + "\n")
+
+
 @app.command()
 def demo(
-    people: Annotated[int, typer.Option(help="size of the synthetic org")] = 120,
+    people: Annotated[int, typer.Option(min=20, max=5000, help="size of the synthetic org")] = 120,
     seed: Annotated[int, typer.Option(help="seed of the synthetic org")] = 7,
+    no_serve: Annotated[
+        bool,
+        typer.Option(
+            "--no-serve", help="set up and print the demo's people, then exit (for scripts)"
+        ),
+    ] = False,
 ) -> None:
-    """Generate a synthetic org, ingest and embed it, and show what was stored."""
+    """Generate a synthetic org, ingest, embed and draft from it, run the cycle's bias
+    report, then serve the pages and print one-time sign-in links for an employee, a
+    manager, a calibration panel member and an HR admin; Ctrl-C stops it all."""
     # The generator is a benchmark tool (evals/), imported only when the demo runs.
     from evals.demo import run_demo
 
     with user_errors():
-        run_demo(get_settings(), console, people=people, seed=seed)
+        run_demo(get_settings(), console, people=people, seed=seed, serve=not no_serve)

@@ -4,13 +4,19 @@ Registered on the main `fairdraft` app by service.cli; kept apart because they c
 people's access rather than reviews.
 """
 
+import contextlib
+import errno
+import socket
 import sys
-from typing import Annotated
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
 
 import annotated_types
 import typer
 from rich.console import Console
+from rich.text import Text
 
+from domain.errors import Misconfigured
 from domain.periods import Period, PeriodError, parse_period
 from service.cli_errors import refuse_option, user_errors
 from service.settings import Settings, get_settings
@@ -20,6 +26,9 @@ role_app = typer.Typer(help="Roles the reporting tree does not tell (HR admin)."
 panel_app = typer.Typer(help="Calibration panels: one per cohort (level, job family) and cycle.")
 out = Console(width=None if sys.stdout.isatty() else 120)
 ACTOR = "cli:admin"
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def _setting_bounds(name: str) -> tuple[int, int]:
@@ -37,28 +46,141 @@ TOKEN_DAYS = _setting_bounds("api_token_days")  # 1 to 3650, as FAIRDRAFT_API_TO
 
 def serve(
     host: Annotated[str | None, typer.Option(help="default FAIRDRAFT_API_HOST")] = None,
-    port: Annotated[int | None, typer.Option(help="default FAIRDRAFT_API_PORT")] = None,
-    workers: Annotated[int | None, typer.Option(help="default FAIRDRAFT_API_WORKERS")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="default FAIRDRAFT_API_PORT")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="default FAIRDRAFT_API_WORKERS")
+    ] = None,
 ) -> None:
-    """Run the API (and, unless FAIRDRAFT_SERVE_WORKER=false, a job worker per process)."""
+    """Run the API (and, unless FAIRDRAFT_SERVE_WORKER=false, a job worker per process);
+    prints its address on stdout once it listens."""
     import uvicorn
 
     from service.drafting.kind_data import check_kind_data
 
+    settings = get_settings()
+    address = Address(host or settings.api_host, port or settings.api_port)
     with user_errors():
         check_kind_data()  # a kind without its queries, sections or template: refuse to start
-    settings = get_settings()
-    uvicorn.run(
+        sock = listen_socket(address)  # a port in use: said plainly, before anything starts
+    processes = workers or settings.api_workers
+    if processes > 1:  # they share their metrics through files: set up before they start
+        from service.metrics import prepare_multiprocess
+
+        prepare_multiprocess(settings)
+    config = uvicorn.Config(
         "service.app:app_from_environment",
         factory=True,
-        host=host or settings.api_host,
-        port=port or settings.api_port,
-        workers=workers or settings.api_workers,
+        host=address.host,
+        port=address.port,
+        workers=processes,
         log_config=None,
         access_log=False,
         proxy_headers=True,
         forwarded_allow_ips=settings.trusted_proxies,
     )
+    if not run_server(config, sock, address):
+        raise typer.Exit(3)  # the app did not start (its error is logged above)
+
+
+class CannotListen(Misconfigured):
+    """`serve` cannot take the address it was given; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        """Where a browser on this machine reaches the server."""
+        host = self.host
+        if host in ("", "0.0.0.0", "::"):  # every address of the machine
+            host = "127.0.0.1"
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+
+def listen_socket(address: Address) -> socket.socket:
+    """The server's socket, bound as uvicorn binds it (and then handed to it, so nothing can
+    take the port in between); a port in use, a privileged port or a host that is not
+    this machine's is a `CannotListen` naming the setting to change."""
+    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+    sock = socket.socket(family=family, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((address.host, address.port))
+    except (OSError, OverflowError) as exc:
+        sock.close()
+        raise _cannot_listen(address, exc) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _cannot_listen(address: Address, exc: Exception) -> CannotListen:
+    where = f"{address.host}:{address.port}"
+    code = getattr(exc, "errno", None)
+    if code == errno.EADDRINUSE:
+        return CannotListen(
+            f"port {address.port} on {address.host} is already in use (another fairdraft "
+            f"serve?): stop what holds it, or choose a free port with --port or "
+            f"FAIRDRAFT_API_PORT",
+            field="port",
+        )
+    if code == errno.EACCES:
+        return CannotListen(
+            f"port {address.port} needs privileges on this machine: choose one above 1023 "
+            "with --port or FAIRDRAFT_API_PORT",
+            field="port",
+        )
+    if code == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
+        return CannotListen(
+            f"host {address.host!r} is not an address of this machine: set --host or "
+            "FAIRDRAFT_API_HOST (127.0.0.1 for this machine only, 0.0.0.0 for every address)",
+            field="host",
+        )
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return CannotListen(f"cannot listen on {where}: {reason}", field="port")
+
+
+def announce(address: Address, processes: int) -> None:
+    """The one line that says the server answers, on stdout (a script can wait for it)."""
+    workers = f" with {processes} processes" if processes > 1 else ""
+    out.print(
+        Text(f"fairdraft is listening on {address.url}{workers} (Ctrl-C stops it)"),
+        soft_wrap=True,
+    )
+    sys.stdout.flush()
+
+
+def run_server(config: "uvicorn.Config", sock: socket.socket, address: Address) -> bool:
+    """Serve on the bound socket until interrupted; False when the app failed to start.
+
+    One process: the line is printed once the app has started (its database is open).
+    Several: the parent listens at once (connections wait in the queue until a worker
+    process takes them), prints the line, and supervises them as uvicorn.run would."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    if config.workers > 1:
+        sock.listen(config.backlog)
+        announce(address, config.workers)
+        with contextlib.suppress(KeyboardInterrupt):
+            Multiprocess(config, sockets=[sock]).run()
+        return True
+
+    class AnnouncingServer(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and not self.should_exit:
+                announce(address, 1)
+
+    config.load_app()
+    server = AnnouncingServer(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
+    return server.started
 
 
 def worker(

@@ -5,10 +5,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from service.cli import app
+from service.db.engine import make_engine
 from service.db.migrate import head_revision
+from service.db.models import BiasReport
 from service.settings import get_settings
 from tests.conftest import FIXTURES
 
@@ -28,12 +31,72 @@ def test_ingest_of_a_folder_prints_one_summary_row_per_file() -> None:
     result = runner.invoke(app, ["ingest", str(FIXTURES / "org"), "--json"])
 
     assert result.exit_code == 0, result.output
-    counts = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert [(c["format"], c["inserted"]) for c in counts] == [
-        ("people", 4),
-        ("records", 6),
-        ("ratings", 3),
+    files = json.loads(result.stdout)["files"]  # one JSON document, a file per entry
+    assert [(c["format"], c["inserted"], c["refused_rows"]) for c in files] == [
+        ("people", 4, []),
+        ("records", 6, []),
+        ("ratings", 3, []),
     ]
+
+
+def test_ingest_json_holds_the_skipped_rows_the_text_lists(tmp_path: Path) -> None:
+    runner.invoke(app, ["ingest", str(FIXTURES / "org" / "people.csv")])
+
+    result = runner.invoke(app, ["ingest", str(BAD_DATE), "--skip-invalid", "--json"])
+
+    assert result.exit_code == 0, result.output
+    (landed,) = json.loads(result.stdout)["files"]
+    assert landed["refused"] == 1 and landed["path"] == str(BAD_DATE)
+    (problem,) = landed["refused_rows"]
+    assert problem["field"] == "occurred_at" and "'10/02/2026'" in problem["reason"]
+
+
+def test_the_bias_report_of_a_cycle_that_does_not_exist_is_refused_before_any_work(
+    database_url: str,
+) -> None:
+    runner.invoke(app, ["ingest", str(FIXTURES / "org")])
+
+    result = runner.invoke(app, ["bias-report", "--cycle", "2027-H1"])
+
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        "error: cycle: no review cycle 2027-H1 (none set up, no drafts for that period); "
+        "cycles: 2026-H1"
+    )
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(BiasReport)).scalar_one() == 0
+    engine.dispose()
+
+
+def test_a_period_with_drafts_but_no_cycle_set_up_has_a_bias_report() -> None:
+    runner.invoke(app, ["ingest", str(FIXTURES / "org" / "people.csv")])
+    runner.invoke(app, ["ingest", str(FIXTURES / "org" / "records.jsonl")])
+    drafted = runner.invoke(
+        app,
+        ["draft", "--person", "E003", "--period", "2026-H1", "--kind", "self_reflection"],
+    )
+
+    result = runner.invoke(app, ["bias-report", "--cycle", "2026-H1", "--json"])
+
+    assert drafted.exit_code == 0, drafted.output
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["cycle"] == "2026-H1"
+    # stderr says what it is doing, a line as it starts and one as it ends
+    assert "bias report 2026-H1: checking 1 drafts and the ratings ..." in result.stderr
+    assert "bias report 2026-H1: checking 1 drafts and the ratings: done in" in result.stderr
+
+
+def test_draft_cycle_prints_progress_lines_when_not_on_a_terminal() -> None:
+    runner.invoke(app, ["ingest", str(FIXTURES / "org")])
+
+    result = runner.invoke(app, ["draft-cycle", "--period", "2026-H1"])
+
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("drafting 2026-H1")]
+    assert lines[0].startswith("drafting 2026-H1: 0/")
+    assert " done in " in lines[-1]
+    assert len(lines) <= 12  # a line a tenth at most, not one a draft
 
 
 def test_a_refused_file_exits_1_and_names_the_line_field_and_reason() -> None:

@@ -67,6 +67,15 @@ CASES = {
         2,
         "error: --days: 0 is not a lifetime",
     ),
+    "people help": (["people", "--help"], 0, "--search"),
+    "drafts list help": (["drafts", "list", "--help"], 0, "--status"),
+    "bad draft status": (
+        ["drafts", "list", "--status", "done"],
+        2,
+        "error: --status: 'done' is not a status",
+    ),
+    "bad page size": (["token", "list", "--limit", "0"], 2, "error: --limit: 0 is not a page"),
+    "bad panel cycle": (["panel", "list", "--cycle", "H1"], 2, "error: 'H1' is not a period"),
 }
 
 

@@ -10,10 +10,21 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, insert, select, update
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Text,
+    case,
+    cast,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from service.audit import audit
-from service.db.models import ApiToken, WebSession
+from service.db.models import ApiToken, AuditEvent, Person, WebSession
 
 PREFIX = "fd_"
 
@@ -105,3 +116,85 @@ def end_sessions_of_token(connection: Connection, token_id: int) -> None:
         .where(WebSession.token_id == token_id, WebSession.ended_at.is_(None))
         .values(ended_at=datetime.now(UTC))
     )
+
+
+class TokenLine(BaseModel):
+    """A token as the operator's list shows it: never the token, which exists only when it
+    is issued, nor its hash."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    owner: str  # the person's email
+    label: str
+    state: str  # live, expired or revoked
+    created_at: datetime
+    created_by: str
+    expires_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def list_tokens(
+    connection: Connection,
+    *,
+    person_id: int | None,
+    limit: int,
+    offset: int,
+    now: datetime | None = None,
+) -> tuple[list[TokenLine], int]:
+    """A page of tokens (of one person, if named), newest first, and how many there are.
+
+    `last_used_at` is the last time a page session opened with the token was seen, or the
+    last sign-in with it (the audit trail keeps that after the session is gone). A bearer
+    call to the API is not recorded per token: that would be a write on every request."""
+    now = now or datetime.now(UTC)
+    chosen = select(ApiToken.id)
+    if person_id is not None:
+        chosen = chosen.where(ApiToken.person_id == person_id)
+    total = connection.execute(select(func.count()).select_from(chosen.subquery())).scalar_one()
+    state = case(
+        (ApiToken.revoked_at.is_not(None), "revoked"),
+        (ApiToken.expires_at <= now, "expired"),
+        else_="live",
+    )
+    rows = connection.execute(
+        select(
+            ApiToken.id,
+            Person.email.label("owner"),
+            ApiToken.label,
+            state.label("state"),
+            ApiToken.created_at,
+            ApiToken.created_by,
+            ApiToken.expires_at,
+            _last_used().label("last_used_at"),
+            ApiToken.revoked_at,
+        )
+        .join(Person, Person.id == ApiToken.person_id)
+        .where(ApiToken.id.in_(chosen))
+        .order_by(ApiToken.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [TokenLine.model_validate(row, from_attributes=True) for row in rows], int(total)
+
+
+def _last_used() -> ColumnElement[datetime]:
+    """The newest trace of the token's use: a session opened with it, seen last (sessions
+    are removed once they can no longer be used), or its `session_opened` audit event.
+    GREATEST ignores the NULL of a token without one or the other."""
+    seen = (
+        select(func.max(WebSession.last_seen_at))
+        .where(WebSession.token_id == ApiToken.id)
+        .scalar_subquery()
+    )
+    opened = (
+        select(func.max(AuditEvent.at))
+        .where(
+            AuditEvent.action == "session_opened",
+            AuditEvent.entity == "web_session",
+            AuditEvent.after["token_id"].astext == cast(ApiToken.id, Text),
+        )
+        .scalar_subquery()
+    )
+    return func.greatest(seen, opened)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -319,3 +320,93 @@ def _panels(connection: Connection, query: Select[*tuple[Any, ...]]) -> list[Pan
         )
         for row in connection.execute(query)
     ]
+
+
+class PanelMemberLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    employee_id: str
+    name: str
+
+
+class PanelLine(BaseModel):
+    """A panel as the operator's list shows it: its cohort, who sits on it, how big the
+    cohort is now and how many of it the panel has placed on its grid."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    cycle: str
+    level: str
+    job_family: str
+    members: list[PanelMemberLine]  # by name
+    cohort: int  # people with the panel's level and job family today
+    placed: int  # of them on the panel's 9-box grid
+    created_by: str
+    created_at: datetime
+
+
+def list_panels(
+    connection: Connection, *, cycle: str | None, limit: int, offset: int
+) -> tuple[list[PanelLine], int]:
+    """A page of panels (of one cycle, if named), newest cycle first, and how many there
+    are: the operator's view (HR's list). Three queries: the count, the page with its
+    cohort sizes, and the members of the page's panels."""
+    chosen = select(CalibrationPanel.id)
+    if cycle is not None:
+        chosen = chosen.where(CalibrationPanel.cycle == cycle)
+    total = connection.execute(select(func.count()).select_from(chosen.subquery())).scalar_one()
+    cohort = (
+        select(func.count())
+        .where(
+            Person.level == CalibrationPanel.level,
+            Person.job_family == CalibrationPanel.job_family,
+        )
+        .scalar_subquery()
+    )
+    placed = (
+        select(func.count())
+        .select_from(Placement)
+        .join(Person, Person.id == Placement.person_id)
+        .where(
+            Placement.panel_id == CalibrationPanel.id,
+            Person.level == CalibrationPanel.level,
+            Person.job_family == CalibrationPanel.job_family,
+        )
+        .scalar_subquery()
+    )
+    rows = connection.execute(
+        select(
+            CalibrationPanel.id,
+            CalibrationPanel.cycle,
+            CalibrationPanel.level,
+            CalibrationPanel.job_family,
+            cohort.label("cohort"),
+            placed.label("placed"),
+            CalibrationPanel.created_by,
+            CalibrationPanel.created_at,
+        )
+        .where(CalibrationPanel.id.in_(chosen))
+        .order_by(CalibrationPanel.cycle.desc(), CalibrationPanel.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    members = _members(connection, [row.id for row in rows])
+    return [PanelLine(**row._mapping, members=members.get(row.id, [])) for row in rows], int(total)
+
+
+def _members(connection: Connection, panel_ids: Sequence[int]) -> dict[int, list[PanelMemberLine]]:
+    found: dict[int, list[PanelMemberLine]] = {}
+    if not panel_ids:
+        return found
+    rows = connection.execute(
+        select(PanelMember.panel_id, Person.employee_id, Person.name)
+        .join(Person, Person.id == PanelMember.person_id)
+        .where(PanelMember.panel_id.in_(panel_ids))
+        .order_by(PanelMember.panel_id, Person.name, Person.id)
+    )
+    for row in rows:
+        found.setdefault(row.panel_id, []).append(
+            PanelMemberLine(employee_id=row.employee_id, name=row.name)
+        )
+    return found

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection, Select, func, select, update
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 
 from domain.errors import Conflict, NotFound
 from service.audit import audit
-from service.db.models import Draft, DraftVersion
+from service.db.models import Draft, DraftCheck, DraftVersion, FlagAcknowledgement, Person
 from service.drafting.citations import CitationReport, check_citations
 from service.drafting.injection_flags import evidence_marks
 from service.drafting.structure import DraftBody
@@ -279,3 +280,123 @@ def version_history(connection: Connection, draft_id: int) -> list[tuple[int, st
         .order_by(DraftVersion.version)
     ).all()
     return [(r.version, r.author, r.origin, r.created_at) for r in rows]
+
+
+DRAFT_STATUSES = ("draft", "checked", "approved")
+
+
+@dataclass(frozen=True)
+class DraftFilter:
+    """What the operator's list of drafts is narrowed to; None is "any"."""
+
+    subject_id: int | None = None
+    period: str | None = None
+    kind: str | None = None
+    status: str | None = None
+
+
+class DraftLine(BaseModel):
+    """A draft as the operator's list shows it: whose, which, where it stands."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    subject: str  # the person's name
+    employee_id: str
+    kind: str
+    period: str
+    status: str
+    version: int  # the current one
+    supported_share: float  # of the current version's sentences, cited and supported
+    open_flags: int | None  # of a check of the current version; None: not checked since
+    updated_at: datetime
+
+
+def list_drafts(
+    connection: Connection, where: DraftFilter, *, limit: int, offset: int
+) -> tuple[list[DraftLine], int]:
+    """A page of drafts, most recently changed first, and how many match. The operator's
+    view, unscoped: a person-facing surface must narrow it (service.access.scope) first.
+    Three queries: the count, the page, and the latest check of the page's drafts."""
+    chosen = _chosen(where)
+    total = count_drafts(connection, where)
+    rows = connection.execute(
+        select(
+            Draft.id,
+            Person.name.label("subject"),
+            Person.employee_id,
+            Draft.kind,
+            Draft.period,
+            Draft.status,
+            Draft.current_version.label("version"),
+            DraftVersion.supported_share,
+            Draft.updated_at,
+        )
+        .join(Person, Person.id == Draft.subject_id)
+        .join(
+            DraftVersion,
+            (DraftVersion.draft_id == Draft.id) & (DraftVersion.version == Draft.current_version),
+        )
+        .where(Draft.id.in_(chosen))
+        .order_by(Draft.updated_at.desc(), Draft.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    flags = _open_flags(connection, [row.id for row in rows])
+    return [
+        DraftLine(**row._mapping, open_flags=flags.get((row.id, row.version))) for row in rows
+    ], int(total)
+
+
+def _chosen(where: DraftFilter) -> Select[int]:
+    chosen = select(Draft.id)
+    for column, value in (
+        (Draft.subject_id, where.subject_id),
+        (Draft.period, where.period),
+        (Draft.kind, where.kind),
+        (Draft.status, where.status),
+    ):
+        if value is not None:
+            chosen = chosen.where(column == value)
+    return chosen
+
+
+def count_drafts(connection: Connection, where: DraftFilter) -> int:
+    chosen = _chosen(where).subquery()
+    return int(connection.execute(select(func.count()).select_from(chosen)).scalar_one())
+
+
+def _open_flags(connection: Connection, draft_ids: Sequence[int]) -> dict[tuple[int, int], int]:
+    """(draft id, version checked) -> flags of its latest check nobody acknowledged (the
+    approval gate's count), in one query."""
+    if not draft_ids:
+        return {}
+    latest = (
+        select(
+            DraftCheck.id,
+            DraftCheck.draft_id,
+            DraftCheck.version,
+            func.jsonb_array_length(DraftCheck.flags).label("flags"),
+        )
+        .ext(distinct_on(DraftCheck.draft_id))
+        .where(DraftCheck.draft_id.in_(draft_ids))
+        .order_by(DraftCheck.draft_id, DraftCheck.id.desc())
+        .subquery()
+    )
+    acknowledged = (
+        select(func.count())
+        .where(FlagAcknowledgement.check_id == latest.c.id)
+        .correlate(latest)
+        .scalar_subquery()
+    )
+    rows = connection.execute(
+        select(latest.c.draft_id, latest.c.version, (latest.c.flags - acknowledged).label("open"))
+    )
+    return {(row.draft_id, row.version): int(row.open) for row in rows}
+
+
+def draft_periods(connection: Connection) -> list[str]:
+    """The periods that have drafts, newest name first (a cycle's report reads them)."""
+    return list(
+        connection.execute(select(Draft.period).distinct().order_by(Draft.period.desc())).scalars()
+    )
