@@ -31,6 +31,7 @@ a new difference and on a listed one that is gone (then delete its entry).
 import json
 import logging
 import re
+import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,9 +40,11 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import Engine, select
 
 from domain.periods import parse_period
+from service.access.links import issue_link
 from service.app import create_app
 from service.calibration.panels import create_panel, panel
 from service.calibration.pseudonyms import person_for_label, pseudonyms
@@ -138,6 +141,8 @@ VERSIONS = f"{API}/drafts/{{draft_id}}/versions"
 VERSION = f"{API}/drafts/{{draft_id}}/versions/{{version}}"
 CHECK = f"{API}/drafts/{{draft_id}}/check"
 ACKNOWLEDGE = f"{API}/drafts/{{draft_id}}/flags/{{flag}}/acknowledge"
+REWRITE = f"{API}/drafts/{{draft_id}}/flags/{{flag}}/rewrite"
+APPLY_REWRITE = f"{API}/drafts/{{draft_id}}/flags/{{flag}}/apply"
 APPROVE = f"{API}/drafts/{{draft_id}}/approve"
 DRAFT_AUDIT = f"{API}/drafts/{{draft_id}}/audit"
 JOB = f"{API}/jobs/{{job_id}}"
@@ -487,6 +492,37 @@ def matrix() -> list[Case]:
             """,
             fixed={"flag": "F9"},
             body={"reason": "quoting the customer's own words"},
+        ),
+        *grid(  # no check yet, so no flag F9 to rewrite: 409 once past the scope
+            "POST",
+            REWRITE,
+            """
+             cy_self  cy_feedback  fay_self  missing
+      cy     409      404          404       404
+      dee    404      404          404       404
+      bo     409      409          404       404
+      eve    404      404          409       404
+      ana    409      409          409       404
+      pat    404      404          404       404
+      hal    403      403          403       404
+            """,
+            fixed={"flag": "F9"},
+        ),
+        *grid(  # nor a check of version 1 whose flag F9's sentence it could replace
+            "POST",
+            APPLY_REWRITE,
+            """
+             cy_self  cy_feedback  fay_self  missing
+      cy     409      404          404       404
+      dee    404      404          404       404
+      bo     409      409          404       404
+      eve    404      404          409       404
+      ana    409      409          409       404
+      pat    404      404          404       404
+      hal    403      403          403       404
+            """,
+            fixed={"flag": "F9"},
+            body={"based_on": 1, "text": "Shipped the ledger move.", "evidence": ["E1"]},
         ),
         *grid(
             "POST",
@@ -989,6 +1025,7 @@ SUCCESS_CHECKS: dict[tuple[str, str], Check] = {  # in the matrix, before any wr
     ("GET", DRAFT): _draft,
     ("GET", VERSION): _draft,
     ("POST", VERSIONS): _draft,
+    ("POST", APPLY_REWRITE): _draft,
     ("GET", JOB): _job,
     ("GET", RATINGS): _ratings,
     ("GET", PANELS): _panels,
@@ -1182,6 +1219,18 @@ def test_what_a_step_makes_visible_follows_the_rules(
     assert row("GET", CHECK, "fay", "fay_self", 200)["open_flags"] == 0  # kept, not rolled back
     row("GET", CHECK, "eve", "fay_self", 200)
     row("GET", CHECK, "bo", "fay_self", 404)
+    # ... and so is a rewrite of its sentence: proposed to Fay, applied by her manager.
+    abrasive = next(f for f in check["flags"] if f["phrase"].lower() == "abrasive")
+    on = (("flag", abrasive["key"]),)
+    for caller, status in (("cy", 404), ("bo", 404), ("pat", 404), ("hal", 403)):
+        row("POST", REWRITE, caller, "fay_self", status, fixed=on)
+    proposed = row("POST", REWRITE, "fay", "fay_self", 200, fixed=on)
+    assert proposed["original"]["text"] == "I can be abrasive in design reviews.", proposed
+    rewrite = {"based_on": proposed["version"], **proposed["proposal"]}
+    for caller, status in (("cy", 404), ("hal", 403)):
+        row("POST", APPLY_REWRITE, caller, "fay_self", status, fixed=on, body=rewrite)
+    applied = row("POST", APPLY_REWRITE, "eve", "fay_self", 201, fixed=on, body=rewrite)
+    assert applied["current_version"] == proposed["version"] + 1
 
     # Cy checks their own self-reflection; only a manager approves it.
     assert row("POST", CHECK, "cy", "cy_self", 200)["open_flags"] == 0
@@ -1360,4 +1409,131 @@ def test_with_names_shown_a_panel_still_writes_only_its_cohort(
     problems = run.finish() + outside_the_cohort(run) + log_leaks(logs)
     if ratings_beyond_the_cohorts() != before:  # Bo's rating: a panel's writes never reach it
         problems.append("a rating outside the panels' cohorts changed through a panel")
+    assert not problems, "\n".join(problems)
+
+
+# --- /metrics: the scraper's token opens it, and nothing else does -------------------------
+
+
+def test_metrics_answer_the_metrics_token_alone_and_carry_nothing_personal(
+    engine: Engine, settings: Settings, api_org: ApiOrg
+) -> None:
+    """FAIRDRAFT_METRICS_TOKEN set: only it reads /metrics (a person's API token, whatever
+    the role, or a page session is 401, like no token or a forged one), and it opens no
+    API endpoint. Unset: /metrics is off, 404 for everyone. The scrape, taken after every
+    person was read, names no one: no name, email, employee id, path with an id,
+    demographic value or evidence."""
+    token = secrets.token_urlsafe(32)
+    configured = settings.model_copy(
+        update={"metrics_token": SecretStr(token), "auth_failure_limit": 100_000}
+    )
+    scraper = {"Authorization": f"Bearer {token}"}
+    callers = (NO_TOKEN, BAD_TOKEN, *CALLERS)
+
+    def headers(caller: str) -> dict[str, str]:
+        if caller == NO_TOKEN:
+            return {}
+        if caller == BAD_TOKEN:
+            return {"Authorization": "Bearer fd_not_a_token"}
+        return api_org.auth(caller)
+
+    with TestClient(create_app(configured, engine=engine, worker=False)) as client:
+        for who in PEOPLE:
+            read = client.get(f"{API}/people/{api_org.ids[who]}", headers=api_org.auth("hal"))
+            assert read.status_code == 200
+        answers = {caller: client.get("/metrics", headers=headers(caller)) for caller in callers}
+        metrics = client.get("/metrics", headers=scraper)
+        as_api_token = client.get(ME, headers=scraper)
+        signed_in = client.post(
+            "/sign-in",
+            data={"token": api_org.tokens["hal"], "next": "/"},
+            headers={"Origin": "http://testserver"},
+            follow_redirects=False,
+        )
+        assert signed_in.status_code == 303 and client.cookies.get("fairdraft_session")
+        answers["hal's page session"] = client.get("/metrics")
+    with TestClient(create_app(settings, engine=engine, worker=False)) as off:
+        off_answers = {c: off.get("/metrics", headers=headers(c)) for c in (NO_TOKEN, "hal")}
+        off_answers["the token of another install"] = off.get("/metrics", headers=scraper)
+
+    problems = [
+        f"{caller}: {answer.status_code}, expected 401"
+        for caller, answer in answers.items()
+        if answer.status_code != 401 or "errors" not in answer.json()
+    ]
+    problems += [
+        f"metrics off, {caller}: {answer.status_code}, expected 404"
+        for caller, answer in off_answers.items()
+        if answer.status_code != 404 or "FAIRDRAFT_METRICS_TOKEN" not in answer.text
+    ]
+    if as_api_token.status_code != 401:
+        problems.append(f"the metrics token opened {ME}: {as_api_token.status_code}")
+    assert metrics.status_code == 200 and metrics.text.startswith("# HELP"), metrics.text[:300]
+    text = metrics.text
+    found = (
+        NAME_WORDS.findall(text)
+        + EMPLOYEE_ID.findall(text)
+        + DEMOGRAPHIC_LOG.findall(text)
+        + re.findall(r"[\w.]+@example\.com|/people/\d+", text)
+        + [phrase for phrase in ALL_EVIDENCE if phrase in text]
+    )
+    if found:
+        problems.append(f"personal data in /metrics: {sorted(set(found))}")
+    assert "/api/v1/people/{person_id}" in text, "the reads are counted by their template"
+    assert not problems, "\n".join(problems)
+
+
+# --- one-time sign-in links (issue 15) ----------------------------------------------------
+
+LINK_STARTS = {"cy": "/me", "dee": "/me", "bo": "/team", "eve": "/team", "ana": "/team"}
+LINK_STARTS |= {"pat": "/panels", "hal": "/hr"}
+
+
+def test_a_sign_in_link_opens_a_page_session_with_its_persons_scope_and_no_more(
+    engine: Engine, settings: Settings, api_org: ApiOrg
+) -> None:
+    """No route mints a link (the CLI and the demo do, tests/test_sign_in_links.py), so the
+    rows here are what a link's session may do, per role: land on the role's start page,
+    open what the person's scope holds (Fay's draft, HR's report) and nothing else, and
+    never the API, which takes bearer tokens only."""
+    fay_draft = f"/drafts/{api_org.drafts['fay_self']}"
+    problems = []
+    for who in CALLERS:
+        with engine.begin() as conn:
+            secret = issue_link(conn, api_org.ids[who], actor="test").secret
+        app = create_app(settings, engine=engine, worker=False)
+        with TestClient(app, raise_server_exceptions=False) as browser:
+            used = browser.post(
+                "/sign-in/link",
+                data={"key": secret},
+                headers={"Origin": "http://testserver"},
+                follow_redirects=False,
+            )
+            answers = {
+                "start": browser.get("/", follow_redirects=False),
+                "fay's draft": browser.get(fay_draft, follow_redirects=False),
+                "hr": browser.get("/hr", follow_redirects=False),
+                "api": browser.get(ME),
+                "again": browser.post(
+                    "/sign-in/link", data={"key": secret}, headers={"Origin": "http://testserver"}
+                ),
+            }
+        expected = {
+            "fay's draft": 200 if "fay" in SCOPE[who] else 404,
+            "hr": 200 if who == "hal" else 403,
+            "api": 401,
+            "again": 410,
+        }
+        if used.status_code != 303:
+            problems.append(f"{who}: the link answered {used.status_code}, not 303")
+        start = answers.pop("start").headers.get("location")
+        if start != LINK_STARTS[who]:
+            problems.append(f"{who}: landed on {start}, expected {LINK_STARTS[who]}")
+        problems += [
+            f"{who}: {row} answered {answers[row].status_code}, expected {status}"
+            for row, status in expected.items()
+            if answers[row].status_code != status
+        ]
+        if answers["fay's draft"].status_code == 404 and "Refund" in answers["fay's draft"].text:
+            problems.append(f"{who}: the 404 page shows Fay's draft")
     assert not problems, "\n".join(problems)

@@ -198,6 +198,58 @@ class AcknowledgeIn(BaseModel):
     reason: str = Field(min_length=3, max_length=2000, examples=["quoting the customer's words"])
 
 
+EvidenceId = Annotated[str, Field(pattern=r"^E[1-9]\d{0,5}$", examples=["E4"])]
+
+
+class RewriteOut(BaseModel):
+    """A proposed rewrite of a flagged sentence, beside the original; nothing is saved."""
+
+    draft_id: int
+    flag: str = Field(examples=["F2"])
+    measure: str = Field(examples=["personality_criticism"])
+    phrase: str = Field(examples=["abrasive"])
+    version: int = Field(description="The version the flag's check saw: `based_on` to apply.")
+    section: int = Field(description="Index of the section in the draft.")
+    sentence: int = Field(description="Index of the sentence in its section.")
+    original: SentenceOut
+    proposal: SentenceOut = Field(
+        description="Cites only ids the original cited, at least one (checked)."
+    )
+    origin: Literal["llm", "template"] = Field(
+        description="llm: the configured model's rewrite; template: built offline from the "
+        "first sentence of a cited evidence item."
+    )
+    model: str | None = Field(description="The model that wrote it; null for a template.")
+    note: str = Field(description="What the person should know before applying it.")
+
+
+class ApplyRewriteIn(BaseModel):
+    """The rewrite to put in place of the flagged sentence (the proposal, or the person's
+    own wording of it), as an edit of the version the flag's check saw."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "based_on": 2,
+                    "text": "Cut the refund backlog from 900 to 120 tickets.",
+                    "evidence": ["E1"],
+                }
+            ]
+        }
+    )
+
+    based_on: int = Field(
+        ge=1, le=2_147_483_647, description="The version the flag's check saw (`version`)."
+    )
+    text: str = Field(min_length=1, max_length=2000, description="The one rewritten sentence.")
+    evidence: list[EvidenceId] = Field(
+        min_length=1,
+        max_length=50,
+        description="Its citations: only ids the original sentence cited.",
+    )
+
+
 class CycleJobIn(BaseModel):
     kinds: list[DraftKind] = Field(default=list(kinds.REVIEW_KINDS), min_length=1)
 

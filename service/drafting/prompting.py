@@ -50,15 +50,15 @@ class PromptEvidence:
     @classmethod
     def of(cls, item: EvidenceItem) -> "PromptEvidence":
         signals = list(item.instruction_signals or ())
-        text = _quoted(item.text)
+        text = quoted(item.text)
         if signals:
             text = "\n".join(f"> {line}" for line in text.splitlines())
         return cls(
             id=item.id,
             kind=item.kind,
             date=item.occurred_at.date().isoformat(),
-            source=_quoted(item.source).replace('"', "'"),
-            title=_quoted(item.title).replace('"', "'") if item.title else None,
+            source=quoted(item.source).replace('"', "'"),
+            title=quoted(item.title).replace('"', "'") if item.title else None,
             text=text,
             instructions=signals,
         )
@@ -81,8 +81,9 @@ class RenderedPrompt:
     user: str
 
 
-def _quoted(text: str) -> str:
-    """Evidence text that cannot open or close a delimiter of the prompt."""
+def quoted(text: str) -> str:
+    """Text from people at work (evidence, a draft's sentence) that cannot open or close a
+    delimiter of the prompt."""
     text = _TAG_OPEN.sub("\u2039", strip_invisible(text))
     return _BRACKETED.sub(lambda m: f"({m.group(1)})", text)
 
@@ -112,7 +113,8 @@ def template_name(kind: str) -> str:
 def template_hash(kind: str) -> str:
     """sha256 over the kind's template and every partial, so any prompt change shows."""
     digest = hashlib.sha256()
-    partials = [n for n in environment().list_templates(extensions=["j2"]) if "/" in n]
+    every = environment().list_templates(extensions=["j2"])
+    partials = [n for n in every if n.startswith("partials/")]  # rewrite/ is not a draft's
     names = [template_name(kind), "sections.json", *sorted(partials)]
     for name in dict.fromkeys(names):
         digest.update(name.encode())

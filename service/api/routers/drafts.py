@@ -1,11 +1,12 @@
 """Drafts: request one (a background job), read versions, edit with optimistic
 concurrency, check for bias, acknowledge flags, approve."""
 
-from typing import Any
+import asyncio
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 
 from domain.errors import Refused
 from service.access.people import person_in_scope
@@ -17,6 +18,7 @@ from service.access.scope import (
 from service.api.accepted import accepted
 from service.api.schemas import (
     AcknowledgeIn,
+    ApplyRewriteIn,
     AuditOut,
     CheckOut,
     CitedEvidenceOut,
@@ -24,7 +26,9 @@ from service.api.schemas import (
     DraftRequest,
     EditIn,
     JobOut,
+    RewriteOut,
     SectionOut,
+    SentenceOut,
     VersionOut,
     VersionSummary,
 )
@@ -33,6 +37,7 @@ from service.bias.gate import (
     approve_draft,
     check_draft,
 )
+from service.bias.rewrite import Proposal, apply_rewrite, flagged_for, propose_rewrite
 from service.db.models import AuditEvent, Draft
 from service.drafting.queries import check_view, history_draft, visible_draft, writable_draft
 from service.drafting.store import (
@@ -44,11 +49,20 @@ from service.drafting.store import (
     version_history,
 )
 from service.drafting.text_format import parse_text
-from service.http.deps import ConnectionDep, Id, ParserDep, PrincipalDep, SettingsDep
+from service.http.deps import (
+    ConnectionDep,
+    Id,
+    ParserDep,
+    PrincipalDep,
+    SettingsDep,
+    get_engine,
+)
 from service.http.errors import CONFLICT, ERROR_RESPONSES, ErrorBody, request_id
 from service.http.params import required_period
 
 router = APIRouter(prefix="/api/v1", tags=["drafts"], responses=ERROR_RESPONSES)
+EngineDep = Annotated[Engine, Depends(get_engine)]
+FlagKey = Annotated[str, Path(pattern=r"^F[1-9]\d{0,5}$", description="A flag's key.")]
 
 
 @router.post(
@@ -239,6 +253,79 @@ def acknowledge(
     writable_draft(connection, principal, draft_id)
     acknowledge_flag(connection, draft_id, flag, by=principal.actor, reason=body.reason)
     return check_out(connection, draft_id)
+
+
+@router.post(
+    "/drafts/{draft_id}/flags/{flag}/rewrite",
+    summary="Propose a rewrite of a flagged sentence that keeps its citations (nothing saved)",
+    responses=CONFLICT,
+)
+async def propose(
+    draft_id: Id,
+    flag: FlagKey,
+    principal: PrincipalDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> RewriteOut:
+    """With an LLM configured, the model's rewrite; offline, a template from the first
+    sentence of a cited evidence item. The draft is read in a transaction of its own, so
+    no connection waits on the model."""
+    target = await asyncio.to_thread(flagged_for, engine, principal, draft_id, flag)
+    return rewrite_out(await propose_rewrite(target, settings))
+
+
+def rewrite_out(proposal: Proposal) -> RewriteOut:
+    target = proposal.target
+    return RewriteOut(
+        draft_id=target.draft_id,
+        flag=target.key,
+        measure=target.measure,
+        phrase=target.phrase,
+        version=target.version,
+        section=target.section,
+        sentence=target.index,
+        original=SentenceOut.model_validate(target.sentence.model_dump()),
+        proposal=SentenceOut.model_validate(proposal.sentence.model_dump()),
+        origin=proposal.origin,
+        model=proposal.model,
+        note=proposal.note,
+    )
+
+
+@router.post(
+    "/drafts/{draft_id}/flags/{flag}/apply",
+    status_code=201,
+    summary="Put a rewrite in place of the flagged sentence, as an edit of the checked version",
+    response_model=DraftOut,
+    responses={
+        409: {
+            "model": ErrorBody,
+            "description": "No such flag, or a stale apply: kept as a non-current version "
+            "(`kept_version`); the body has the `current` version to merge into",
+        }
+    },
+)
+def apply(
+    draft_id: Id,
+    flag: FlagKey,
+    rewrite: ApplyRewriteIn,
+    request: Request,
+    principal: PrincipalDep,
+    connection: ConnectionDep,
+) -> DraftOut | JSONResponse:
+    writable_draft(connection, principal, draft_id)
+    outcome = apply_rewrite(
+        connection,
+        draft_id,
+        flag,
+        based_on=rewrite.based_on,
+        text=rewrite.text,
+        evidence=rewrite.evidence,
+        author=principal.actor,
+    )
+    if outcome.kept_version is not None:
+        return _stale(connection, request, draft_id, rewrite.based_on, outcome)
+    return _draft_out(connection, visible_draft(connection, principal, draft_id))
 
 
 @router.post(

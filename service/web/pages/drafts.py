@@ -1,16 +1,18 @@
 """The draft page: the text beside its evidence, flags at the phrases that raised them,
 editing with the version it was based on, check, acknowledge, approve, history."""
 
-from dataclasses import asdict
+import asyncio
+from dataclasses import asdict, dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import Response
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from domain.errors import Refused
 from service.access.scope import may_approve_draft, may_read_history, may_write_draft
 from service.bias.gate import acknowledge_flag, approve_draft, check_draft
+from service.bias.rewrite import Proposal, apply_rewrite, flagged_for, propose_rewrite
 from service.db.models import Person
 from service.drafting.queries import check_view, visible_draft, writable_draft
 from service.drafting.store import (
@@ -20,13 +22,15 @@ from service.drafting.store import (
     version_history,
 )
 from service.drafting.text_format import parse_text
-from service.http.deps import ConnectionDep, Id, ParserDep
+from service.http.deps import ConnectionDep, Id, ParserDep, SettingsDep, get_engine
 from service.web.draft_view import evidence_body, sections_with_flags, version_diff
 from service.web.flash import back_to, redirect_with
 from service.web.session import PagePrincipal, SameOrigin
 from service.web.templating import render
 
 router = APIRouter(include_in_schema=False)
+EngineDep = Annotated[Engine, Depends(get_engine)]
+FlagKey = Annotated[str, Path(pattern=r"^F[1-9]\d{0,5}$")]
 
 
 @router.get("/drafts/{draft_id}")
@@ -119,6 +123,109 @@ def acknowledge(
     writable_draft(connection, principal, draft_id)
     acknowledge_flag(connection, draft_id, flag, by=principal.actor, reason=reason)
     return _back(draft_id, notice=f"{flag} acknowledged.")
+
+
+@dataclass(frozen=True)
+class RewriteView:
+    """A proposed rewrite as its page shows it: the original sentence cut at the flagged
+    phrase, the proposal and what to apply."""
+
+    draft_id: int
+    key: str
+    measure: str
+    version: int  # the version the flag's check saw: the apply form's based_on
+    before: str  # the original sentence up to the phrase, the phrase, and after it
+    phrase: str
+    after: str
+    cited: list[str]
+    text: str
+    evidence: list[str]
+    origin: str
+    note: str
+
+    @classmethod
+    def of(cls, proposal: Proposal) -> "RewriteView":
+        target = proposal.target
+        text, start, end = target.sentence.text, target.start, target.end
+        if not 0 <= start < end <= len(text):  # a span that does not fit: no highlight
+            start = end = len(text)
+        return cls(
+            draft_id=target.draft_id,
+            key=target.key,
+            measure=target.measure,
+            version=target.version,
+            before=text[:start],
+            phrase=text[start:end],
+            after=text[end:],
+            cited=list(target.sentence.evidence),
+            text=proposal.sentence.text,
+            evidence=list(proposal.sentence.evidence),
+            origin=proposal.origin,
+            note=proposal.note,
+        )
+
+
+@router.post(
+    "/drafts/{draft_id}/flags/{flag}/rewrite",
+    dependencies=[SameOrigin, back_to("/drafts/{draft_id}")],
+)
+async def suggest_rewrite(
+    draft_id: Id,
+    flag: FlagKey,
+    request: Request,
+    principal: PagePrincipal,
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> Response:
+    """The proposal beside the original sentence, with a form to apply it (a page of its
+    own: the proposal is not saved anywhere until it is applied)."""
+    target = await asyncio.to_thread(flagged_for, engine, principal, draft_id, flag)
+    proposal = await propose_rewrite(target, settings)
+    return render(
+        request,
+        "draft_rewrite.html.j2",
+        subject=target.subject.name,
+        kind=target.subject.kind,
+        period=target.period,
+        rewrite=RewriteView.of(proposal),
+    )
+
+
+@router.post(
+    "/drafts/{draft_id}/flags/{flag}/apply",
+    dependencies=[SameOrigin, back_to("/drafts/{draft_id}")],
+)
+def apply(
+    draft_id: Id,
+    flag: FlagKey,
+    principal: PagePrincipal,
+    connection: ConnectionDep,
+    based_on: Annotated[int, Form(ge=1, le=2_147_483_647)],
+    text: Annotated[str, Form(max_length=2000)],
+    evidence: Annotated[list[str], Form(max_length=50)],
+) -> Response:
+    writable_draft(connection, principal, draft_id)
+    outcome = apply_rewrite(
+        connection,
+        draft_id,
+        flag,
+        based_on=based_on,
+        text=text,
+        evidence=evidence,
+        author=principal.actor,
+    )
+    if outcome.saved is None:
+        return _back(
+            draft_id,
+            error=f"Someone saved version {outcome.current_version} after the check. Your "
+            f"rewrite of {flag} is kept as version {outcome.kept_version} in the history: "
+            "merge it into the current text.",
+        )
+    return _back(
+        draft_id,
+        notice=f"Rewrite of {flag} applied: saved as version {outcome.saved.version}. "
+        "Check this version again.",
+    )
 
 
 @router.post("/drafts/{draft_id}/approve", dependencies=[SameOrigin, back_to("/drafts/{draft_id}")])
