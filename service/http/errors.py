@@ -129,7 +129,7 @@ def _page(request: Request, status: int, reason: str, *, refusal: bool = False) 
     form sends them back there with the reason) rather than a failure of the request."""
     page = getattr(request.app.state, "error_page", None)
     if page is None or request.url.path.startswith(
-        ("/api/", "/openapi", "/docs", "/health", "/ready")
+        ("/api/", "/openapi", "/docs", "/health", "/ready", "/metrics")
     ):
         return None
     response: Response = page(request, status, reason, refusal=refusal)

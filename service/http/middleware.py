@@ -1,5 +1,7 @@
 """What every request goes through before a route sees it, as plain ASGI middleware:
 
+0. `RequestMetrics`: every answer timed by method, route template and status class
+   (service.metrics), the refusals below included.
 1. `SecurityHeaders`: a strict CSP and the other browser protections on every response.
 2. `BodyLimit`: a body over its limit is refused with 413 before it is read (a declared
    Content-Length at once; a chunked body as soon as the running count passes the limit).
@@ -13,6 +15,10 @@ tasks and streams.
 """
 
 import logging
+import re
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Engine
@@ -20,12 +26,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.access.authn import Authenticator
 from service.access.principal import Principal
 from service.access.throttle import FailureThrottle
 from service.http.errors import DATABASE_UNAVAILABLE, ApiError, database_unavailable, error_response
+from service.metrics import UNMATCHED, Metrics
 from service.settings import Settings
 
 log = logging.getLogger("fairdraft.api")
@@ -33,13 +41,16 @@ log = logging.getLogger("fairdraft.api")
 SESSION_COOKIE = "fairdraft_session"
 SIGN_IN_PATH = "/sign-in"
 UPLOAD_PATH = "/api/v1/ingest"
+# Read by a Prometheus server with its own token (service/http/metrics.py), never a person's.
+METRICS_PATH = "/metrics"
 # Multipart framing around an upload: boundaries, part headers, the small form fields.
 _MULTIPART_OVERHEAD = 64 * 1024
 # Paths that never need to know the caller: no lookup, so they answer while the database
 # is down (/health is the liveness check) and static files cost no query.
 _ANONYMOUS_PREFIXES = ("/static/", "/health", "/ready", "/openapi.json", "/docs")
-# Page forms anyone may post: signing in needs no session, signing out tolerates none.
-_OPEN_POSTS = frozenset({SIGN_IN_PATH, "/sign-out"})
+# Page forms anyone may post: signing in (with a token or a one-time link,
+# service/access/links.py) needs no session, signing out tolerates none.
+_OPEN_POSTS = frozenset({SIGN_IN_PATH, SIGN_IN_PATH + "/link", "/sign-out"})
 
 CSP = "; ".join(
     (
@@ -107,6 +118,89 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class RequestMetrics:
+    """Every HTTP answer into `metrics`: method, the route's template (never the path a
+    client sent, which would let anyone add series), status class, and the seconds from
+    the request to the last byte of the answer. Outermost, so refusals by the middleware
+    below and the 500 of an unhandled error count too.
+
+    With several processes (`pool_each_request`), each one also records its database
+    pool's state after every request, so the scrape, answered by any one process, sums
+    the pools of all; with one process the scrape reads the pool itself."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, *, pool_each_request: bool) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.pool_each_request = pool_each_request
+        self.templates: RouteTemplates | None = None  # read from the app at its first refusal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets when the app raised before answering
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            seconds = time.perf_counter() - started
+            self.metrics.request(scope["method"], self._route(scope), status, seconds)
+            if self.pool_each_request:
+                engine: Engine | None = getattr(scope["app"].state, "engine", None)
+                if engine is not None:
+                    self.metrics.pool(engine.pool)
+
+    def _route(self, scope: Scope) -> str:
+        """The template of the route that answered (`/api/v1/drafts/{draft_id}`); for an
+        answer given before routing (a refusal above), the route the path would reach;
+        `/static` for a static file; else one label for every path no route knows."""
+        route = scope.get("route")
+        if route is not None:
+            return str(getattr(route, "path_format", None) or route.path)
+        path: str = scope["path"]
+        if path.startswith("/static/"):
+            return "/static"
+        if self.templates is None:
+            self.templates = RouteTemplates(scope["app"].router.routes)
+        return self.templates.find(path) or UNMATCHED
+
+
+class RouteTemplates:
+    """Each endpoint's path pattern and template, read once from the app's routes (through
+    included routers), to name the route of a request refused before routing."""
+
+    def __init__(self, routes: Iterable[Any]) -> None:
+        self.leaves = list(_leaves(routes, ""))
+
+    def find(self, path: str) -> str | None:
+        for prefix, regex, template in self.leaves:
+            if path.startswith(prefix) and regex.match(path[len(prefix) :]):
+                return prefix + template
+        return None
+
+
+def _leaves(routes: Iterable[Any], prefix: str) -> Iterator[tuple[str, re.Pattern[str], str]]:
+    for route in routes:
+        inner = getattr(route, "original_router", None)  # an included router (FastAPI)
+        if inner is not None:
+            context = getattr(route, "include_context", None)
+            yield from _leaves(inner.routes, prefix + str(getattr(context, "prefix", "") or ""))
+        elif not isinstance(route, Mount) and hasattr(route, "path_regex"):
+            yield prefix, route.path_regex, str(route.path_format)
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The request's bearer token, if it sends one."""
+    return _credentials(scope)[0]
+
+
 class BodyLimit:
     """413 before the body is read: uploads to the ingest endpoint up to
     FAIRDRAFT_MAX_UPLOAD_BYTES, every other body up to FAIRDRAFT_MAX_BODY_BYTES."""
@@ -154,7 +248,7 @@ class Authenticate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["path"].startswith(_ANONYMOUS_PREFIXES):
+        if scope["path"] == METRICS_PATH or scope["path"].startswith(_ANONYMOUS_PREFIXES):
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})

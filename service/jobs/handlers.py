@@ -8,7 +8,8 @@ unknown person or a refused file fail the job at once, a model server that is aw
 """
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from service.db.models import Person
 from service.drafting.llm import DraftingFailed
 from service.drafting.run import (
     Drafting,
+    DraftOutcome,
     cycle_people,
     draft_cycle,
     draft_person,
@@ -38,6 +40,7 @@ from service.ingest.progress import NoProgress
 from service.ingest.run import Ingestor, ingest_path
 from service.ingest.summary import IngestSummary
 from service.ingest.uploads import remove_upload
+from service.metrics import process_metrics
 from service.settings import Settings
 
 REFUSED_ROWS_KEPT = 100  # row errors listed in an ingest job's result; the count is exact
@@ -129,7 +132,13 @@ def draft_job(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         person = session.get(Person, person_id)
     if person is None:
         raise UnknownPerson(f"no person with id {person_id}")
-    outcome = asyncio.run(draft_person(_drafting(context), person, kind, period))
+    run = _drafting(context)
+    try:
+        outcome = asyncio.run(draft_person(run, person, kind, period))
+    except DraftingFailed:
+        _count_drafts(run, [], failed=[kind])
+        raise
+    _count_drafts(run, [outcome])
     return {"draft_id": outcome.draft_id, "version": outcome.version, "message": outcome.message}
 
 
@@ -138,9 +147,11 @@ def draft_cycle_job(context: JobContext, payload: dict[str, Any]) -> dict[str, A
     are skipped, so when some fail the job raises and its retry resumes where it stopped."""
     period = _period(payload)
     kinds = _draft_kinds(_field(payload, "kinds", list, default=list(REVIEW_KINDS)))
+    run = _drafting(context)
     summary = asyncio.run(
-        draft_cycle(_drafting(context), period, kinds, concurrency=context.settings.llm_concurrency)
+        draft_cycle(run, period, kinds, concurrency=context.settings.llm_concurrency)
     )
+    _count_drafts(run, [*summary.drafted, *summary.empty], failed=[k for _, k, _ in summary.failed])
     if summary.failed:
         email, kind, reason = summary.failed[0]
         raise DraftingFailed(
@@ -159,9 +170,30 @@ def draft_cycle_job(context: JobContext, payload: dict[str, Any]) -> dict[str, A
 def bias_report_job(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """The cycle's bias report, built and stored in one transaction: {"cycle"}."""
     cycle = _period(payload, "cycle")
-    with context.engine.begin() as conn:
-        report = build_report(conn, cycle, actor=context.actor, parser=context.parser())
+    started, outcome = time.perf_counter(), "failed"
+    try:
+        with context.engine.begin() as conn:
+            report = build_report(conn, cycle, actor=context.actor, parser=context.parser())
+        outcome = "done"
+    finally:
+        process_metrics().bias_report(outcome, time.perf_counter() - started)
     return {"version": report.version, "findings": len(report.report.findings)}
+
+
+def _count_drafts(
+    run: Drafting, outcomes: Iterable[DraftOutcome], failed: Sequence[str] = ()
+) -> None:
+    """Each draft asked for into the metrics: a stored one with its own seconds, one with
+    no evidence as empty, one whose drafter failed (by kind) as failed."""
+    metrics = process_metrics()
+    for outcome in outcomes:
+        if outcome.draft_id is None:
+            metrics.draft_not_stored(outcome.kind, "empty")
+        else:
+            seconds = outcome.outside_model_s + outcome.model_s
+            metrics.draft(outcome.kind, run.drafter.origin, seconds)
+    for kind in failed:
+        metrics.draft_not_stored(kind, "failed")
 
 
 def ingest_job(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:

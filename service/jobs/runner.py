@@ -22,6 +22,7 @@ from retrieval.embedding import Embedder
 from service.bias.nlp import SenseParser
 from service.jobs.handlers import Handler, JobContext, describe_error, is_permanent
 from service.jobs.queue import QueuedJob, start_attempt, store_error, store_result
+from service.metrics import metered, process_metrics
 from service.settings import Settings
 
 log = logging.getLogger("fairdraft.jobs")
@@ -88,12 +89,17 @@ def run_job(
     job = start_attempt(resources.engine, job_id)
     if job is None:
         raise AttemptFailed(f"job {job_id} has no record", permanent=True)
+    metrics = process_metrics()
+
+    def embedder() -> Embedder:  # counted in the metrics, whichever worker runs the job
+        return metered(resources.embedder(), metrics)
+
     context = JobContext(
         resources.engine,
         resources.settings,
         _actor(job),
         job.id,
-        resources.embedder,
+        embedder,
         resources.parser,
     )
     started = time.perf_counter()
@@ -105,10 +111,14 @@ def run_job(
         store_error(resources.engine, job.id, message)
         retry = retry_in_s(permanent=permanent, attempt=attempt, max_attempts=max_attempts)
         status = "failed" if retry is None else "queued"
-        _log_finished(job, status, attempt, max_attempts, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        _log_finished(job, status, attempt, max_attempts, seconds)
+        metrics.job(job.kind, "failed" if retry is None else "retried", seconds)
         raise AttemptFailed(message, permanent=permanent) from None
     store_result(resources.engine, job.id, result)
-    _log_finished(job, "done", attempt, max_attempts, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    _log_finished(job, "done", attempt, max_attempts, seconds)
+    metrics.job(job.kind, "done", seconds)
 
 
 def _actor(job: QueuedJob) -> str:
