@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import Engine, text
 from starlette.types import ASGIApp
 
+from retrieval.embedding import Embedder
 from retrieval.pack_cache import PackCache
 from service.api.routers import (
     audit,
@@ -30,8 +31,11 @@ from service.http.deps import get_engine
 from service.http.docs import install_docs
 from service.http.errors import ErrorBody, install_error_handlers
 from service.http.logs import RequestContext, configure_logging
-from service.http.middleware import Authenticate, BodyLimit, SecurityHeaders
+from service.http.metrics import install_metrics
+from service.http.middleware import Authenticate, BodyLimit, RequestMetrics, SecurityHeaders
+from service.jobs.handlers import HANDLERS
 from service.jobs.worker import start_in_thread
+from service.metrics import Metrics, metered, multiprocess_dir, process_metrics
 from service.settings import Settings, get_settings
 from service.store import EmbedderSource, ParserSource, open_store
 from service.web.setup import install_pages
@@ -46,11 +50,26 @@ exists and 403 when you may see it but not do this."""
 
 
 class FairdraftApp(FastAPI):
-    """Request ids, the log line and the security headers wrap Starlette's whole stack, its
-    500 handler included (added middleware sits inside it), so every answer carries them."""
+    """Request metrics, request ids, the log line and the security headers wrap Starlette's
+    whole stack, its 500 handler included (added middleware sits inside it), so every
+    answer carries them and is counted."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return RequestContext(SecurityHeaders(super().build_middleware_stack()))
+        inner = RequestContext(SecurityHeaders(super().build_middleware_stack()))
+        metrics: Metrics = self.state.metrics
+        return RequestMetrics(inner, metrics, pool_each_request=multiprocess_dir() is not None)
+
+
+class MeteredEmbedderSource(EmbedderSource):
+    """The app's embedder, counting its texts and seconds (service.metrics): the API's
+    query embeddings and, through the in-process worker, its jobs'."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        super().__init__(settings)
+        self.metrics = metrics
+
+    def __call__(self) -> Embedder:
+        return metered(super().__call__(), self.metrics)
 
 
 def create_app(
@@ -82,8 +101,9 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.metrics = process_metrics()
     app.state.pack_cache = PackCache()
-    app.state.embedder = EmbedderSource(settings)
+    app.state.embedder = MeteredEmbedderSource(settings, app.state.metrics)
     app.state.parser = ParserSource(settings)
     if engine is not None:
         app.state.engine = engine
@@ -95,6 +115,7 @@ def create_app(
         app.include_router(module.router)
     install_pages(app)
     install_docs(app)
+    install_metrics(app, settings, app.state.metrics, HANDLERS)
 
     @app.get("/health", tags=["service"], summary="Liveness: the process answers")
     async def health() -> dict[str, str]:

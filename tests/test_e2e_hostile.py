@@ -35,6 +35,7 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
 from domain.periods import parse_period
+from service.access.links import issue_link
 from service.access.tokens import issue_token
 from service.bias.gate import acknowledge_flag, approve_draft, check_draft, open_flags
 from service.bias.nlp import SenseParser
@@ -395,3 +396,31 @@ def test_the_api_docs_render_from_our_origin_under_the_csp(live: Live) -> None:
     foreign = [url for url in requested if not url.startswith(live.url)]
     assert not foreign, f"the docs page loads from elsewhere: {foreign}"
     assert not docs.no_csp, docs.no_csp
+
+
+def test_a_sign_in_link_for_a_hostile_name_runs_nothing_before_or_after_it_is_used(
+    live: Live,
+) -> None:
+    """A one-time link's page (issue 15) names whose link it is, from people.csv: Cy's,
+    markup and all, opened signed out, used with its button to land on /me; another
+    opened by Bo (whose name is planted too) while signed in; the first opened again,
+    used up. Nothing planted runs, on any of them."""
+    with live.engine.begin() as conn:
+        secrets = [issue_link(conn, live.org.ids["cy"], actor="test").secret for _ in range(2)]
+    signed_out = watch(live, None, "/sign-in")
+    signed_out.visit(f"/sign-in/link/{secrets[0]}")
+    button = signed_out.page.get_by_role("button", name=re.compile("^Sign in as Cy"))
+    submit(signed_out.page, button.click)
+    expect(signed_out.page).to_have_url(re.compile(r"/me$"))
+    signed_out.inspect("/me after the link")
+    signed_in = watch(live, "bo")
+    signed_in.visit(f"/sign-in/link/{secrets[1]}")
+    expect(signed_in.page.locator("form p").first).to_contain_text("You are signed in as Bo")
+    used = watch(live, None, "/sign-in")
+    used.visit(f"/sign-in/link/{secrets[0]}", shows=False)
+    expect(used.page.get_by_role("alert")).to_contain_text("already used")
+
+    watched = (signed_out, signed_in, used)
+    ran = [line for w in watched for line in w.ran]
+    assert not ran, "planted markup ran or reached a link's page:\n" + "\n".join(ran[:40])
+    assert not [line for w in watched for line in w.no_csp]

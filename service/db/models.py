@@ -52,6 +52,7 @@ __all__ = [
     "Rating",
     "Record",
     "ReviewCycle",
+    "SignInLink",
     "WebSession",
 ]
 
@@ -276,6 +277,21 @@ class WebSession(Base):
     )
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SignInLink(Base):
+    """A one-time sign-in link (service/access/links.py): only the SHA-256 of its secret is
+    stored, like a token's. Used once (`used_at`), dead after `expires_at` either way."""
+
+    __tablename__ = "sign_in_links"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    link_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class PersonRole(Base):

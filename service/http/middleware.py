@@ -8,7 +8,9 @@
 3. `Authenticate`: the caller is resolved from the bearer token or the page session before
    the body is read or parsed; an API call without a valid credential is answered 401 here,
    a page form post without a session is sent to sign-in, and an address with too many
-   failures is answered 429. Routes read the result from `request.state.principal`.
+   failures is answered 429. Routes read the result from `request.state.principal`. The
+   caller is one query (service.access.authn); a GET or HEAD keeps that connection for its
+   route (service.http.deps.get_connection), so a read checks out one, not two.
 
 Plain ASGI rather than Starlette's BaseHTTPMiddleware, which wraps every response in extra
 tasks and streams.
@@ -21,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -32,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.access.authn import Authenticator
 from service.access.principal import Principal
 from service.access.throttle import FailureThrottle
+from service.http.deps import HELD_CONNECTION
 from service.http.errors import DATABASE_UNAVAILABLE, ApiError, database_unavailable, error_response
 from service.metrics import UNMATCHED, Metrics
 from service.settings import Settings
@@ -258,10 +261,13 @@ class Authenticate:
             refusal = await self._authenticate(scope, state)
         except DATABASE_UNAVAILABLE as exc:
             refusal = await database_unavailable(Request(scope), exc)
-        if refusal is not None:
-            await refusal(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+        try:
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+        finally:
+            await _release_held(state)
 
     async def _authenticate(self, scope: Scope, state: dict[str, object]) -> Response | None:
         api = scope["path"].startswith("/api/")
@@ -301,12 +307,31 @@ class Authenticate:
         return None
 
     def _resolve(self, scope: Scope, bearer: str | None, session: str | None) -> Principal | None:
+        """The caller, in one query. A GET or HEAD that finds one keeps the connection for
+        its route (`HELD_CONNECTION`, taken by service.http.deps.get_connection): a read
+        then checks out (and pings) one pooled connection, not two. A request with a body
+        does not, so no connection waits on a slow upload."""
         engine: Engine = scope["app"].state.engine
-        with engine.begin() as connection:
-            if bearer is not None:
-                return self.authenticator.bearer(connection, bearer)
-            assert session is not None
-            return self.authenticator.session(connection, session)
+        connection = engine.connect()
+        try:
+            with connection.begin():
+                principal = self._lookup(connection, bearer, session)
+        except BaseException:
+            connection.close()
+            raise
+        if principal is not None and scope["method"] in ("GET", "HEAD"):
+            scope["state"][HELD_CONNECTION] = connection
+        else:
+            connection.close()
+        return principal
+
+    def _lookup(
+        self, connection: Connection, bearer: str | None, session: str | None
+    ) -> Principal | None:
+        if bearer is not None:
+            return self.authenticator.bearer(connection, bearer)
+        assert session is not None
+        return self.authenticator.session(connection, session)
 
     async def _anonymous(self, scope: Scope, api: bool) -> Response | None:
         """No valid credential: the API refuses; a page form post goes to sign-in unread;
@@ -317,6 +342,14 @@ class Authenticate:
         if scope["method"] == "POST" and scope["path"] not in _OPEN_POSTS:
             return RedirectResponse(sign_in_url(scope["path"]), status_code=303)
         return None
+
+
+async def _release_held(state: dict[str, object]) -> None:
+    """Back to the pool with the connection authentication held, when no route took it (a
+    refusal, a page that reads nothing, a 404)."""
+    held = state.pop(HELD_CONNECTION, None)
+    if isinstance(held, Connection):
+        await run_in_threadpool(held.close)
 
 
 def note_failure(scope: Scope, throttle: FailureThrottle, reason: str) -> int:
