@@ -31,7 +31,13 @@ clients / throughput whatever the server does (`littles_law_mean_ms`): with no t
 the latency target is a throughput target (50 clients under 100 ms need ~500+ requests/s).
 
 `--workers N` runs `fairdraft serve --workers N` (one process per core is what a
-deployment would use); `--pool-size N` sets FAIRDRAFT_DB_POOL_SIZE for it.
+deployment would use; `make bench-api` passes 2, this machine's cores); `--pool-size N`
+sets FAIRDRAFT_DB_POOL_SIZE for it.
+
+After the load, the CPU time per request of the two hot reads (a cached evidence pack and
+a draft) is measured in-process, with no network and nothing else running
+(evals/request_cpu.py): `cpu_evidence_*` and `cpu_draft_*` in ms, and the database
+statements each runs (`*_queries`). `--cpu-repeats 0` skips it.
 """
 
 import argparse
@@ -64,11 +70,14 @@ from domain.kinds import DraftKind
 from domain.periods import parse_period
 from evals.org_store import HASHING_MODEL, org_store
 from evals.report import print_figures
+from evals.request_cpu import Reader, measure_reads, served_logging
 from service.access.principal import reports_of
 from service.access.tokens import issue_token
+from service.app import create_app
 from service.db.models import Draft, Person, PersonRole
 from service.drafting.run import Drafting, draft_cycle, offline_drafter
 from service.ingest.progress import RichProgress
+from service.settings import Settings
 
 PERIOD = parse_period("2026-H1")
 KIND = DraftKind.SELF_REFLECTION.value
@@ -489,6 +498,23 @@ def cpu_figures(cpu_s: dict[str, float], seconds: float) -> dict[str, float]:
 # --- the run ------------------------------------------------------------------------------
 
 
+def request_cpu_figures(
+    engine: Engine, settings: Settings, plans: Sequence[ClientPlan], repeats: int
+) -> dict[str, float]:
+    """CPU per request of the cached evidence pack and the draft read, in this process
+    (the app called as ASGI, as the clients above call it, one request at a time)."""
+    app = create_app(settings, engine=engine, worker=False)
+    readers = [Reader(plan.token, plan.subjects) for plan in plans]
+    with served_logging():
+        measured = measure_reads(
+            app, engine, readers, repeats=repeats, draft_kind=KIND, period=PERIOD.name
+        )
+    figures: dict[str, float] = {}
+    for item in measured:
+        figures.update(item.figures())
+    return figures
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--people", type=int, default=600)
@@ -506,6 +532,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--home", type=Path, help="keep the store (and drafts) here")
     parser.add_argument("--workers", type=int, default=1, help="fairdraft serve --workers")
     parser.add_argument("--pool-size", type=int, help="FAIRDRAFT_DB_POOL_SIZE for the server")
+    parser.add_argument(
+        "--cpu-repeats", type=int, default=300, help="in-process reads of each kind measured"
+    )
     return parser.parse_args(argv)
 
 
@@ -579,6 +608,10 @@ def main(argv: list[str] | None = None) -> int:
             figures.update(load_figures(result, args.clients))
             figures.update(in_app_figures(home / "serve.log"))
             figures.update(cpu_figures(result.cpu_s, args.seconds))
+            if args.cpu_repeats > 0:
+                console.log(f"CPU per request in-process: {args.cpu_repeats} reads of each kind")
+                figures.update(request_cpu_figures(engine, settings, plans, args.cpu_repeats))
+            figures["load_average_1m"] = round(os.getloadavg()[0], 2)
     finally:
         if args.home is None:
             shutil.rmtree(home, ignore_errors=True)

@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from domain.periods import Period
 from retrieval.embedding import Embedder
@@ -22,6 +22,10 @@ from retrieval.schema import Chunk
 from retrieval.search import retrieve_evidence
 
 DEFAULT_ENTRIES = 4096
+# Built once: constructing a statement costs more Python than running a small one.
+_DATA_VERSION = select(func.count(), func.max(Chunk.id)).where(
+    Chunk.subject_id == bindparam("subject_id", type_=Chunk.subject_id.type)
+)
 
 
 class PackCache:
@@ -42,9 +46,7 @@ class PackCache:
         draft_kind: str,
     ) -> EvidencePack:
         """The pack `retrieve_evidence` would build now (callers must not change it)."""
-        count, newest = connection.execute(
-            select(func.count(), func.max(Chunk.id)).where(Chunk.subject_id == subject_id)
-        ).one()
+        count, newest = connection.execute(_DATA_VERSION, {"subject_id": subject_id}).one()
         key = (embedder.name, subject_id, period, draft_kind, count, newest)
         with self._lock:
             found = self._packs.get(key)

@@ -25,6 +25,15 @@ def person_in_scope(connection: Connection, principal: Principal, person_id: int
     return row
 
 
+def require_in_scope(connection: Connection, principal: Principal, person_id: int) -> None:
+    """`person_in_scope` for a read that needs no more than the answer: the caller and
+    their reports were read from the people table by this request's authentication, so
+    only another person (an HR admin's read) costs a query to tell that they exist."""
+    if person_id == principal.person_id or principal.manages(person_id):
+        return
+    person_in_scope(connection, principal, person_id)
+
+
 class PersonLine(BaseModel):
     """One person as the operator's list shows them: who they are, where they sit, which
     roles they hold and whether they can act in fairdraft now. No demographic attribute:

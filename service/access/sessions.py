@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, insert, or_, select, update
 
 from service.access.tokens import token_hash
 from service.audit import audit
@@ -41,9 +41,12 @@ def open_session(
     token_id: int | None = None,
     oidc_subject: str | None = None,
     ends_by: datetime | None = None,
+    sign_in_link_id: int | None = None,
 ) -> OpenedSession:
     """A new session, ending at the absolute lifetime or at `ends_by` (an OIDC token's
-    expiry: the identity provider's word on how long this sign-in holds), if sooner."""
+    expiry: the identity provider's word on how long this sign-in holds), if sooner. A
+    session opened with a one-time link (service/access/links.py) is bound to no token:
+    it ends at sign-out, idle or its end; the audit names the link."""
     secret = secrets.token_urlsafe(32)
     expires_at = datetime.now(UTC) + lifetime.absolute
     if ends_by is not None:
@@ -65,36 +68,70 @@ def open_session(
         action="session_opened",
         entity="web_session",
         entity_id=str(session_id),
-        after={"person_id": person_id, "token_id": token_id, "oidc": oidc_subject is not None},
+        after={
+            "person_id": person_id,
+            "token_id": token_id,
+            "oidc": oidc_subject is not None,
+            **({"sign_in_link_id": sign_in_link_id} if sign_in_link_id is not None else {}),
+        },
     )
     return OpenedSession(session_id, secret, expires_at)
+
+
+def live_session_select() -> Select[int, int, datetime]:
+    """The live session with the hash `:session_hash` at `:now`, seen after `:idle_since`
+    (bound when run): its id, person and last sight. Unknown, ended, idle, expired
+    sessions, and those whose token was revoked or expired, select nothing."""
+    now = bindparam("now", type_=WebSession.expires_at.type)
+    return (
+        select(
+            WebSession.id.label("session_id"),
+            WebSession.person_id,
+            WebSession.last_seen_at,
+        )
+        .outerjoin(ApiToken, ApiToken.id == WebSession.token_id)
+        .where(
+            WebSession.session_hash
+            == bindparam("session_hash", type_=WebSession.session_hash.type),
+            WebSession.ended_at.is_(None),
+            WebSession.expires_at > now,
+            WebSession.last_seen_at > bindparam("idle_since", type_=WebSession.last_seen_at.type),
+            or_(
+                WebSession.token_id.is_(None),
+                (ApiToken.revoked_at.is_(None)) & (ApiToken.expires_at > now),
+            ),
+        )
+    )
+
+
+_LIVE_SESSION = live_session_select()
+
+
+def live_session_params(secret: str, *, idle: timedelta, now: datetime) -> dict[str, object]:
+    """The parameters of `live_session_select` for a cookie's secret at `now`."""
+    return {"session_hash": token_hash(secret), "now": now, "idle_since": now - idle}
+
+
+def touch_session(
+    connection: Connection, session_id: int, last_seen_at: datetime, now: datetime
+) -> None:
+    """Note that the session was seen, at most once a minute (a page view is not a write)."""
+    if last_seen_at < now - _TOUCH_EVERY:
+        connection.execute(
+            update(WebSession).where(WebSession.id == session_id).values(last_seen_at=now)
+        )
 
 
 def person_for_session(connection: Connection, secret: str, *, idle: timedelta) -> int | None:
     """The person a live session speaks for, touching it; None when it is unknown, ended,
     idle too long, past its end, or its token was revoked or expired."""
     now = datetime.now(UTC)
-    row = connection.execute(
-        select(WebSession.id, WebSession.person_id, WebSession.last_seen_at)
-        .outerjoin(ApiToken, ApiToken.id == WebSession.token_id)
-        .where(
-            WebSession.session_hash == token_hash(secret),
-            WebSession.ended_at.is_(None),
-            WebSession.expires_at > now,
-            WebSession.last_seen_at > now - idle,
-            or_(
-                WebSession.token_id.is_(None),
-                (ApiToken.revoked_at.is_(None)) & (ApiToken.expires_at > now),
-            ),
-        )
-    ).one_or_none()
-    if row is None:
+    row = connection.execute(_LIVE_SESSION, live_session_params(secret, idle=idle, now=now))
+    found = row.one_or_none()
+    if found is None:
         return None
-    if row.last_seen_at < now - _TOUCH_EVERY:
-        connection.execute(
-            update(WebSession).where(WebSession.id == row.id).values(last_seen_at=now)
-        )
-    return int(row.person_id)
+    touch_session(connection, found.session_id, found.last_seen_at, now)
+    return int(found.person_id)
 
 
 def end_session(connection: Connection, secret: str) -> bool:

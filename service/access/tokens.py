@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
     Text,
+    bindparam,
     case,
     cast,
     func,
@@ -95,18 +97,34 @@ class TokenOwner:
     person_id: int
 
 
-def live_token(connection: Connection, token: str) -> TokenOwner | None:
-    """The token's id and person when it is live; None for an unknown, revoked or expired one."""
+def live_token_select() -> Select[int, int]:
+    """The live token with the hash `:token_hash` at `:now` (bound when run): its id and
+    person. Unknown, revoked and expired tokens select nothing."""
+    return select(ApiToken.id.label("token_id"), ApiToken.person_id).where(
+        ApiToken.token_hash == bindparam("token_hash", type_=ApiToken.token_hash.type),
+        ApiToken.revoked_at.is_(None),
+        ApiToken.expires_at > bindparam("now", type_=ApiToken.expires_at.type),
+    )
+
+
+_LIVE_TOKEN = live_token_select()
+
+
+def live_token_params(token: str) -> dict[str, object] | None:
+    """The parameters of `live_token_select` for a token; None for one that is not
+    fairdraft's (no query needed)."""
     if not token.startswith(PREFIX):
         return None
-    row = connection.execute(
-        select(ApiToken.id, ApiToken.person_id).where(
-            ApiToken.token_hash == token_hash(token),
-            ApiToken.revoked_at.is_(None),
-            ApiToken.expires_at > datetime.now(UTC),
-        )
-    ).one_or_none()
-    return TokenOwner(row.id, row.person_id) if row else None
+    return {"token_hash": token_hash(token), "now": datetime.now(UTC)}
+
+
+def live_token(connection: Connection, token: str) -> TokenOwner | None:
+    """The token's id and person when it is live; None for an unknown, revoked or expired one."""
+    params = live_token_params(token)
+    if params is None:
+        return None
+    row = connection.execute(_LIVE_TOKEN, params).one_or_none()
+    return TokenOwner(row.token_id, row.person_id) if row else None
 
 
 def end_sessions_of_token(connection: Connection, token_id: int) -> None:

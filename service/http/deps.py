@@ -34,7 +34,22 @@ async def get_engine(request: Request) -> Engine:
     return engine
 
 
-def get_connection(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Connection]:
+# Where the authentication middleware leaves the connection it read the caller with, for
+# the route of a GET or HEAD to go on with: one pool checkout (and its ping) per request.
+HELD_CONNECTION = "held_connection"
+
+
+def get_connection(
+    request: Request, engine: Annotated[Engine, Depends(get_engine)]
+) -> Iterator[Connection]:
+    """The request's connection in a transaction of its own; the one authentication held
+    (service.http.middleware) when there is one, given back to the pool once the endpoint
+    is done."""
+    held: Connection | None = request.scope.get("state", {}).pop(HELD_CONNECTION, None)
+    if held is not None:
+        with held, held.begin():
+            yield held
+        return
     with engine.begin() as connection:
         yield connection
 

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, Engine, select
 
 from domain.errors import Refused
-from service.access.people import person_in_scope
+from service.access.people import person_in_scope, require_in_scope
 from service.access.scope import (
     may_approve_draft,
     may_see_draft,
@@ -39,6 +39,7 @@ from service.bias.gate import (
 )
 from service.bias.rewrite import Proposal, apply_rewrite, flagged_for, propose_rewrite
 from service.db.models import AuditEvent, Draft
+from service.drafting.current import current_draft
 from service.drafting.queries import check_view, history_draft, visible_draft, writable_draft
 from service.drafting.store import (
     EditOutcome,
@@ -96,7 +97,7 @@ def request_draft(
 def list_drafts(
     person_id: Id, principal: PrincipalDep, connection: ConnectionDep
 ) -> list[dict[str, Any]]:
-    person_in_scope(connection, principal, person_id)
+    require_in_scope(connection, principal, person_id)
     rows = connection.execute(
         select(Draft.id, Draft.kind, Draft.period, Draft.status, Draft.current_version)
         .where(Draft.subject_id == person_id)
@@ -130,6 +131,10 @@ def version_out(stored: StoredVersion) -> VersionOut:
 
 def _draft_out(connection: Connection, row: Any, version: int | None = None) -> DraftOut:
     stored = load_version(connection, row.id, version)
+    return _out(row, stored, draft_evidence(connection, row.id))
+
+
+def _out(row: Any, stored: StoredVersion, evidence: list[dict[str, Any]]) -> DraftOut:
     return DraftOut(
         id=row.id,
         person_id=row.subject_id,
@@ -138,15 +143,15 @@ def _draft_out(connection: Connection, row: Any, version: int | None = None) -> 
         status=row.status,
         current_version=row.current_version,
         version=version_out(stored),
-        evidence=[
-            CitedEvidenceOut.model_validate(item) for item in draft_evidence(connection, row.id)
-        ],
+        evidence=[CitedEvidenceOut.model_validate(item) for item in evidence],
     )
 
 
 @router.get("/drafts/{draft_id}", summary="A draft with its current version")
 def get_draft(draft_id: Id, principal: PrincipalDep, connection: ConnectionDep) -> DraftOut:
-    return _draft_out(connection, visible_draft(connection, principal, draft_id))
+    """One query (service.drafting.current): the hottest read of the API."""
+    found = current_draft(connection, principal, draft_id)
+    return _out(found.draft, found.version, found.evidence)
 
 
 @router.get("/drafts/{draft_id}/versions", summary="Every version of a draft, oldest first")

@@ -9,7 +9,7 @@ from domain.errors import NotFound
 from retrieval.embedding import Embedder
 from retrieval.pack_cache import PackCache
 from retrieval.schema import Record
-from service.access.people import person_in_scope
+from service.access.people import person_in_scope, require_in_scope
 from service.access.scope import shows_author
 from service.api.schemas import (
     DraftKind,
@@ -122,7 +122,7 @@ def evidence_pack(
     packs: Annotated[PackCache, Depends(get_pack_cache)],
     period: PeriodQuery = None,
 ) -> EvidencePackOut:
-    person_in_scope(connection, principal, person_id)
+    require_in_scope(connection, principal, person_id)
     window = period_param(period)
     pack = packs.pack(connection, embedder, subject_id=person_id, period=window, draft_kind=kind)
     return EvidencePackOut(
