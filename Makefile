@@ -74,7 +74,7 @@ bench-bias: $(VENV)/.installed
 
 .PHONY: bench-api
 bench-api: $(VENV)/.installed
-	$(BIN)/python -m evals.bench_api --people 600 --clients 50 --seconds 60 --workers 2
+	$(BIN)/python -m evals.bench_api --people 600 --clients 50 --seconds 60 --workers $(shell nproc)
 
 org: $(VENV)/.installed
 	$(BIN)/python -m evals.synthetic_org --people 120 --out evals/out/org
