@@ -16,6 +16,12 @@ n1 * n2, from ranks), the share of texts scoring exactly 0 (most often no word o
 list found), and per label the share with no word of its own list. Prints a table per
 facet and the cases ranked on the wrong side of zero, then ends with one JSON line of the
 figures. Target: AUC at least 0.97 (issue 14).
+
+Two sets: the development set above, which the lexicon was tuned on (its misranked cases
+are printed to read), and the held-out set `evals/data/agency_holdout.jsonl`, written by
+another person without seeing the lexicon. The held-out set's figures are printed and put
+under `holdout` in the JSON line, but never its texts: reading them would turn it into a
+second development set. When the held-out file is absent, `holdout` is null.
 """
 
 import argparse
@@ -32,9 +38,11 @@ from rich.console import Console
 from rich.table import Table
 
 from domain.errors import Invalid
+from evals.labelled import AGENCY_HOLDOUT_PATH
 from service.bias.language import name_words, profile_text
 
 CASES_FILE = Path(__file__).resolve().parent / "data" / "agency_cases.jsonl"
+HOLDOUT_FILE = AGENCY_HOLDOUT_PATH
 TARGET_AUC = 0.97
 # before issue 14: the 100-word agentic/communal lists (make eval-agency on commit 56c269f)
 BEFORE_AUC = 0.7194
@@ -259,18 +267,28 @@ def facet_table(scored: Sequence[Scored]) -> Table:
     return table
 
 
+def holdout_figures(path: Path) -> dict[str, float | int] | None:
+    """The held-out set's figures, or None when the file is not there (yet)."""
+    if not path.exists():
+        return None
+    return figures(score_cases(load_cases(path).cases))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--cases", type=Path, default=CASES_FILE)
+    parser.add_argument("--holdout", type=Path, default=HOLDOUT_FILE)
     args = parser.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 160)
     try:
         case_set = load_cases(args.cases)
         scored = score_cases(case_set.cases)
-        result = figures(scored)
+        result: dict[str, object] = dict(figures(scored))
+        held = holdout_figures(args.holdout)
     except AgencySetError as error:
         Console(stderr=True).print(f"error: {error}", markup=False, highlight=False)
         return 2
+    result["holdout"] = held
     console.print(facet_table(scored))
     wrong = misranked(scored)
     for item in wrong[:SHOWN]:
@@ -286,9 +304,16 @@ def main(argv: list[str] | None = None) -> int:
     if len(wrong) > SHOWN:
         console.print(f"... and {len(wrong) - SHOWN} more misranked")
     console.print(
-        f"AUC {result['auc']:.4f} (before, with the word lists of the first bias check: "
-        f"{BEFORE_AUC:.4f}; target {TARGET_AUC})"
+        f"AUC {result['auc']:.4f} on the development set (before, with the word lists of the "
+        f"first bias check: {BEFORE_AUC:.4f}; target {TARGET_AUC})"
     )
+    if held is None:
+        console.print(f"held-out set: {args.holdout.name} not found, not measured")
+    else:
+        console.print(
+            f"AUC {held['auc']:.4f} on the held-out set ({held['cases']} cases, "
+            f"{held['misranked']} on the wrong side of zero; its texts are not shown)"
+        )
     console.print(json.dumps(result), soft_wrap=True)
     return 0
 

@@ -1,6 +1,7 @@
 """The agency eval on its labelled set: a well-formed report whose AUC is a number in [0, 1],
-a set that keeps its promised size and balance, an AUC that counts ties half, and a loader
-that refuses a malformed set naming the line and field.
+a set that keeps its promised size and balance, an AUC that counts ties half, a loader
+that refuses a malformed set naming the line and field, and the held-out set's figures
+reported beside the development set's without its texts.
 
 No database: the eval scores texts with the language measures alone.
 """
@@ -35,6 +36,7 @@ FIGURES = {
     "communal_without_communal_word",
     "misranked",
 }
+HELD_OUT_FIGURES = FIGURES | {"holdout"}
 
 
 def write_set(path: Path, cases: list[dict[str, object]]) -> Path:
@@ -53,7 +55,7 @@ def test_the_eval_ends_with_one_json_line_of_its_figures(
     assert main([]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     result = json.loads(last)
-    assert set(result) == FIGURES
+    assert set(result) == HELD_OUT_FIGURES
     assert isinstance(result["auc"], float) and 0.0 <= result["auc"] <= 1.0
     assert 0.0 <= result["share_zero"] <= 1.0
     assert result["agentic"] + result["communal"] == result["cases"]
@@ -101,3 +103,58 @@ def test_a_malformed_set_is_a_message_and_exit_2_not_a_traceback(
     path.write_text(json.dumps(HEADER) + "\n{not json\n", encoding="utf-8")
     assert main(["--cases", str(path)]) == 2
     assert "line 2: not a JSON object" in capsys.readouterr().err
+
+
+def two_sets(tmp_path: Path) -> tuple[Path, Path]:
+    dev = write_set(
+        tmp_path / "dev.jsonl",
+        [
+            {"id": "ag-001", "label": "agentic", "text": "She led the launch.", "note": "x"},
+            {"id": "co-001", "label": "communal", "text": "He is kind.", "note": "x"},
+        ],
+    )
+    held = write_set(
+        tmp_path / "held.jsonl",
+        [
+            {"id": "ag-001", "label": "agentic", "text": "Zephyrine shipped it.", "note": "x"},
+            {"id": "ag-002", "label": "agentic", "text": "Quillon is kind and warm.", "note": "x"},
+            {"id": "co-001", "label": "communal", "text": "Marisol helps the team.", "note": "x"},
+        ],
+    )
+    return dev, held
+
+
+def test_the_held_out_figures_are_reported_but_never_its_texts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dev, held = two_sets(tmp_path)
+    assert main(["--cases", str(dev), "--holdout", str(held)]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["auc"] == 1.0
+    assert set(result["holdout"]) == FIGURES
+    assert result["holdout"]["cases"] == 3
+    assert result["holdout"]["auc"] == 0.5  # shipped above helps, kind and warm below
+    assert result["holdout"]["misranked"] == 1
+    assert "on the held-out set" in out
+    for word in ("Zephyrine", "Quillon", "Marisol"):  # read it and it is no longer held out
+        assert word not in out
+
+
+def test_without_a_held_out_file_its_figures_are_null(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dev, _ = two_sets(tmp_path)
+    assert main(["--cases", str(dev), "--holdout", str(tmp_path / "absent.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out.strip().splitlines()[-1])["holdout"] is None
+    assert "absent.jsonl not found" in out
+
+
+def test_a_malformed_held_out_set_is_a_message_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dev, held = two_sets(tmp_path)
+    held.write_text(json.dumps(HEADER) + "\n" + json.dumps(case("ag-001", "neutral")) + "\n")
+    assert main(["--cases", str(dev), "--holdout", str(held)]) == 2
+    assert "held.jsonl line 2: label:" in capsys.readouterr().err
