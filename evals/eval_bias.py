@@ -11,8 +11,9 @@ labels only to score) and runs the bias stage's pure functions on them. No datab
 Patterns, and when an instance counts as found:
 
 - `harsh_manager` / `generous_manager`: the labelled manager (offset -1 / +1) is flagged
-  by `manager_leniency` with that direction.
-- `mismatched_rating`: the labelled person is listed by `mismatched_ratings`.
+  by `manager_leniency` with that direction (`check_ratings(...).managers`).
+- `mismatched_rating`: the labelled person is listed by `mismatched_ratings` (outside the
+  prediction interval; `check_ratings(...).mismatched`).
 - `biased_feedback` (the gender-coded or personality-focused wording): the planted record
   gets at least one flag of a `PATTERN_FLAGS` kind from `profile_text`. Those are the
   flags that judge who a person is rather than what they did: personality criticism,
@@ -62,12 +63,7 @@ from domain.periods import Period, parse_period
 from evals.synthetic_org import generate_org
 from service.bias.evidence_features import evidence_features
 from service.bias.language import FLAG_PRIORITY, name_words, profile_text
-from service.bias.ratings import (
-    PersonRating,
-    fit_evidence_model,
-    manager_leniency,
-    mismatched_ratings,
-)
+from service.bias.ratings import PersonRating, RatingsCheck, check_ratings
 
 PATTERNS = ("harsh_manager", "generous_manager", "mismatched_rating", "biased_feedback")
 ANY_FLAG_ROW = "biased_feedback_any_flag"  # the same pattern, counting every flag kind
@@ -245,19 +241,32 @@ def score_ratings(
 ) -> tuple[dict[str, PatternScore], float, list[str]]:
     """Harsh and generous managers and far-off ratings found, and flags on anyone else."""
     ratings, _ = person_ratings(org, evidence)
+    return score_check(org, check_ratings(ratings))
+
+
+def planted_ratings(org: OrgFiles) -> dict[str, set[int]]:
+    """The labelled ratings patterns, as the person numbers `person_ratings` uses."""
     number = {row["employee_id"]: i for i, row in enumerate(org.people)}
-    name = {i: employee for employee, i in number.items()}
     labels = org.labels
-    planted = {
+    return {
         "harsh_manager": {number[e["manager_id"]] for e in labels["harsh_managers"]},
         "generous_manager": {number[e["manager_id"]] for e in labels["lenient_managers"]},
         "mismatched_rating": {number[e["employee_id"]] for e in labels["mismatched_ratings"]},
     }
-    leniency = [m for m in manager_leniency(ratings) if m.flagged]
+
+
+def score_check(
+    org: OrgFiles, check: RatingsCheck
+) -> tuple[dict[str, PatternScore], float, list[str]]:
+    """`score_ratings` from a check already run (one evidence fit and one mixed model for
+    managers, single ratings and R^2, as the bias report runs them)."""
+    name = {i: row["employee_id"] for i, row in enumerate(org.people)}
+    planted = planted_ratings(org)
+    leniency = [m for m in check.managers if m.flagged]
     flagged = {
         "harsh_manager": {m.manager_id for m in leniency if m.direction == "harsh"},
         "generous_manager": {m.manager_id for m in leniency if m.direction == "generous"},
-        "mismatched_rating": {m.person_id for m in mismatched_ratings(ratings)},
+        "mismatched_rating": {m.person_id for m in check.mismatched},
     }
     scores = {}
     missed = []
@@ -265,8 +274,7 @@ def score_ratings(
         hits = flagged[pattern]
         scores[pattern] = PatternScore(len(truth), len(truth & hits), len(hits - truth))
         missed += [f"{pattern} {name[i]}" for i in sorted(truth - hits)]
-    model, _ = fit_evidence_model(ratings)
-    return scores, model.r_squared, missed
+    return scores, check.model.r_squared, missed
 
 
 # ---------------------------------------------------------------- one org, many seeds

@@ -11,7 +11,20 @@ the planted direction; a mismatched rating when `mismatched_ratings` lists the p
 A seed finds a pattern when every planted instance is found; instance recall is reported
 too. Each planted manager that is not flagged is counted by what the report says about
 it: "not enough evidence" (the interval is too wide to tell) or silence (a confident
-"within the evidence", the dangerous miss).
+"within the evidence", the dangerous miss); each planted far-off rating not flagged, by
+whether the report lists it as "not enough evidence" (1.5+ points off, inside its
+prediction interval) or it lies under 1.5 points from the prediction.
+
+How far off the planted mismatches are: the median and 90th percentile of their |rating -
+expected|, the median half-width of their prediction intervals, and the largest ordinary
+|rating - expected| of each clean org (nothing planted there): a planted mismatch smaller
+than what a fair org of the same size produces on its own cannot be told apart by any
+threshold that leaves the clean orgs unflagged. The evidence model's R^2 is reported as
+the report prints it (the trimmed fit) and by plain least squares over everyone, with and
+without the two features issue 14 added (`ISSUE_14_FEATURES`), the before and after.
+
+Evidence features and the ratings check run once per org (`check_ratings`: one evidence
+fit, one mixed model), as the bias report runs them.
 
 Power curve: on each seed's clean org (`--power-people`, default the largest size), a
 set of pseudo-managers is made of k randomly drawn rated people each (k = 2..15, one
@@ -34,12 +47,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 from rich.console import Console
 from rich.table import Table
 
-from evals.eval_bias import OrgFiles, person_ratings, read_org, score_ratings
+from evals.eval_bias import OrgFiles, person_ratings, planted_ratings, read_org, score_check
 from evals.synthetic_org import generate_org
-from service.bias.ratings import ManagerLeniency, PersonRating, manager_leniency
+from service.bias.ratings import (
+    MISMATCH_POINTS,
+    ManagerLeniency,
+    PersonRating,
+    RatingsCheck,
+    check_ratings,
+    fit_evidence_model,
+    manager_leniency,
+)
 
 PATTERNS = ("harsh_manager", "generous_manager", "mismatched_rating")
 POWER_REPORTS = tuple(range(2, 16))
@@ -47,6 +70,8 @@ POWER_OFFSET = 1.0
 POWER_MIN_PEOPLE = 600  # the pseudo-managers take 119 people out of their teams
 TARGET_FOUND = 0.9  # issue 14: harsh and generous managers found in at least 9 of 10 seeds
 TARGET_FALSE = 0.1  # and at most 1 of 10 clean seeds with a false leniency or mismatch flag
+# what issue 14 added to the evidence features: the R^2 figure without them is the "before"
+ISSUE_14_FEATURES = frozenset({"measured_gain", "targets_met_share"})
 
 
 def not_enough(m: ManagerLeniency) -> bool:
@@ -65,31 +90,65 @@ class Detection:
     unflagged_silent: int  # planted managers not flagged and not stated as undecided
     clean_not_enough: int  # managers of the clean org stated as "not enough"
     clean_managers: int  # managers of the clean org tested
-    r_squared: float
+    r_squared: float  # the evidence model's (trimmed fit, as the report prints it)
+    r_squared_ols: float  # plain least squares on everyone, all evidence features
+    r_squared_ols_before: float  # the same without the features issue 14 added
+    mismatch_not_enough: int  # planted mismatches not flagged, listed "not enough evidence"
+    mismatch_silent: int  # planted mismatches less than MISMATCH_POINTS from the evidence
+    mismatch_residuals: tuple[float, ...]  # |rating - expected| of each planted mismatch
+    mismatch_halves: tuple[float, ...]  # prediction interval half-widths of those listed
+    clean_largest_residual: float  # the clean org's largest |rating - expected|
+    clean_undecided: int  # clean ratings listed "not enough evidence" (none is a mismatch)
 
 
-def _planted_managers(org: OrgFiles) -> set[str]:
-    labels = org.labels
-    return {e["manager_id"] for e in labels["harsh_managers"] + labels["lenient_managers"]}
+def _planted_managers(org: OrgFiles) -> set[int]:
+    planted = planted_ratings(org)
+    return planted["harsh_manager"] | planted["generous_manager"]
+
+
+def ols_r_squared(ratings: Sequence[PersonRating], without: frozenset[str] = frozenset()) -> float:
+    """R^2 of plain least squares on everyone (no trimming) with the evidence features less
+    `without`: the figure to compare features by (the trimmed fit's R^2 leaves out the
+    ratings it fits worst)."""
+    kept = [
+        replace(r, evidence={k: v for k, v in r.evidence.items() if k not in without})
+        for r in ratings
+    ]
+    model, _ = fit_evidence_model(kept, robust=False)
+    return model.r_squared
+
+
+def _adjusted(ratings: Sequence[PersonRating], check: RatingsCheck) -> list[float]:
+    """Each rating minus what the evidence predicts and, for a flagged manager's report,
+    minus the manager's offset: the residual the single-ratings check judges."""
+    offsets = {m.manager_id: m.estimate or 0.0 for m in check.managers if m.flagged}
+    return [
+        float(res) - (offsets.get(r.manager_id, 0.0) if r.manager_id is not None else 0.0)
+        for r, res in zip(ratings, check.residuals, strict=True)
+    ]
 
 
 def detect(seed: int, people: int, folder: Path) -> tuple[Detection, list[PersonRating]]:
     """Score the planted and the clean org of one seed; also returns the clean org's
-    ratings for the power curve."""
+    ratings for the power curve. Evidence features and the check run once per org."""
     orgs = {}
     for name, plant in (("planted", True), ("clean", False)):
         out = folder / f"seed-{seed}-{people}-{name}"
         generate_org(out, people=people, seed=seed, plant=plant)
         orgs[name] = read_org(out)
         shutil.rmtree(out, ignore_errors=True)
-    planted, r_squared, _ = score_ratings(orgs["planted"])
-    clean, _, _ = score_ratings(orgs["clean"])
     ratings, _ = person_ratings(orgs["planted"])
-    number = {row["employee_id"]: i for i, row in enumerate(orgs["planted"].people)}
-    truth = {number[e] for e in _planted_managers(orgs["planted"])}
-    unflagged = [m for m in manager_leniency(ratings) if m.manager_id in truth and not m.flagged]
     clean_ratings, _ = person_ratings(orgs["clean"])
-    clean_managers = manager_leniency(clean_ratings)
+    check, clean_check = check_ratings(ratings), check_ratings(clean_ratings)
+    planted, r_squared, _ = score_check(orgs["planted"], check)
+    clean, _, _ = score_check(orgs["clean"], clean_check)
+    truth = _planted_managers(orgs["planted"])
+    unflagged = [m for m in check.managers if m.manager_id in truth and not m.flagged]
+    far = planted_ratings(orgs["planted"])["mismatched_rating"]
+    undecided = {m.person_id for m in check.undecided}
+    listed = [m for m in (*check.mismatched, *check.undecided) if m.person_id in far]
+    off = dict(zip((r.person_id for r in ratings), _adjusted(ratings, check), strict=True))
+    residuals = [abs(off[i]) for i in sorted(far)]
     return (
         Detection(
             found={p: (planted[p].found, planted[p].planted) for p in PATTERNS},
@@ -97,9 +156,23 @@ def detect(seed: int, people: int, folder: Path) -> tuple[Detection, list[Person
             clean_false={p: clean[p].false_flags for p in PATTERNS},
             unflagged_not_enough=sum(not_enough(m) for m in unflagged),
             unflagged_silent=sum(not not_enough(m) for m in unflagged),
-            clean_not_enough=sum(not_enough(m) for m in clean_managers),
-            clean_managers=len(clean_managers),
+            clean_not_enough=sum(not_enough(m) for m in clean_check.managers),
+            clean_managers=len(clean_check.managers),
             r_squared=r_squared,
+            r_squared_ols=ols_r_squared(ratings),
+            r_squared_ols_before=ols_r_squared(ratings, ISSUE_14_FEATURES),
+            mismatch_not_enough=len(far & undecided),
+            mismatch_silent=sum(r < MISMATCH_POINTS for r in residuals),
+            mismatch_residuals=tuple(residuals),
+            mismatch_halves=tuple(
+                (m.pi_high - m.pi_low) / 2
+                for m in listed
+                if m.pi_high is not None and m.pi_low is not None
+            ),
+            clean_largest_residual=max(
+                map(abs, _adjusted(clean_ratings, clean_check)), default=0.0
+            ),
+            clean_undecided=len(clean_check.undecided),
         ),
         clean_ratings,
     )
@@ -128,7 +201,33 @@ def summarise(people: int, runs: Sequence[Detection]) -> dict[str, float | int]:
         sum(r.clean_not_enough for r in runs) / max(1, sum(r.clean_managers for r in runs)), 3
     )
     out[f"{people}.evidence_r2_mean"] = round(sum(r.r_squared for r in runs) / max(n, 1), 3)
+    out[f"{people}.evidence_r2_ols_mean"] = _mean([r.r_squared_ols for r in runs])
+    out[f"{people}.evidence_r2_ols_before_issue14_features_mean"] = _mean(
+        [r.r_squared_ols_before for r in runs]
+    )
+    out[f"{people}.mismatch_unflagged_not_enough"] = sum(r.mismatch_not_enough for r in runs)
+    out[f"{people}.mismatch_unflagged_silent"] = sum(r.mismatch_silent for r in runs)
+    residuals = np.asarray([x for r in runs for x in r.mismatch_residuals])
+    halves = [x for r in runs for x in r.mismatch_halves]
+    largest = [r.clean_largest_residual for r in runs]
+    out[f"{people}.mismatch_planted_abs_residual_median"] = _quantile(residuals, 0.5)
+    out[f"{people}.mismatch_planted_abs_residual_p90"] = _quantile(residuals, 0.9)
+    out[f"{people}.mismatch_interval_half_width_median"] = _quantile(np.asarray(halves), 0.5)
+    out[f"{people}.clean_largest_abs_residual_median"] = _quantile(np.asarray(largest), 0.5)
+    out[f"{people}.clean_largest_abs_residual_min"] = round(min(largest, default=0.0), 3)
+    out[f"{people}.mismatch_planted_share_above_clean_largest_min"] = round(
+        float((residuals > min(largest, default=0.0)).mean()) if residuals.size else 0.0, 3
+    )
+    out[f"{people}.clean_undecided_ratings_mean"] = _mean([float(r.clean_undecided) for r in runs])
     return out
+
+
+def _mean(values: Sequence[float]) -> float:
+    return round(sum(values) / len(values), 3) if values else 0.0
+
+
+def _quantile(values: npt.NDArray[np.float64], q: float) -> float:
+    return round(float(np.quantile(values, q)), 3) if values.size else 0.0
 
 
 # ---------------------------------------------------------------- power curve
@@ -202,14 +301,30 @@ def print_detection(console: Console, people: int, figures: dict[str, float | in
             str(figures[f"{people}.{p}.clean_seeds_flagged"]),
             str(figures[f"{people}.{p}.clean_false_flags"]),
         )
+    f = {k.removeprefix(f"{people}."): v for k, v in figures.items()}
     table.caption = (
         f"clean seeds with any false leniency or mismatch flag: "
-        f"{figures[f'{people}.clean_seeds_any_false_flag']}; planted managers not flagged: "
-        f"{figures[f'{people}.planted_managers_unflagged_not_enough']} stated 'not enough "
-        f"evidence', {figures[f'{people}.planted_managers_unflagged_silent']} silent; "
-        f"evidence R^2 {figures[f'{people}.evidence_r2_mean']}"
+        f"{f['clean_seeds_any_false_flag']}; planted managers not flagged: "
+        f"{f['planted_managers_unflagged_not_enough']} stated 'not enough evidence', "
+        f"{f['planted_managers_unflagged_silent']} silent; planted mismatches not flagged: "
+        f"{f['mismatch_unflagged_not_enough']} listed 'not enough evidence', "
+        f"{f['mismatch_unflagged_silent']} under {MISMATCH_POINTS} points off; evidence R^2 "
+        f"{f['evidence_r2_mean']} (trimmed fit), plain least squares "
+        f"{f['evidence_r2_ols_mean']} (without the issue 14 features "
+        f"{f['evidence_r2_ols_before_issue14_features_mean']})"
     )
     console.print(table)
+    console.print(
+        f"how far off the planted mismatches are ({people} people): |rating - expected| "
+        f"median {f['mismatch_planted_abs_residual_median']}, 90th percentile "
+        f"{f['mismatch_planted_abs_residual_p90']}; prediction interval half-width median "
+        f"{f['mismatch_interval_half_width_median']}; the clean org's largest ordinary "
+        f"|rating - expected|: median {f['clean_largest_abs_residual_median']}, smallest "
+        f"{f['clean_largest_abs_residual_min']} (share of planted mismatches beyond that "
+        f"smallest: {f['mismatch_planted_share_above_clean_largest_min']}); clean ratings "
+        f"listed 'not enough evidence' per org: {f['clean_undecided_ratings_mean']}",
+        soft_wrap=True,
+    )
 
 
 def print_power(console: Console, curve: dict[int, tuple[int, int, int]], people: int) -> None:

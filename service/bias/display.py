@@ -7,6 +7,7 @@ as rich markup: a group called "[prefer not to say]" is shown, not swallowed as 
 and one with a stray "[/]" does not stop the report."""
 
 from collections.abc import Sequence
+from math import ceil, log10
 from typing import assert_never
 
 from rich.console import Console
@@ -48,6 +49,8 @@ def print_report(console: Console, stored: StoredBiasReport) -> None:
     )
     if managers := report.ratings.managers:
         console.print(Text(managers_line(managers)))
+    if singles := single_ratings_line(report.ratings.mismatched):
+        console.print(Text(singles))
     if note := report.ratings.note:
         console.print(Text(f"ratings: {note}"))
 
@@ -115,6 +118,11 @@ def leniency_detail(m: ManagerLeniency) -> str:
         f"{m.ci_high:+.2f}; team mean {m.mean_residual:+.2f} over {m.n} rated reports)"
     )
     if m.verdict == "not_enough_evidence":
+        if m.ci_high < 0 or m.ci_low > 0:  # held back: the managers are not shown to differ
+            return (
+                f"not enough rated reports to tell: {shown}; not flagged, as the managers' "
+                "offsets are not shown to differ at all (one-way F test, p >= 0.05)"
+            )
         return f"not enough rated reports to tell: {shown}"
     if m.verdict == "within":
         return f"within half a step of the evidence: {shown}"
@@ -133,10 +141,43 @@ def managers_line(managers: Sequence[ManagerLeniency]) -> str:
     return line
 
 
+def single_ratings_line(mismatched: Sequence[MismatchedRating]) -> str | None:
+    """How many ratings lie outside their prediction interval, and how many more are far
+    from the evidence but inside it: said, not left silent (issue 14). None when no rating
+    is 1.5 points or more from the evidence."""
+    if not mismatched:
+        return None
+    undecided = [m for m in mismatched if m.verdict == "not_enough_evidence"]
+    level = next((m.level for m in mismatched if m.level is not None), None)
+    outside = len(mismatched) - len(undecided)
+    line = f"single ratings: {outside} outside the " + (
+        f"{level_text(level)} prediction interval" if level is not None else "evidence's range"
+    )
+    if undecided:
+        shown = ", ".join(str(m.person_id) for m in undecided[:10])
+        line += (
+            f"; {len(undecided)} more 1.5+ points from the evidence but inside it: not enough "
+            f"evidence to tell a mismatch from the evidence model's own error (people {shown}"
+            + (", ...)" if len(undecided) > 10 else ")")
+        )
+    return line
+
+
 def interval_text(m: MismatchedRating) -> str:
     if m.pi_low is None or m.pi_high is None or m.level is None:
         return ""
-    return f", outside its {m.level:.2%} prediction interval {m.pi_low:.1f} to {m.pi_high:.1f}"
+    return (
+        f", outside its {level_text(m.level)} prediction interval {m.pi_low:.1f} to {m.pi_high:.1f}"
+    )
+
+
+def level_text(level: float) -> str:
+    """A level near 1 with the digits that tell it from 100%: 1 - 0.05/120 is "99.96%",
+    1 - 0.05/2400 "99.998%"."""
+    if not 0 < level < 1:
+        return f"{level:.0%}"
+    digits = max(0, ceil(-log10(1 - level)) - 2)
+    return f"{100 * level:.{digits}f}%"
 
 
 def _f(value: float | None, spec: str) -> str:

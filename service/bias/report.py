@@ -493,9 +493,7 @@ def _findings(language: Sequence[LanguageFinding], ratings: RatingsAnalysis) -> 
         ManagerFinding(what=_manager_what(m), **dict(m)) for m in ratings.managers if m.flagged
     ]
     found += [
-        MismatchFinding(**dict(m))
-        for m in ratings.mismatched
-        if m.verdict != "not_enough_evidence"
+        MismatchFinding(**dict(m)) for m in ratings.mismatched if m.verdict != "not_enough_evidence"
     ]
     return found
 

@@ -151,13 +151,15 @@ class GapFinding(GroupGap):
 
 
 class ManagerFinding(ManagerLeniency):
-    """A manager who rates below or above what their reports' evidence predicts, flagged."""
+    """A manager who rates below or above what their reports' evidence predicts, flagged:
+    the shrunken offset's 95% interval excludes zero (`estimate`, `ci_low`, `ci_high`)."""
 
     what: Literal["manager_harsh", "manager_generous"]
 
 
 class MismatchFinding(MismatchedRating):
-    """One rating far from what the person's evidence predicts."""
+    """One rating outside the prediction interval of what the person's evidence predicts
+    (`pi_low`, `pi_high` at `level`); the ratings inside it are not findings."""
 
     what: Literal["mismatched_rating"] = "mismatched_rating"
 
@@ -186,7 +188,12 @@ class RatingsAnalysis(Value):
     managers: tuple[ManagerLeniency, ...] = Field(
         default=(), description="Managers with 3 or more rated reports, flagged first."
     )
-    mismatched: tuple[MismatchedRating, ...] = Field(default=(), description="Largest first.")
+    mismatched: tuple[MismatchedRating, ...] = Field(
+        default=(),
+        description="Ratings far from the evidence: those outside the prediction interval "
+        "(verdict mismatch, each also a finding), then those at least 1.5 points off but "
+        "inside it (verdict not_enough_evidence, issue 14), each largest first.",
+    )
 
 
 class BiasReportBody(Value):

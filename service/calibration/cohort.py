@@ -22,12 +22,7 @@ from sqlalchemy import Connection, select
 
 from domain.kinds import DraftKind
 from domain.periods import PeriodError
-from service.bias.ratings import (
-    ManagerLeniency,
-    PersonRating,
-    fit_evidence_model,
-    manager_leniency,
-)
+from service.bias.ratings import ManagerLeniency, PersonRating, check_ratings
 from service.bias.report import rated_people
 from service.calibration.panels import (
     CohortPerson,
@@ -45,6 +40,13 @@ from service.drafting.structure import DraftBody
 from service.ratings.workflow import RatingView, cycle_ratings
 
 SUMMARY_KIND = DraftKind.CALIBRATION_SUMMARY.value
+# how a manager's leniency verdict (service.bias.ratings.Verdict) is said on the pages
+VERDICT_WORDS = {
+    "harsh": "flagged, rates below the evidence",
+    "generous": "flagged, rates above the evidence",
+    "within": "within half a step of the evidence",
+    "not_enough_evidence": "not enough rated reports to tell",
+}
 DISAGREEMENT_POINTS = 1.0  # a proposal a full rating step from the evidence is worth a talk
 _EPSILON = 1e-9
 
@@ -85,7 +87,7 @@ class ManagerRow:
     n: int  # the manager's rated reports in the whole cycle
     mean_residual: float  # mean of (rating - evidence-predicted), clipped at 1 point
     direction: str  # "harsh" or "generous"
-    flagged: bool  # the mixed model's 95% interval excludes zero (service.bias.ratings)
+    flagged: bool  # the mixed model's 95% interval excludes zero and managers differ at all
     # issue 14: the shrunken estimate, its 95% interval, and "not_enough_evidence" where
     # too few rated reports tell (None from reports stored before it)
     estimate: float | None = None
@@ -109,6 +111,16 @@ class ManagerRow:
             ci_high=None if found.ci_high is None else round(found.ci_high, 2),
             verdict=found.verdict,
         )
+
+    def said(self) -> str:
+        """What the report says of the manager in words, with the shrunken estimate and its
+        95% interval where the row has them (empty for rows stored before issue 14)."""
+        if self.estimate is None or self.ci_low is None or self.ci_high is None:
+            return ""
+        numbers = (
+            f"{self.estimate:+.2f} points (95% interval {self.ci_low:+.2f} to {self.ci_high:+.2f})"
+        )
+        return f"{VERDICT_WORDS.get(self.verdict or '', 'estimate')}: {numbers}"
 
 
 @dataclass(frozen=True)
@@ -252,19 +264,19 @@ def _evidence(
     so the prediction is read back from the residual rather than refitted here."""
     if not cycle_people:
         return _Evidence({}, [], None, 0)
-    model, residuals = fit_evidence_model(cycle_people)
+    checked = check_ratings(cycle_people)  # one evidence fit and one mixed model, as the report
     predicted = {
         r.person_id: round(r.rating - float(res), 2)
-        for r, res in zip(cycle_people, residuals, strict=True)
+        for r, res in zip(cycle_people, checked.residuals, strict=True)
     }
     rows = [
         ManagerRow.of(
             m, label=labeller.label(m.manager_id), manager_id=labeller.shown_id(m.manager_id)
         )
-        for m in manager_leniency(cycle_people)
+        for m in checked.managers
         if m.manager_id in managers
     ]
-    return _Evidence(predicted, rows, model.r_squared, model.n)
+    return _Evidence(predicted, rows, checked.model.r_squared, checked.model.n)
 
 
 def _names(connection: Connection, ids: set[int]) -> dict[int, str]:

@@ -345,12 +345,16 @@ def _hbars(
 def leniency_chart(managers: Sequence[ManagerRow], *, chart_id: str) -> Markup:
     """Each manager's mean (rating - what the evidence predicts) over their rated reports,
     around a zero line: left of it they rate harder than the evidence, right of it softer.
-    Dashed lines mark half a rating step, where a significant offset is flagged."""
+    Dashed lines mark half a rating step. Each row also says what the report concludes
+    (`ManagerRow.said`: flagged, within, or not enough rated reports to tell) with the
+    mixed model's shrunken estimate and its 95% interval, which decide the flag."""
     reach = max([1.0, *(abs(m.mean_residual) for m in managers)])
     reach = float(int(reach * 2 + 0.999)) / 2
     rows = [
         _HBar(
-            heading=f"{m.label} · n {m.n} · {m.direction}" + (" · flagged" if m.flagged else ""),
+            heading=f"{m.label} · n {m.n} · {m.direction}"
+            + (" · flagged" if m.flagged else "")
+            + (" · too few reports to tell" if m.verdict == "not_enough_evidence" else ""),
             value=m.mean_residual,
             value_text=f"{m.mean_residual:+.2f}",
             marked=m.flagged,
@@ -360,6 +364,7 @@ def leniency_chart(managers: Sequence[ManagerRow], *, chart_id: str) -> Markup:
     said = "; ".join(
         f"{m.label}: {m.mean_residual:+.2f} points over {m.n} rated reports, {m.direction}"
         + (", flagged" if m.flagged else "")
+        + (f" ({m.said()})" if m.said() else "")
         for m in managers
     )
     title = "Manager leniency: ratings against what the evidence predicts"
@@ -376,15 +381,31 @@ def leniency_chart(managers: Sequence[ManagerRow], *, chart_id: str) -> Markup:
     )
     table = _table(
         title,
-        ["Manager", "Rated reports", "Mean offset (points)", "Direction", "Flagged"],
         [
-            [m.label, str(m.n), f"{m.mean_residual:+.2f}", m.direction, _yes(m.flagged)]
+            "Manager",
+            "Rated reports",
+            "Mean offset (points)",
+            "Direction",
+            "Flagged",
+            "What the report says",
+        ],
+        [
+            [
+                m.label,
+                str(m.n),
+                f"{m.mean_residual:+.2f}",
+                m.direction,
+                _yes(m.flagged),
+                m.said() or "-",
+            ]
             for m in managers
         ],
     )
     caption = (
         "Bars run from zero to each manager's mean offset; dashed lines at half a rating "
-        "step. Flagged (hatched, diamond): at least half a step and significant."
+        "step. Flagged (hatched, diamond): the mixed model's shrunken estimate has a 95% "
+        "interval that excludes zero. Too few reports to tell: the team's interval still "
+        "reaches half a step."
     )
     return _figure(svg, caption, table)
 

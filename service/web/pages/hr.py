@@ -10,7 +10,7 @@ else is told the page needs the role (403), like the API's HR endpoints.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, assert_never
 
@@ -21,8 +21,14 @@ from sqlalchemy import Connection, func, select
 
 from domain.errors import Refused
 from service.access.principal import Principal
-from service.bias.display import interval_text, leniency_detail
-from service.bias.ratings import AdverseImpact, GroupDistribution, GroupGap, ImpactGroup
+from service.bias.display import interval_text, leniency_detail, level_text
+from service.bias.ratings import (
+    AdverseImpact,
+    GroupDistribution,
+    GroupGap,
+    ImpactGroup,
+    MismatchedRating,
+)
 from service.bias.report import latest_report
 from service.bias.report_model import (
     AttributeRatings,
@@ -114,6 +120,9 @@ class ReportView:
     managers: list[ManagerRow]
     leniency: Markup | None
     language: tuple[int, int, int]  # comparisons run, flagged, not run (a group too small)
+    # ratings 1.5+ points from the evidence but inside their prediction interval: "not
+    # enough evidence to tell", said rather than left silent (issue 14)
+    undecided: list[FindingRow] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -240,6 +249,9 @@ def report_view(connection: Connection, stored: StoredBiasReport) -> ReportView:
             sum(c.flagged for c in language),
             sum(c.suppressed for c in language),
         ),
+        undecided=[
+            _undecided(m, names) for m in ratings.mismatched if m.verdict == "not_enough_evidence"
+        ],
     )
 
 
@@ -248,6 +260,7 @@ def _names(connection: Connection, report: BiasReportBody) -> dict[int, str]:
     query: HR may see who they are; the report itself keeps only ids."""
     ids = {m.manager_id for m in report.ratings.managers}
     ids.update(i for f in report.findings for i in _people_in(f))
+    ids.update(i for m in report.ratings.mismatched for i in _rated_and_rater(m))
     if not ids:
         return {}
     rows = connection.execute(
@@ -262,11 +275,13 @@ def _people_in(item: Finding) -> tuple[int, ...]:
         case ManagerFinding():
             return (item.manager_id,)
         case MismatchFinding():
-            return (
-                (item.person_id,) if item.manager_id is None else (item.person_id, item.manager_id)
-            )
+            return _rated_and_rater(item)
         case _:
             return ()
+
+
+def _rated_and_rater(item: MismatchedRating) -> tuple[int, ...]:
+    return (item.person_id,) if item.manager_id is None else (item.person_id, item.manager_id)
 
 
 def _person(names: Mapping[int, str], person_id: int) -> str:
@@ -323,6 +338,24 @@ def finding(item: Finding, names: Mapping[int, str]) -> FindingRow:
             )
         case _:
             assert_never(item)
+
+
+def _undecided(item: MismatchedRating, names: Mapping[int, str]) -> FindingRow:
+    """A rating far from the evidence but inside its prediction interval."""
+    inside = ""
+    if item.pi_low is not None and item.pi_high is not None and item.level is not None:
+        inside = (
+            f", inside its {level_text(item.level)} prediction interval "
+            f"{item.pi_low:.1f} to {item.pi_high:.1f}"
+        )
+    rater = item.manager_id
+    return FindingRow(
+        "Not enough evidence to tell",
+        _person(names, item.person_id),
+        f"rated {item.rating:g}, the evidence predicts {item.expected:.1f} "
+        f"({item.residual:+.1f}){inside}"
+        + ("" if rater is None else f"; rated by {_person(names, rater)}"),
+    )
 
 
 def _p(p_adjusted: float | None) -> str:
