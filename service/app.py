@@ -15,7 +15,6 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import Engine, text
 from starlette.types import ASGIApp
 
-from retrieval.embedding import Embedder
 from retrieval.pack_cache import PackCache
 from service.api.routers import (
     audit,
@@ -37,7 +36,13 @@ from service.jobs.handlers import HANDLERS
 from service.jobs.worker import start_in_thread
 from service.metrics import Metrics, metered, multiprocess_dir, process_metrics
 from service.settings import Settings, get_settings
-from service.store import EmbedderSource, ParserSource, open_store
+from service.store import (
+    EmbedderSource,
+    OnFirstUse,
+    ParserSource,
+    embedder_from,
+    open_store,
+)
 from service.web.setup import install_pages
 
 DESCRIPTION = """Drafts performance reviews from evidence and checks them for bias before a
@@ -65,11 +70,8 @@ class MeteredEmbedderSource(EmbedderSource):
     query embeddings and, through the in-process worker, its jobs'."""
 
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
-        super().__init__(settings)
-        self.metrics = metrics
-
-    def __call__(self) -> Embedder:
-        return metered(super().__call__(), self.metrics)
+        # wrapped once, when loaded: every caller gets the same embedder
+        OnFirstUse.__init__(self, lambda: metered(embedder_from(settings), metrics))
 
 
 def create_app(

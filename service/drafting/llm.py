@@ -16,6 +16,7 @@ After the last try the caller gets `DraftingFailed` with the reason, and nothing
 
 import json
 import re
+import time
 from typing import Any
 
 import openai
@@ -28,6 +29,7 @@ from pydantic import SecretStr, ValidationError
 from domain.errors import Unavailable
 from service.drafting.prompting import RenderedPrompt
 from service.drafting.structure import DraftBody
+from service.metrics import process_metrics
 from service.settings import Settings
 
 ChatRunnable = Runnable[LanguageModelInput, BaseMessage]
@@ -109,6 +111,43 @@ async def draft_with_model(
 
 
 async def _ask(model: ChatRunnable, messages: list[BaseMessage]) -> BaseMessage:
+    """One call, timed into the metrics with its outcome and the tokens its usage reports."""
+    started = time.perf_counter()
+    try:
+        reply = await _invoke(model, messages)
+    except Exception as exc:
+        process_metrics().llm_call(_outcome(exc), time.perf_counter() - started)
+        raise
+    prompt_tokens, completion_tokens = token_usage(reply)
+    process_metrics().llm_call(
+        "ok",
+        time.perf_counter() - started,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+    )
+    return reply
+
+
+def token_usage(reply: BaseMessage) -> tuple[int, int]:
+    """(prompt, completion) tokens of an answer, from the `usage` of the OpenAI-compatible
+    response as LangChain keeps it; (0, 0) from a server that reports none."""
+    usage = getattr(reply, "usage_metadata", None) or {}
+    return int(usage.get("input_tokens", 0) or 0), int(usage.get("output_tokens", 0) or 0)
+
+
+def _outcome(exc: Exception) -> str:
+    """The label of a failed call: what the openai client ended with."""
+    cause = exc.__cause__ if isinstance(exc, DraftingFailed) else exc
+    if isinstance(cause, openai.APITimeoutError):
+        return "timeout"
+    if isinstance(cause, openai.APIStatusError):
+        return "http_error"
+    if isinstance(cause, openai.APIConnectionError):
+        return "connection_error"
+    return "error"
+
+
+async def _invoke(model: ChatRunnable, messages: list[BaseMessage]) -> BaseMessage:
     try:
         return await model.ainvoke(messages)
     except openai.APITimeoutError as exc:
