@@ -32,6 +32,7 @@ from sqlalchemy import Engine, select
 
 from domain.periods import parse_period
 from evals.synthetic_org import generate_org
+from retrieval.embedding import PRECISION_SETTINGS, precision_here
 from retrieval.evidence import EvidencePack
 from retrieval.queries import draft_kinds
 from retrieval.search import RANKINGS, retrieve_evidence
@@ -153,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--model", default=DEFAULT_EMBEDDING_MODEL)
     parser.add_argument(
+        "--precision",
+        choices=PRECISION_SETTINGS,
+        default="auto",
+        help="what the model computes in (FAIRDRAFT_EMBEDDING_PRECISION); fp32 for a baseline",
+    )
+    parser.add_argument(
         "--home", type=Path, help="keep the store here: a rerun re-ingests nothing unchanged"
     )
     parser.add_argument(
@@ -165,7 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = generate_org(home / "org", people=args.people, seed=args.seed)
         labels = json.loads(summary.labels_json.read_text())
-        settings = Settings(_env_file=None, home=home, embedding_model=args.model)
+        settings = Settings(
+            _env_file=None,
+            home=home,
+            embedding_model=args.model,
+            embedding_precision=args.precision,
+        )
         with open_store(settings) as engine:
             ingestor = Ingestor(engine, settings, actor="eval", progress=RichProgress())
             ingest_path(ingestor, home / "org")
@@ -182,7 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     baseline = {k: v for k, v in stored.items() if isinstance(v, float)}
     print_results(console, results, baseline)
     print_misses(console, misses)
-    figures: dict[str, float | str | int] = {"people": args.people, "model": args.model}
+    figures: dict[str, float | str | int] = {
+        "people": args.people,
+        "model": args.model,
+        "precision": precision_here(args.precision, settings.embedding_device),
+    }
     for (kind, ranking), metrics in sorted(results.items()):
         for metric, value in metrics.items():
             figures[f"{kind}.{ranking}.{metric}"] = value

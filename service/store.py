@@ -31,6 +31,7 @@ def embedder_from(settings: Settings) -> Embedder:
         settings.embedding_model,
         device=settings.embedding_device,
         batch_size=settings.embedding_batch_size,
+        precision=settings.embedding_precision,
     )
 
 

@@ -12,6 +12,11 @@ layers:
   model asked again (`FAIRDRAFT_LLM_FORMAT_RETRIES`).
 
 After the last try the caller gets `DraftingFailed` with the reason, and nothing is stored.
+
+The schema travels in the request body as it is (`extra_body`), not as LangChain's
+`response_format`: that routes each call through the openai client's `parse`, which walks
+the whole schema on every call (a third of the client's CPU time per draft) and raises its
+own error on an answer cut off at the length limit, where the format retry should ask again.
 """
 
 import json
@@ -44,10 +49,19 @@ class MalformedDraft(ValueError):
     pass
 
 
-def chat_model(settings: Settings) -> ChatRunnable:
-    """The configured chat model, bound to answer with a draft as JSON."""
+def chat_model(settings: Settings, *, own_pool: bool = False) -> ChatRunnable:
+    """The configured chat model, bound to answer with a draft as JSON.
+
+    `own_pool`: the model gets connections of its own (the openai client's defaults keep a
+    hundred alive between calls) instead of LangChain's pool, which every model of the
+    process shares. Connections belong to the event loop that opened them: a model with its
+    own pool serves one loop (one `asyncio.run`: a job, a command, a drafting process), and
+    the shared pool the app's one long-lived loop. A second loop that meets the first one's
+    connections fails with "Event loop is closed".
+    """
     if settings.llm_model is None:
         raise ValueError("no LLM configured: set FAIRDRAFT_LLM_MODEL")
+    pool = openai.DefaultAsyncHttpxClient(timeout=settings.llm_timeout_s) if own_pool else None
     model = ChatOpenAI(
         model=settings.llm_model,
         base_url=settings.llm_base_url,
@@ -56,9 +70,15 @@ def chat_model(settings: Settings) -> ChatRunnable:
         max_retries=settings.llm_max_retries,
         temperature=settings.llm_temperature,
         use_responses_api=False,
+        http_async_client=pool,
     )
+    return model.bind(extra_body={"response_format": response_format()})
+
+
+def response_format() -> dict[str, Any]:
+    """The json_schema response format asking for a `DraftBody`."""
     schema = {"name": "draft", "schema": DraftBody.model_json_schema()}
-    return model.bind(response_format={"type": "json_schema", "json_schema": schema})
+    return {"type": "json_schema", "json_schema": schema}
 
 
 def parse_draft(content: Any) -> DraftBody:

@@ -1,38 +1,48 @@
 """Drafting for one person, or for everyone in a cycle: retrieve, render, write, check, store.
 
 The model call is the only slow step, so drafting is async around it: the database work
-(retrieval before, the citation check and storing after) runs in worker threads, and a
-cycle keeps a bounded number of model calls in flight. A cycle is resumable: drafts already
-stored for the period are skipped, and a failure is recorded and left for the next run
-without touching any other draft.
+(retrieval before, the citation check and storing after) runs in worker threads. A cycle
+keeps `concurrency` model calls in flight and only those wait for a turn: the next drafts
+are prepared while the model writes, and stored after it, so a slow model is never kept
+waiting by the work around it. That work is CPU, though, one core's worth per process, so
+a large cycle is spread over `FAIRDRAFT_DRAFTING_PROCESSES` processes (`spread.py`) that
+share the model calls between them. A cycle is resumable: drafts already stored for the
+period are skipped, and a failure is recorded and left for the next run without touching
+any other draft.
 """
 
 import asyncio
+import contextlib
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, select
+import numpy as np
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
 from domain.periods import Period
-from retrieval.embedding import Embedder
+from retrieval.embedding import Embedder, Vectors
 from retrieval.evidence import EvidencePack
+from retrieval.queries import queries_for
 from retrieval.schema import Chunk
-from retrieval.search import retrieve_evidence
+from retrieval.search import QUERY_VECTORS, retrieve_evidence
 from service.cycles.store import cycle_id
+from service.db.engine import make_engine
 from service.db.models import Draft, Person
 from service.drafting.citations import CitationReport, check_citations
 from service.drafting.injection_flags import EvidenceMark, mark_pack
 from service.drafting.llm import ChatRunnable, DraftingFailed, chat_model, draft_with_model
 from service.drafting.offline import OFFLINE_LABEL, draft_offline
 from service.drafting.prompting import RenderedPrompt, context_for, render
+from service.drafting.spread import Claims, Send, Spread
 from service.drafting.store import save_generated
 from service.drafting.structure import DraftBody
 from service.drafting.subject import DraftSubject
 from service.ingest.directory import find_person
-from service.ingest.progress import Advance, NoProgress, ProgressReporter
+from service.ingest.progress import NoProgress, ProgressReporter
 from service.settings import Settings
 
 _T = TypeVar("_T")
@@ -47,13 +57,18 @@ class Drafter:
     model: str
     write: Write
     label: str | None = None  # shown with every draft it writes
+    # Rebuilt the same in another process from the settings alone (the offline drafter,
+    # and the model of the settings), so a cycle may be spread over processes.
+    portable: bool = False
 
 
 def offline_drafter() -> Drafter:
     async def write(pack: EvidencePack, subject: DraftSubject, _: RenderedPrompt) -> DraftBody:
         return draft_offline(pack, subject)
 
-    return Drafter(origin="offline", model="offline", write=write, label=OFFLINE_LABEL)
+    return Drafter(
+        origin="offline", model="offline", write=write, label=OFFLINE_LABEL, portable=True
+    )
 
 
 def model_drafter(model: ChatRunnable, name: str, *, format_retries: int) -> Drafter:
@@ -64,11 +79,35 @@ def model_drafter(model: ChatRunnable, name: str, *, format_retries: int) -> Dra
 
 
 def drafter_from(settings: Settings) -> Drafter:
+    """The drafter the settings name. A model drafter makes one chat model, with its own
+    connections, per event loop it is used in: a job, a command or a drafting process is
+    one `asyncio.run`, and connections cannot outlive their loop (`chat_model`)."""
     if settings.llm_model is None:
         return offline_drafter()
-    return model_drafter(
-        chat_model(settings), settings.llm_model, format_retries=settings.llm_format_retries
-    )
+    models = _PerLoop(lambda: chat_model(settings, own_pool=True))
+    retries = settings.llm_format_retries
+
+    async def write(_: EvidencePack, __: DraftSubject, prompt: RenderedPrompt) -> DraftBody:
+        return await draft_with_model(models.get(), prompt, format_retries=retries)
+
+    return Drafter(origin="llm", model=settings.llm_model, write=write, portable=True)
+
+
+class _PerLoop:
+    """One chat model per running event loop, made on first use in it (and dropped with it)."""
+
+    def __init__(self, make: Callable[[], ChatRunnable]) -> None:
+        self._make = make
+        self._models: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ChatRunnable] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def get(self) -> ChatRunnable:
+        loop = asyncio.get_running_loop()
+        model = self._models.get(loop)
+        if model is None:
+            model = self._models[loop] = self._make()
+        return model
 
 
 @dataclass(frozen=True)
@@ -127,15 +166,41 @@ def prepare(run: Drafting, person: Person, kind: str, period: Period) -> Prepare
     swapped name, so both paths see the same evidence and prompt. The review cycle is the
     one named by the period, if HR has set it up; a draft never creates one."""
     with run.engine.connect() as conn:
-        pack = retrieve_evidence(
-            conn,
-            run.embedder,
-            subject_id=person.id,
-            period=period,
-            draft_kind=kind,
-            token_budget=run.settings.draft_token_budget,
-        )
+        pack = _retrieve(conn, run, person, kind, period)
         cycle = cycle_id(conn, period.name)
+    return _prepared(run, person, kind, period, pack, cycle)
+
+
+def _prepare_in_cycle(
+    run: Drafting, person: Person, kind: str, period: Period, cycle: int | None
+) -> Prepared:
+    """`prepare`, with the review cycle looked up once for the whole cycle run."""
+    with run.engine.connect() as conn:
+        pack = _retrieve(conn, run, person, kind, period)
+    return _prepared(run, person, kind, period, pack, cycle)
+
+
+def _retrieve(
+    conn: Connection, run: Drafting, person: Person, kind: str, period: Period
+) -> EvidencePack:
+    return retrieve_evidence(
+        conn,
+        run.embedder,
+        subject_id=person.id,
+        period=period,
+        draft_kind=kind,
+        token_budget=run.settings.draft_token_budget,
+    )
+
+
+def _prepared(
+    run: Drafting,
+    person: Person,
+    kind: str,
+    period: Period,
+    pack: EvidencePack,
+    cycle: int | None,
+) -> Prepared:
     subject = subject_of(person, kind)
     pack, marks = mark_pack(pack)  # before anything reads it: prompt, drafter and check
     prompt = render(context_for(pack, subject, period.name))
@@ -198,14 +263,35 @@ async def draft_person(run: Drafting, person: Person, kind: str, period: Period)
     """One draft, stored as the next version of (person, kind, period). An empty history
     gives an outcome with a message and stores nothing; a model failure raises
     DraftingFailed and stores nothing."""
-    prepared, preparing = await asyncio.to_thread(_timed, prepare, run, person, kind, period)
+    return await _draft(run, person, kind, period, _Turns(None, None))
+
+
+@dataclass(frozen=True)
+class _Turns:
+    """What a draft within a cycle shares with the others: the cycle's review cycle (None
+    when drafting one person: looked up with the evidence) and the model calls' gate."""
+
+    cycle: tuple[int | None] | None
+    model_gate: asyncio.Semaphore | None
+
+
+async def _draft(
+    run: Drafting, person: Person, kind: str, period: Period, turns: _Turns
+) -> DraftOutcome:
+    if turns.cycle is None:
+        prepared, preparing = await asyncio.to_thread(_timed, prepare, run, person, kind, period)
+    else:
+        prepared, preparing = await asyncio.to_thread(
+            _timed, _prepare_in_cycle, run, person, kind, period, turns.cycle[0]
+        )
     if not prepared.pack.items:
         return DraftOutcome(
             person.email, kind, period.name, evidence=prepared.pack, message=prepared.pack.message
         )
-    before_model = time.perf_counter()
-    body = await run.drafter.write(prepared.pack, prepared.subject, prepared.prompt)
-    model_s = time.perf_counter() - before_model
+    async with turns.model_gate or contextlib.nullcontext():
+        before_model = time.perf_counter()
+        body = await run.drafter.write(prepared.pack, prepared.subject, prepared.prompt)
+        model_s = time.perf_counter() - before_model
     if not body.sentences() and any(mark.signals for mark in prepared.marks.values()):
         # the offline drafter left out what reads as instructions, and nothing else was usable
         return DraftOutcome(
@@ -248,13 +334,22 @@ def _timed(work: Callable[..., _T], *args: Any) -> tuple[_T, float]:
     return result, time.perf_counter() - started
 
 
+Failure = tuple[str, str, str]  # person's email, kind, why the drafter failed
+
+
 @dataclass
 class CycleSummary:
     drafted: list[DraftOutcome] = field(default_factory=list)
     skipped: int = 0
     empty: list[DraftOutcome] = field(default_factory=list)
-    failed: list[tuple[str, str, str]] = field(default_factory=list)  # person, kind, reason
+    failed: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
+
+    def add(self, result: "DraftOutcome | Failure") -> None:
+        if isinstance(result, DraftOutcome):
+            (self.drafted if result.draft_id else self.empty).append(result)
+        else:
+            self.failed.append(result)
 
 
 def load_person(engine: Engine, reference: str) -> Person:
@@ -292,6 +387,10 @@ def _finished(engine: Engine, period: Period, kinds: Sequence[str]) -> set[tuple
     return {(r.subject_id, r.kind) for r in rows}
 
 
+MIN_DRAFTS_PER_PROCESS = 100  # a helper process costs its imports: ~1.5 s, ~100 drafts' work
+AHEAD = 2  # drafts a process has under way per model call it may make: prepared or storing
+
+
 async def draft_cycle(
     run: Drafting,
     period: Period,
@@ -299,35 +398,233 @@ async def draft_cycle(
     *,
     concurrency: int,
     progress: ProgressReporter | None = None,
+    processes: int | None = None,
 ) -> CycleSummary:
-    """Draft every kind for everyone with evidence in the period, `concurrency` at a time,
-    skipping drafts that already exist (so a failed run can simply be run again)."""
+    """Draft every kind for everyone with evidence in the period, `concurrency` model calls
+    at a time, skipping drafts that already exist (so a failed run can simply be run again).
+
+    `processes` (default FAIRDRAFT_DRAFTING_PROCESSES): how many processes share the work,
+    this one included, when the cycle is large enough to pay for starting them
+    (`MIN_DRAFTS_PER_PROCESS` each) and the drafter can be rebuilt in them (`portable`)."""
     started = time.perf_counter()
     people = await asyncio.to_thread(cycle_people, run.engine, period, run.settings.embedding_model)
     finished = await asyncio.to_thread(_finished, run.engine, period, kinds)
     todo = [(p, k) for p in people for k in kinds if (p.id, k) not in finished]
     summary = CycleSummary(skipped=len(people) * len(kinds) - len(todo))
-    gate = asyncio.Semaphore(concurrency)
+    cycle = await asyncio.to_thread(_cycle_of, run.engine, period)
+    wanted = run.settings.drafting_processes if processes is None else processes
+    helpers = helper_count(run, wanted, len(todo), concurrency)
     with (progress or NoProgress()).task(f"drafting {period.name}", len(todo)) as advance:
-        await asyncio.gather(*(_one(run, summary, gate, advance, p, k, period) for p, k in todo))
+
+        def record(result: DraftOutcome | Failure) -> None:
+            summary.add(result)
+            advance(1)
+
+        if helpers:
+            await _spread(run, period, cycle, todo, concurrency, helpers, record)
+        else:
+            items = iter(todo)
+            await _draft_claimed(run, period, cycle, lambda: next(items, None), concurrency, record)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
+def helper_count(run: Drafting, processes: int, drafts: int, concurrency: int) -> int:
+    """Processes to start beside this one: none for a drafter that cannot be rebuilt
+    elsewhere, and no more than the drafts (and the model calls) go round."""
+    if not run.drafter.portable:
+        return 0
+    return max(0, min(processes, drafts // MIN_DRAFTS_PER_PROCESS, concurrency) - 1)
+
+
+def _cycle_of(engine: Engine, period: Period) -> int | None:
+    with engine.connect() as conn:
+        return cycle_id(conn, period.name)
+
+
+Item = tuple[Person, str]
+
+
+async def _draft_claimed(
+    run: Drafting,
+    period: Period,
+    cycle: int | None,
+    claim: Callable[[], Item | None],
+    concurrency: int,
+    record: Callable[[DraftOutcome | Failure], None],
+) -> None:
+    """Draft the items `claim` hands out until it has none: at most `concurrency` model
+    calls at once and `AHEAD` times as many drafts under way. An unexpected error (not a
+    drafter's failure, which is recorded) stops the claiming, cancels the drafts under
+    way and is raised."""
+    turns = _Turns((cycle,), asyncio.Semaphore(concurrency))
+    room = asyncio.Semaphore(AHEAD * concurrency)
+    running: set[asyncio.Task[None]] = set()
+    errors: list[BaseException] = []
+
+    def ended(task: asyncio.Task[None]) -> None:
+        running.discard(task)
+        room.release()
+        failure = None if task.cancelled() else task.exception()
+        if failure is not None:
+            errors.append(failure)
+
+    try:
+        while not errors:
+            await room.acquire()
+            item = None if errors else claim()
+            if item is None:
+                room.release()
+                break
+            task = asyncio.create_task(_one(run, period, turns, item, record))
+            running.add(task)
+            task.add_done_callback(ended)
+        if not errors:
+            await asyncio.gather(*running, return_exceptions=True)
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+    if errors:
+        raise errors[0]
+
+
 async def _one(
     run: Drafting,
-    summary: CycleSummary,
-    gate: asyncio.Semaphore,
-    advance: Advance,
-    person: Person,
-    kind: str,
     period: Period,
+    turns: _Turns,
+    item: Item,
+    record: Callable[[DraftOutcome | Failure], None],
 ) -> None:
-    async with gate:
+    person, kind = item
+    try:
+        outcome = await _draft(run, person, kind, period, turns)
+    except DraftingFailed as exc:
+        record((person.email, kind, str(exc)))
+    else:
+        record(outcome)
+
+
+# --- spread over processes ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HelperPart:
+    """What a helper process needs to draft its claims like this process would: picklable,
+    so no engine, drafter or model, only what rebuilds them."""
+
+    database_url: str
+    settings: Settings
+    actor: str
+    offline: bool  # the offline drafter, else the model of the settings
+    queries: "KnownQueries"
+    period: Period
+    cycle: int | None
+    items: list[tuple[int, str]]  # (person id, kind), claimed by index
+    concurrency: list[int]  # model calls at once, by process (0 is this one)
+
+
+@dataclass(frozen=True)
+class KnownQueries:
+    """An embedder that knows only the vectors of the draft kinds' queries, computed by the
+    asking process's embedder: a helper retrieves with exactly those vectors without loading
+    the model (retrieval embeds nothing else in a cycle)."""
+
+    name: str
+    dim: int
+    vectors: dict[str, Vectors]
+
+    @classmethod
+    def of(cls, embedder: Embedder, kinds: Sequence[str]) -> "KnownQueries":
+        vectors: dict[str, Vectors] = {}
+        for kind in kinds:
+            queries = queries_for(kind).queries
+            vectors.update(zip(queries, QUERY_VECTORS.vectors(embedder, queries), strict=True))
+        return cls(embedder.name, embedder.dim, vectors)
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        unknown = [text for text in texts if text not in self.vectors]
+        if unknown:
+            raise LookupError(f"{len(unknown)} texts were not embedded ahead for this process")
+        return np.vstack([self.vectors[text] for text in texts]).astype(np.float32)
+
+
+def part_for(
+    run: Drafting, period: Period, cycle: int | None, todo: list[Item], shares: list[int]
+) -> HelperPart:
+    """What helpers need to draft `todo` (any of it) as this process would."""
+    return HelperPart(
+        database_url=run.engine.url.render_as_string(hide_password=False),
+        settings=run.settings,
+        actor=run.actor,
+        offline=run.drafter.origin == "offline",
+        queries=KnownQueries.of(run.embedder, sorted({kind for _, kind in todo})),
+        period=period,
+        cycle=cycle,
+        items=[(person.id, kind) for person, kind in todo],
+        concurrency=shares,
+    )
+
+
+def _shares(concurrency: int, processes: int) -> list[int]:
+    """The model calls each process may make, together `concurrency`."""
+    return [concurrency // processes + (i < concurrency % processes) for i in range(processes)]
+
+
+async def _spread(
+    run: Drafting,
+    period: Period,
+    cycle: int | None,
+    todo: list[Item],
+    concurrency: int,
+    helpers: int,
+    record: Callable[[DraftOutcome | Failure], None],
+) -> None:
+    """Draft `todo` here and in `helpers` processes, all claiming from one list; each
+    helper's outcomes are recorded here as they arrive."""
+    shares = _shares(concurrency, helpers + 1)
+    part = part_for(run, period, cycle, todo, shares)
+    async with Spread(helper_main, part, helpers=helpers, total=len(todo)) as spread:
+
+        def claim() -> Item | None:
+            index = spread.claims.next()
+            return None if index is None else todo[index]
+
+        here = asyncio.create_task(_draft_claimed(run, period, cycle, claim, shares[0], record))
+        there = asyncio.create_task(spread.collect(record))
         try:
-            outcome = await draft_person(run, person, kind, period)
-        except DraftingFailed as exc:
-            summary.failed.append((person.email, kind, str(exc)))
-        else:
-            (summary.drafted if outcome.draft_id else summary.empty).append(outcome)
-        advance(1)
+            await asyncio.gather(here, there)
+        finally:
+            spread.claims.stop()
+            for task in (here, there):
+                task.cancel()
+            await asyncio.gather(here, there, return_exceptions=True)
+
+
+def helper_main(part: HelperPart, index: int, claims: Claims, send: Send) -> None:
+    """A helper process's work (module level, so a fresh interpreter can import it)."""
+    asyncio.run(_helper(part, index, claims, send))
+
+
+async def _helper(part: HelperPart, index: int, claims: Claims, send: Send) -> None:
+    engine = make_engine(part.database_url, pool_size=part.settings.db_pool_size)
+    try:
+        drafter = offline_drafter() if part.offline else drafter_from(part.settings)
+        run = Drafting(engine, part.settings, part.queries, drafter, part.actor)
+        people = await asyncio.to_thread(_people, engine, {pid for pid, _ in part.items})
+
+        def claim() -> Item | None:
+            claimed = claims.next()
+            if claimed is None:
+                return None
+            person_id, kind = part.items[claimed]
+            return people[person_id], kind
+
+        await _draft_claimed(run, part.period, part.cycle, claim, part.concurrency[index], send)
+    finally:
+        engine.dispose()
+
+
+def _people(engine: Engine, ids: set[int]) -> dict[int, Person]:
+    with Session(engine) as session:
+        return {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(ids)))}

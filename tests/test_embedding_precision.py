@@ -1,0 +1,148 @@
+"""Embedding at the CPU's limit: which precision runs where, how the cores are shared, how
+texts are batched, and that the fast path's vectors stand in for fp32's."""
+
+import json
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from retrieval.embedding import (
+    PrecisionSetting,
+    SentenceTransformerEmbedder,
+    ThreadPlan,
+    choose_precision,
+    length_sorted_batches,
+    load_embedder,
+    plan_threads,
+)
+from service.cli import app
+from service.settings import DEFAULT_EMBEDDING_MODEL, Settings, get_settings
+from service.store import embedder_from
+from tests.conftest import FIXTURES
+
+
+@pytest.mark.parametrize(
+    ("requested", "device", "native_bf16", "expected"),
+    [
+        ("auto", "cpu", True, "bf16"),
+        ("auto", "cpu", False, "fp32"),
+        ("auto", "cuda", False, "fp16"),
+        ("auto", "cuda:1", True, "fp16"),
+        ("auto", "mps", True, "fp32"),
+        ("fp32", "cpu", True, "fp32"),
+        ("fp32", "cuda", False, "fp32"),
+        ("bf16", "cpu", False, "bf16"),
+        ("bf16", "cuda", False, "bf16"),
+    ],
+)
+def test_auto_picks_fp16_on_cuda_bf16_on_a_bf16_cpu_fp32_elsewhere_and_a_forced_one_is_obeyed(
+    requested: PrecisionSetting, device: str, native_bf16: bool, expected: str
+) -> None:
+    assert choose_precision(requested, device, native_bf16=native_bf16) == expected
+
+
+@pytest.mark.parametrize(
+    ("cores", "device", "expected"),
+    [
+        (1, "cpu", ThreadPlan(workers=1, threads_per_worker=1)),
+        (2, "cpu", ThreadPlan(workers=2, threads_per_worker=1)),
+        (6, "cpu", ThreadPlan(workers=4, threads_per_worker=1)),
+        (16, "cpu", ThreadPlan(workers=4, threads_per_worker=4)),
+        (8, "cuda", ThreadPlan(workers=1, threads_per_worker=8)),
+    ],
+)
+def test_cpu_cores_go_to_concurrent_batches_and_a_gpu_gets_one(
+    cores: int, device: str, expected: ThreadPlan
+) -> None:
+    assert plan_threads(cores, device) == expected
+
+
+def test_batches_hold_every_text_once_longest_first_and_no_more_than_the_batch_size() -> None:
+    texts = ["x" * n for n in (5, 50, 1, 20, 7, 33, 2, 20)]
+
+    batches = length_sorted_batches(texts, batch_size=3, workers=1)
+
+    flat = [i for batch in batches for i in batch]
+    assert sorted(flat) == list(range(len(texts)))
+    assert [len(texts[i]) for i in flat] == sorted(map(len, texts), reverse=True)
+    assert all(len(batch) <= 3 for batch in batches)
+
+
+def test_a_call_smaller_than_a_batch_per_worker_is_shared_evenly() -> None:
+    assert [len(b) for b in length_sorted_batches(["t"] * 10, batch_size=32, workers=2)] == [5, 5]
+    assert length_sorted_batches([], batch_size=32, workers=2) == []
+
+
+def test_the_precision_setting_defaults_to_auto_and_reads_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings(_env_file=None).embedding_precision == "auto"
+    monkeypatch.setenv("FAIRDRAFT_EMBEDDING_PRECISION", "fp32")
+
+    assert Settings(_env_file=None).embedding_precision == "fp32"
+
+
+def test_an_unknown_precision_is_refused_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAIRDRAFT_EMBEDDING_PRECISION", "int4<script>")
+
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None)
+
+    assert "embedding_precision" in str(refused.value)
+
+
+def fixture_texts() -> list[str]:
+    """Paragraphs and titles of the fixture org's records, of many lengths, plus one text
+    longer than the model's 256 word pieces."""
+    texts: list[str] = []
+    for line in (FIXTURES / "org" / "records.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        texts.extend(p for p in record["body"].split("\n\n") if p.strip())
+        if record.get("title"):
+            texts.append(record["title"])
+    texts.append(" ".join(texts))
+    return texts
+
+
+@pytest.mark.slow
+def test_bf16_vectors_are_within_0999_cosine_of_fp32_and_come_back_in_input_order() -> None:
+    texts = fixture_texts()
+    fp32 = embedder_from(
+        Settings(
+            _env_file=None, embedding_model=DEFAULT_EMBEDDING_MODEL, embedding_precision="fp32"
+        )
+    )
+    bf16 = load_embedder(DEFAULT_EMBEDDING_MODEL, batch_size=4, precision="bf16")
+    assert isinstance(fp32, SentenceTransformerEmbedder)
+    assert isinstance(bf16, SentenceTransformerEmbedder)
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+    assert fp32.name == bf16.name == DEFAULT_EMBEDDING_MODEL, "one name: the vectors mix"
+
+    reference = fp32.embed(texts)
+    reversed_bf16 = bf16.embed(texts[::-1])[::-1]
+
+    cosine = np.einsum("ij,ij->i", reference, reversed_bf16)
+    assert len(texts) > 4 * bf16.threads.workers, "several batches on several workers"
+    assert cosine.min() >= 0.999
+    assert np.allclose(np.linalg.norm(reversed_bf16, axis=1), 1.0, atol=1e-4)
+    nearest = (reversed_bf16 @ reference.T).argmax(axis=1)
+    assert list(nearest) == list(range(len(texts)))
+
+
+def test_a_hostile_precision_on_the_command_line_is_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAIRDRAFT_EMBEDDING_PRECISION", "[red]fp8[/red]")
+    get_settings.cache_clear()
+
+    result = CliRunner().invoke(app, ["serve"])
+
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output and "fp8" not in result.output
+    assert result.output.strip().splitlines() == [
+        "error: FAIRDRAFT_EMBEDDING_PRECISION: Input should be 'auto', 'fp32' or 'bf16'"
+    ]
