@@ -67,6 +67,9 @@ class Record(Base):
     # evidence, a non-empty list as instructions to a model; NULL was ingested before the
     # detector (drafting checks every pack's text again either way).
     instruction_signals: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    # What the record says about its person's results (the bias room's `RecordCues`, with
+    # its revision), found at ingest; NULL was ingested before, computed when first read.
+    cues: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

@@ -35,6 +35,7 @@ from retrieval.bulk import copy_rows
 from retrieval.chunking import ChunkText, chunk_text
 from retrieval.embedding import Embedder, Vectors, embed_in_batches
 from retrieval.store import NewChunk, copy_chunks, delete_chunks_of
+from service.bias.evidence_features import record_cues, stored_cues
 from service.db.models import RECORD_KINDS, Record
 from service.drafting.injection import scan, signals
 from service.ingest.audited import audit_ingest
@@ -279,6 +280,7 @@ _COPY_COLUMNS = (
     ("metadata", "jsonb"),
     ("content_hash", "varchar"),
     ("instruction_signals", "text[]"),
+    ("cues", "jsonb"),
 )
 _INCOMING = "incoming_records"
 
@@ -325,6 +327,7 @@ def upsert_records(
                 r.metadata,
                 r.content_hash,
                 marks[(r.source, r.external_id)],
+                stored_cues(record_cues(r.kind, r.title, r.body, r.metadata)),
             )
             for r in rows
         ),
