@@ -23,6 +23,7 @@ from domain.errors import Conflict
 from service.audit import audit
 from service.bias.language import LanguageProfile, name_words, profile_draft
 from service.bias.nlp import SenseParser
+from service.bias.stored_language import language_key, stored_language
 from service.bias.suggestions import CitedItem, fitted_flags, flag_sources
 from service.db.models import (
     Draft,
@@ -60,15 +61,14 @@ def check_draft(
     connection: Connection, draft_id: int, *, actor: str, parser: SenseParser
 ) -> CheckResult:
     """Profile the draft's current version, store the check with its flags (keyed F1, F2,
-    ...) and move a draft in `draft` to `checked` (an approved one stays approved: its text
-    has not changed since it was approved, which any edit would have undone). `parser`
-    keeps only the flags whose phrase describes the draft's person."""
+    ...) and its language profile (which the cycle's report reuses) and move a draft in
+    `draft` to `checked` (an approved one stays approved: its text has not changed since it
+    was approved, which any edit would have undone). `parser` keeps only the flags whose
+    phrase describes the draft's person."""
     current = load_version(connection, draft_id)
+    names = people_names(connection)
     profile = profile_draft(
-        current.body,
-        people_names(connection),
-        parser=parser,
-        subject=subject_name(connection, draft_id),
+        current.body, names, parser=parser, subject=subject_name(connection, draft_id)
     )
     injection = stored_injection(current.citations)
     if injection is None:
@@ -83,6 +83,7 @@ def check_draft(
             checked_by=actor,
             profile=profile.measures,
             flags=flags,
+            language=stored_language(profile, language_key(parser, names)),
         )
         .returning(DraftCheck.id)
     ).scalar_one()

@@ -9,16 +9,22 @@ Flags go only to wording that carries a bias risk (personality criticism, doubt 
 hedging, vague praise, gender- and age-coded words); the rest is measured, not flagged.
 """
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from retrieval.outcomes import PATTERNS_FILE as OUTCOME_PATTERNS
 from retrieval.outcomes import outcome_count
 from retrieval.sentences import split_line
-from service.bias.agency import pole_counts
-from service.bias.nlp import Candidate, SenseParser, judge, sense_rules
-from service.bias.wordlists import FLAG_MEASURES, Entry, Hit, tokenize, wordlists
+from service.bias.agency import LEXICON_FILE, pole_counts
+from service.bias.nlp import SENSES_PATH, Candidate, SenseParser, judge, sense_rules
+from service.bias.wordlists import DATA_DIR, FLAG_MEASURES, Entry, Hit, tokenize, wordlists
 from service.drafting.structure import DraftBody, DraftSection, DraftSentence
 
 if TYPE_CHECKING:
@@ -77,6 +83,16 @@ _RESULT_LISTS = ("outcome", "number_words")
 _CITATION = re.compile(r"\s*\[\s*(E\d+(?:\s*,\s*E\d+)*)\s*\]")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 TEXT_HEADING = "Text"
+
+# Bump when the profile of a draft changes in code: the measures (MEASURES, `_scan`,
+# `_measures`, the counting in agency.py and retrieval/outcomes.py), the flags (`_flags`,
+# FLAG_PRIORITY, `_in_sense`, nlp.py's `judge`), the tokenizer or the matcher
+# (wordlists.py). A change of a data file the profile reads (`_profile_data`: the word
+# lists, the agency lexicon, the rules of sense, the outcome patterns) or of the spaCy
+# model or library changes `language_version` by itself. Checks store their profile with
+# its version; the cycle's report reuses only those of today's version, and profiles the
+# rest again.
+LANGUAGE_REVISION = "1"
 
 
 @dataclass(frozen=True)
@@ -357,3 +373,40 @@ def profile_text(
 def name_words(full_names: Iterable[str]) -> frozenset[str]:
     """The lower-case words of people's names, for `names`."""
     return frozenset(word.lower() for name in full_names for word in name.split())
+
+
+def language_version(parser: SenseParser | None) -> str:
+    """Which rules profile a draft with this `parser`: LANGUAGE_REVISION, the data files
+    the profile reads, the spaCy model and library. A stored profile of another version
+    may differ from today's, so it is profiled again."""
+    return _language_version(LANGUAGE_REVISION, parser.name if parser else "no parser")
+
+
+@cache
+def _language_version(revision: str, parser_name: str) -> str:
+    digest = hashlib.sha256()
+    for part in (revision, parser_name, _installed("spacy")):
+        digest.update(part.encode() + b"\0")
+    for path in _profile_data():
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _profile_data() -> list[Path]:
+    """Every data file a profile depends on, in a stable order."""
+    return [*sorted(DATA_DIR.glob("*.json")), LEXICON_FILE, SENSES_PATH, OUTCOME_PATTERNS]
+
+
+def _installed(package: str) -> str:
+    try:
+        return package_version(package)
+    except PackageNotFoundError:
+        return "none"
+
+
+def names_version(names: frozenset[str]) -> str:
+    """Which people's names a profile was read with: a colleague called Harsh changes
+    what counts as harsh wording (`names`), so a profile read before a person joined or
+    was renamed is profiled again."""
+    joined = "\n".join(sorted(names)).encode()
+    return hashlib.sha256(joined).hexdigest()[:16]

@@ -4,9 +4,12 @@
 versions people edited), the ratings of the cycle, the evidence behind them and, from the
 restricted table, the demographic attributes. It stores a check of every draft version not
 yet checked, compares language profiles and ratings across each attribute, and stores the
-report, versioned, with the data it saw. Flagged findings come first. Group statistics of
-fewer than MIN_GROUP people are suppressed, and the report names no person's attributes:
-only group counts and means, and people by id where the finding is about their rating.
+report, versioned, with the data it saw. A version's language is profiled once: a check
+keeps the profile with the rules and names it was read with (`stored_language.py`), and
+later reports rebuild it from there unless the rules or the names changed since. Flagged
+findings come first. Group statistics of fewer than MIN_GROUP people are suppressed, and
+the report names no person's attributes: only group counts and means, and people by id
+where the finding is about their rating.
 The report is typed (service/bias/report_model.py): built, stored and read back as one
 model, which the API returns and the command line and the HR page render.
 """
@@ -14,15 +17,28 @@ model, which the API returns and the command line and the HR page render.
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypedDict
+from functools import cached_property
+from typing import Literal
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Text, case, cast, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+    text,
+    true,
+    update,
+)
 
 from domain.errors import Misconfigured
 from domain.periods import Period
 from service.audit import audit, audit_rows
-from service.bias.evidence_features import evidence_features
+from service.bias.evidence_features import features_from_cues
+from service.bias.evidence_store import people_cues
 from service.bias.gate import draft_flags, injection_findings, people_names, stored_injection
 from service.bias.language import MEASURES, RATE_LISTS, LanguageProfile, profile_drafts
 from service.bias.nlp import SenseParser
@@ -48,6 +64,12 @@ from service.bias.report_model import (
     StoredBiasReport,
 )
 from service.bias.stats import REST, Comparison, adjust, compare_groups
+from service.bias.stored_language import (
+    LanguageKey,
+    language_key,
+    reused_profile,
+    stored_language,
+)
 from service.bias.suggestions import flag_sources
 from service.bias.wordlists import FLAG_MEASURES
 from service.cycles.store import stored_cycle
@@ -58,7 +80,6 @@ from service.db.models import (
     DraftVersion,
     Person,
     Rating,
-    Record,
 )
 from service.drafting.citations import CitationReport
 from service.drafting.injection_flags import InjectionFinding
@@ -76,9 +97,21 @@ class _Draft:
     version: int
     origin: str
     author: str
-    body: DraftBody
-    checked: bool
+    body_json: str  # the version's text as stored, parsed only where it is read (`body`)
+    check_id: int | None  # the latest check of the version; None when it was never checked
+    language: str | None  # that check's stored language profile (JSON), None before 0010
     citations: str  # the version's citation report as stored (JSON), read when checked here
+
+    @property
+    def checked(self) -> bool:
+        return self.check_id is not None
+
+    @cached_property
+    def body(self) -> DraftBody:
+        """Parsed and validated by pydantic-core in one step, when the report profiles or
+        checks the version: a report that reuses every profile parses none (a second of a
+        cycle's report)."""
+        return DraftBody.model_validate_json(self.body_json)
 
 
 def build_report(
@@ -87,14 +120,16 @@ def build_report(
     """Check, compare, store; returns the stored report (with its version). The cycle is
     the one named by `period`. Drafts whose current version was not checked yet are
     checked here as `check_draft` checks them (`parser` keeps the flags whose phrase
-    describes the person)."""
+    describes the person). A version whose check kept its profile under today's rules and
+    names is not profiled again: the report is the same either way."""
     cycle = period.name
     drafts = _drafts(connection, cycle)
     names = people_names(connection)
-    profiled = profile_drafts([(d.body, d.subject_name) for d in drafts], names, parser=parser)
-    profiles = {d.draft_id: profile for d, profile in zip(drafts, profiled, strict=True)}
+    key = language_key(parser, names)
+    profiles, fresh = _profiles(drafts, names, key, parser)
     groups = _demographics(connection)
-    _store_checks(connection, [d for d in drafts if not d.checked], profiles, actor)
+    _store_checks(connection, [d for d in fresh if not d.checked], profiles, actor, key)
+    _refresh_language(connection, [d for d in fresh if d.checked], profiles, key)
     language, language_found = _language(drafts, profiles, groups)
     ratings = _ratings(connection, cycle, groups)
     body = BiasReportBody(
@@ -145,8 +180,34 @@ def latest_report(connection: Connection, cycle: str) -> StoredBiasReport | None
     )
 
 
+def _profiles(
+    drafts: Sequence[_Draft], names: frozenset[str], key: LanguageKey, parser: SenseParser
+) -> tuple[dict[int, LanguageProfile], list[_Draft]]:
+    """Each draft's profile, and the drafts profiled now (all in one batch): the others'
+    are rebuilt from their check, which kept one read with `key`."""
+    profiles: dict[int, LanguageProfile] = {}
+    fresh: list[_Draft] = []
+    for d in drafts:
+        stored = reused_profile(d.language, key)
+        if stored is None:
+            fresh.append(d)
+        else:
+            profiles[d.draft_id] = stored
+    profiled = profile_drafts([(d.body, d.subject_name) for d in fresh], names, parser=parser)
+    profiles.update((d.draft_id, p) for d, p in zip(fresh, profiled, strict=True))
+    return profiles, fresh
+
+
 def _drafts(connection: Connection, cycle: str) -> list[_Draft]:
-    checked = select(DraftCheck.draft_id, DraftCheck.version).distinct().subquery()
+    """The current version of every draft of the cycle, with the latest check of that
+    version and the language profile it kept (one index probe per draft, in one query)."""
+    checked = (
+        select(DraftCheck.id, cast(DraftCheck.language, Text).label("language"))
+        .where(DraftCheck.draft_id == Draft.id, DraftCheck.version == Draft.current_version)
+        .order_by(DraftCheck.id.desc())
+        .limit(1)
+        .lateral("checked")
+    )
     rows = connection.execute(
         select(
             Draft.id,
@@ -156,18 +217,16 @@ def _drafts(connection: Connection, cycle: str) -> list[_Draft]:
             DraftVersion.version,
             DraftVersion.origin,
             DraftVersion.author,
-            # as text, parsed and validated by pydantic-core in one step: 40% faster than
-            # psycopg decoding the JSON and pydantic validating the dicts
+            # as text, parsed only if profiled (`_Draft.body`): 40% faster than psycopg
+            # decoding the JSON and pydantic validating the dicts
             cast(DraftVersion.body, Text).label("body"),
-            checked.c.version.label("checked_version"),
+            checked.c.id.label("check_id"),
+            checked.c.language,
             cast(DraftVersion.citations, Text).label("citations"),
         )
         .join(DraftVersion, DraftVersion.draft_id == Draft.id)
         .join(Person, Person.id == Draft.subject_id)
-        .outerjoin(
-            checked,
-            (checked.c.draft_id == Draft.id) & (checked.c.version == Draft.current_version),
-        )
+        .outerjoin(checked, true())
         .where(Draft.period == cycle, DraftVersion.version == Draft.current_version)
         .order_by(Draft.id)
     ).all()
@@ -180,8 +239,9 @@ def _drafts(connection: Connection, cycle: str) -> list[_Draft]:
             r.version,
             r.origin,
             r.author,
-            DraftBody.model_validate_json(r.body),
-            r.checked_version is not None,
+            r.body,
+            r.check_id,
+            r.language,
             r.citations,
         )
         for r in rows
@@ -204,8 +264,10 @@ def _store_checks(
     drafts: Sequence[_Draft],
     profiles: Mapping[int, LanguageProfile],
     actor: str,
+    key: LanguageKey,
 ) -> None:
-    """One check per draft version the report saw unchecked, in two statements."""
+    """One check per draft version the report saw unchecked, in two statements, each
+    with the language profile the report read."""
     if not drafts:
         return
     injection = _injection(connection, drafts)
@@ -223,6 +285,7 @@ def _store_checks(
             "checked_by": actor,
             "profile": profiles[d.draft_id].measures,
             "flags": flags[d.draft_id],
+            "language": stored_language(profiles[d.draft_id], key),
         }
         for d in drafts
     ]
@@ -246,6 +309,32 @@ def _store_checks(
             )
             for d in drafts
         ],
+    )
+
+
+def _refresh_language(
+    connection: Connection,
+    drafts: Sequence[_Draft],
+    profiles: Mapping[int, LanguageProfile],
+    key: LanguageKey,
+) -> None:
+    """Keep the profile of each checked version the report profiled again (its check was
+    made before migration 0010, or under other rules or names) on that check, so the next
+    report reuses it. Only `language` changes: the check's `profile` and `flags` stay what
+    the gate and the acknowledgements read."""
+    rows = [
+        {"check": d.check_id, "stored": stored_language(profiles[d.draft_id], key)}
+        for d in drafts
+        if d.check_id is not None
+    ]
+    if not rows:
+        return
+    table = DraftCheck.__table__
+    connection.execute(
+        update(DraftCheck)
+        .where(DraftCheck.id == bindparam("check"))
+        .values(language=bindparam("stored", type_=table.c.language.type)),
+        rows,
     )
 
 
@@ -424,15 +513,6 @@ def rated_people(connection: Connection, cycle: str) -> list[PersonRating]:
     return [] if found is None else _rated_people(connection, found.id, found.period)
 
 
-class _RecordText(TypedDict):
-    """What the evidence features read of a record, in the records.jsonl field names."""
-
-    kind: str
-    title: str | None
-    body: str
-    metadata: dict[str, object]
-
-
 def _rated_people(connection: Connection, cycle_id: int, period: Period) -> list[PersonRating]:
     """Each rated person's rating (calibrated when there is one), the rater, and the
     evidence features of their records in the cycle's period."""
@@ -443,32 +523,13 @@ def _rated_people(connection: Connection, cycle_id: int, period: Period) -> list
             func.coalesce(Rating.calibrated_rating, Rating.rating).label("value"),
         ).where(Rating.cycle_id == cycle_id)
     ).all()
-    records: dict[int, list[_RecordText]] = defaultdict(list)
-    for r in connection.execute(
-        select(
-            Record.subject_id,
-            Record.kind,
-            Record.title,
-            Record.body,
-            # only goals' metadata is read (their status): decoding every record's JSON
-            # was a tenth of the report
-            case((Record.kind == "goal", Record.meta)).label("meta"),
-        ).where(
-            Record.subject_id.in_({row.person_id for row in rows}),
-            Record.occurred_at >= period.starts_at,
-            Record.occurred_at < period.ends_before,
-        )
-    ):
-        # a literal (checked against _RecordText): calling the TypedDict is 3x slower
-        records[r.subject_id].append(
-            {"kind": r.kind, "title": r.title, "body": r.body, "metadata": r.meta or {}}
-        )
+    cues = people_cues(connection, {row.person_id for row in rows}, period)
     return [
         PersonRating(
             person_id=row.person_id,
             manager_id=row.rater_id,
             rating=float(row.value),
-            evidence=evidence_features(records.get(row.person_id, [])),
+            evidence=features_from_cues(cues.get(row.person_id, [])),
         )
         for row in rows
     ]

@@ -196,7 +196,9 @@ class DraftVersion(Base):
 
 class DraftCheck(Base):
     """The bias check of one draft version: its language profile and the flags it raised.
-    A draft can be approved only on a check of its current version."""
+    A draft can be approved only on a check of its current version. `language`: the
+    profile as the report reuses it, with the rules and names it was read with
+    (`service/bias/stored_language.py`); NULL for checks before migration 0010."""
 
     __tablename__ = "draft_checks"
     __table_args__ = (Index("ix_draft_checks_draft_id_version", "draft_id", "version"),)
@@ -207,6 +209,7 @@ class DraftCheck(Base):
     checked_by: Mapped[str] = mapped_column(Text)
     profile: Mapped[dict[str, Any]] = mapped_column(JSONB)
     flags: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    language: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
     created_at: Mapped[datetime] = _created_at()
 
 
