@@ -16,6 +16,10 @@ import numpy as np
 import numpy.typing as npt
 
 PATTERNS_FILE = Path(__file__).parent / "data" / "outcome_patterns.json"
+# Counts are stored per chunk at ingest (chunks.outcomes, a smallint); ranking caps them at
+# 3 anyway. A change to the patterns needs a migration that sets chunks.outcomes to NULL
+# (searches then count those chunks' text again, as they did before 0011).
+MAX_OUTCOMES = 1000
 
 
 @cache
@@ -32,5 +36,13 @@ def outcome_count(text: str) -> int:
     return sum(len(pattern.findall(lowered)) for pattern in _patterns())
 
 
-def outcome_scores(texts: Sequence[str]) -> npt.NDArray[np.float64]:
-    return np.array([outcome_count(t) for t in texts], dtype=np.float64)
+def outcome_scores(
+    texts: Sequence[str], stored: Sequence[int | None] | None = None
+) -> npt.NDArray[np.float64]:
+    """Each text's count: the one stored at ingest where there is one (`stored`, aligned
+    with `texts`), else counted now."""
+    counts = stored or [None] * len(texts)
+    return np.array(
+        [outcome_count(t) if c is None else c for t, c in zip(texts, counts, strict=True)],
+        dtype=np.float64,
+    )

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -101,6 +102,9 @@ class Chunk(Base):
     position: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     token_count: Mapped[int] = mapped_column(Integer)
+    # Measured outcomes the text states (`outcomes.outcome_count`), counted once when the
+    # chunk is written, not at every search; NULL for chunks written before (counted then).
+    outcomes: Mapped[int | None] = mapped_column(SmallInteger)
     tsv: Mapped[str] = mapped_column(
         TSVECTOR, Computed("to_tsvector('english'::regconfig, text)", persisted=True)
     )

@@ -66,7 +66,7 @@ def retrieve_evidence(
         queries = np.vstack([queries, embedder.embed(list(extra_queries))])
     similarity = candidates.embeddings @ queries.T
     rows = candidates.rows
-    outcomes = outcome_scores([row.text for row in rows])
+    outcomes = outcome_scores([row.text for row in rows], [row.outcomes for row in rows])
     lists = rankings(similarity, candidates.text_score, outcomes, ranking)
     fused = (
         reciprocal_rank_fusion(lists, len(rows))
@@ -113,6 +113,7 @@ def _candidates(
             Chunk.record_id,
             Chunk.text,
             Chunk.token_count,
+            Chunk.outcomes,
             Chunk.kind,
             Chunk.occurred_at,
             # pgvector's binary form (vector_send: 4 header bytes, then big-endian float32s):

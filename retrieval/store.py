@@ -13,6 +13,7 @@ from sqlalchemy import Connection, delete
 
 from retrieval.bulk import copy_rows, driver_connection
 from retrieval.embedding import Vectors
+from retrieval.outcomes import MAX_OUTCOMES, outcome_count
 from retrieval.schema import Chunk
 
 _CHUNK_COLUMNS = (
@@ -24,6 +25,7 @@ _CHUNK_COLUMNS = (
     ("position", "int4"),
     ("text", "text"),
     ("token_count", "int4"),
+    ("outcomes", "int2"),
     ("embedding", "vector"),
     ("embedding_model", "varchar"),
     ("embedding_dim", "int4"),
@@ -64,6 +66,7 @@ def copy_chunks(
             chunk.position,
             chunk.text,
             chunk.token_count,
+            min(outcome_count(chunk.text), MAX_OUTCOMES),
             vector,
             model,
             dim,

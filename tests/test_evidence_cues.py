@@ -1,6 +1,8 @@
-"""Evidence cues found at ingest (records.cues): the cycle report's evidence features come
-from them and equal the features computed from the records' text; cues missing or of
-another revision are computed when read and stored for the next report."""
+"""What ingest finds once instead of at every read: each record's evidence cues
+(records.cues), from which the cycle report's evidence features come, equal to those
+computed from the text (cues missing or of another revision are computed when read and
+stored for the next report); and each chunk's measured outcomes (chunks.outcomes), from
+which a search ranks as it did counting the text."""
 
 from pathlib import Path
 
@@ -9,6 +11,10 @@ from sqlalchemy import Engine, func, select, update
 
 from domain.periods import Period, parse_period
 from evals.synthetic_org import generate_org
+from retrieval.embedding import Embedder
+from retrieval.outcomes import outcome_count
+from retrieval.schema import Chunk
+from retrieval.search import retrieve_evidence
 from service.bias.evidence_features import (
     CUES_REVISION,
     RecordCues,
@@ -17,6 +23,7 @@ from service.bias.evidence_features import (
     record_cues,
 )
 from service.bias.evidence_store import people_cues
+from service.db.migrate import downgrade, upgrade
 from service.db.models import Record
 from service.ingest.run import Ingestor, ingest_path
 
@@ -117,3 +124,40 @@ def test_reingesting_a_changed_record_updates_its_cues(
     with engine.connect() as conn:
         after = conn.execute(select(Record.cues).where(Record.kind == "work_record")).scalar_one()
     assert after is not None and after["setback"] is True
+
+
+def test_ingest_counts_each_chunks_measured_outcomes(synthetic: Engine) -> None:
+    with synthetic.connect() as conn:
+        rows = conn.execute(select(Chunk.text, Chunk.outcomes)).all()
+    assert rows and all(r.outcomes == outcome_count(r.text) for r in rows)
+    assert sum(r.outcomes > 0 for r in rows) > len(rows) // 10  # the org states results
+
+
+def test_a_pack_is_the_same_from_stored_outcome_counts_as_from_counting_the_text(
+    synthetic: Engine, embedder: Embedder
+) -> None:
+    with synthetic.connect() as conn:
+        person = conn.execute(select(Record.subject_id).limit(1)).scalar_one()
+
+    def pack() -> list[tuple[int, float]]:
+        with synthetic.connect() as conn:
+            found = retrieve_evidence(
+                conn, embedder, subject_id=person, period=PERIOD, draft_kind="self_reflection"
+            )
+        return [(item.chunk_id, item.scores.fused) for item in found.items]
+
+    stored = pack()
+    with synthetic.begin() as conn:
+        conn.execute(update(Chunk).values(outcomes=None))  # as written before 0011
+    assert stored and pack() == stored
+
+
+def test_the_migration_counts_the_outcomes_of_chunks_written_before_it(
+    synthetic: Engine,
+) -> None:
+    with synthetic.connect() as conn:
+        expected = dict(conn.execute(select(Chunk.id, Chunk.outcomes)).all())
+    downgrade(synthetic, "0010")
+    upgrade(synthetic)
+    with synthetic.connect() as conn:
+        assert dict(conn.execute(select(Chunk.id, Chunk.outcomes)).all()) == expected
