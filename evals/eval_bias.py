@@ -15,7 +15,8 @@ Patterns, and when an instance counts as found:
 - `mismatched_rating`: the labelled person is listed by `mismatched_ratings` (outside the
   prediction interval; `check_ratings(...).mismatched`).
 - `biased_feedback` (the gender-coded or personality-focused wording): the planted record
-  gets at least one flag of a `PATTERN_FLAGS` kind from `profile_text`. Those are the
+  gets at least one flag of a `PATTERN_FLAGS` kind from `profile_text`, with the sense
+  parser as the gate and the report use it (`--no-parse`: word lists alone). Those are the
   flags that judge who a person is rather than what they did: personality criticism,
   gender-coded descriptors, and vague praise (whose list holds the personality praise,
   "lovely personality", "pleasure to work with"). Hedging and doubt raisers are the
@@ -63,6 +64,7 @@ from domain.periods import Period, parse_period
 from evals.synthetic_org import generate_org
 from service.bias.evidence_features import evidence_features
 from service.bias.language import FLAG_PRIORITY, name_words, profile_text
+from service.bias.nlp import SenseParser, load_sense_parser
 from service.bias.ratings import PersonRating, RatingsCheck, check_ratings
 
 PATTERNS = ("harsh_manager", "generous_manager", "mismatched_rating", "biased_feedback")
@@ -137,14 +139,24 @@ def _key(entry: Mapping[str, Any]) -> tuple[str, str]:
     return (str(entry["source"]), str(entry["external_id"]))
 
 
-def flag_kinds(text: str, names: frozenset[str] = frozenset()) -> set[str]:
-    """The measures of the flags `profile_text` puts on one text."""
-    return {flag.measure for flag in profile_text(text, names).flags}
+def flag_kinds(
+    text: str,
+    names: frozenset[str] = frozenset(),
+    *,
+    parser: SenseParser | None = None,
+    subject: str = "",
+) -> set[str]:
+    """The measures of the flags `profile_text` puts on one text about `subject`."""
+    return {
+        flag.measure for flag in profile_text(text, names, parser=parser, subject=subject).flags
+    }
 
 
-def score_feedback(org: OrgFiles) -> FeedbackScore:
+def score_feedback(org: OrgFiles, parser: SenseParser | None = None) -> FeedbackScore:
     """Planted biased records found, and flags on their controls and on ordinary feedback,
-    counting PATTERN_FLAGS kinds and, separately, any flag at all."""
+    counting PATTERN_FLAGS kinds and, separately, any flag at all. With `parser` the flags
+    are the product's (only those whose phrase describes the person); without, the word
+    lists' alone."""
     planted = {_key(e): str(e["style"]) for e in org.labels["biased_feedback"]}
     controls = {_key(e["control"]) for e in org.labels["biased_feedback"]}
     found: Counter[str] = Counter()
@@ -152,11 +164,13 @@ def score_feedback(org: OrgFiles) -> FeedbackScore:
     ordinary_flags: Counter[str] = Counter()
     missed: list[str] = []
     names = name_words(row["name"] for row in org.people)
+    subjects = {row[k]: row["name"] for row in org.people for k in ("employee_id", "email")}
     for record in org.records:
         if record.get("kind") != "feedback":
             continue
         key = _key(record)
-        kinds = flag_kinds(str(record.get("body") or ""), names)
+        subject = subjects.get(str(record.get("subject")), "")
+        kinds = flag_kinds(str(record.get("body") or ""), names, parser=parser, subject=subject)
         hit = bool(kinds & PATTERN_FLAGS)
         if key in planted:
             found[planted[key]] += hit
@@ -280,8 +294,10 @@ def score_check(
 # ---------------------------------------------------------------- one org, many seeds
 
 
-def score_org(org: OrgFiles, evidence: str = "cycle") -> OrgScore:
-    feedback = score_feedback(org)
+def score_org(
+    org: OrgFiles, evidence: str = "cycle", parser: SenseParser | None = None
+) -> OrgScore:
+    feedback = score_feedback(org, parser)
     ratings, r_squared, missed = score_ratings(org, evidence)
     return OrgScore(
         patterns={
@@ -302,13 +318,19 @@ class SeedScore:
     clean: OrgScore
 
 
-def score_seed(seed: int, people: int, folder: Path, evidence: str = "cycle") -> SeedScore:
+def score_seed(
+    seed: int,
+    people: int,
+    folder: Path,
+    evidence: str = "cycle",
+    parser: SenseParser | None = None,
+) -> SeedScore:
     """Generate the planted and the clean org of one seed under `folder` and score both."""
     scores = {}
     for name, plant in (("planted", True), ("clean", False)):
         out = folder / f"seed-{seed}-{name}"
         generate_org(out, people=people, seed=seed, plant=plant)
-        scores[name] = score_org(read_org(out), evidence)
+        scores[name] = score_org(read_org(out), evidence, parser)
         shutil.rmtree(out, ignore_errors=True)
     return SeedScore(seed, scores["planted"], scores["clean"])
 
@@ -415,15 +437,21 @@ def main(argv: list[str] | None = None) -> int:
         help="records behind the ratings analyses: the rated cycle's period (default) or "
         "the whole year (a diagnostic; a real cycle cannot see later records)",
     )
+    parser.add_argument(
+        "--no-parse",
+        action="store_true",
+        help="flag feedback with the word lists alone (the report and the gate use the parser)",
+    )
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
     console = Console(width=None if sys.stdout.isatty() else 140)
+    sense = None if args.no_parse else load_sense_parser()
     started = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix="fairdraft-eval-bias-"))
     try:
         seeds = [
-            score_seed(seed, args.people, folder, args.evidence)
+            score_seed(seed, args.people, folder, args.evidence, sense)
             for seed in range(args.first_seed, args.first_seed + args.seeds)
         ]
     finally:
@@ -432,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         "people": args.people,
         "first_seed": args.first_seed,
         "evidence": args.evidence,
+        "parser": "none" if sense is None else sense.name,
         **summarise(seeds),
         "seconds": round(time.perf_counter() - started, 1),
     }
