@@ -269,10 +269,11 @@ def draft_cycle_command(
     ] = None,
 ) -> None:
     """Draft for everyone with evidence in the period; run again to resume after a failure."""
+    from service.bias.report import check_cycle
     from service.drafting.display import cycle_table
     from service.drafting.run import Drafting, draft_cycle, drafter_from
     from service.ingest.progress import RichProgress
-    from service.store import embedder_from, open_store
+    from service.store import embedder_from, open_store, parser_from
 
     settings = get_settings()
     kinds: list[str] = kind or list(REVIEW_KINDS)
@@ -289,7 +290,10 @@ def draft_cycle_command(
                 progress=RichProgress(errors, min_total=0),
             )
         )
+        with engine.begin() as conn:  # the stored ones arrive with their flags
+            checked = check_cycle(conn, period, actor=cli_actor(), parser=parser_from(settings))
     console.print(cycle_table(summary))
+    console.print(f"{checked} new drafts checked for biased language")
     for email, failed_kind, reason in summary.failed:
         errors.print(f"[red]failed[/red] {failed_kind} for {escape(email)}: {escape(reason)}")
     if summary.failed:

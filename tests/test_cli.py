@@ -97,6 +97,7 @@ def test_draft_cycle_prints_progress_lines_when_not_on_a_terminal() -> None:
     assert lines[0].startswith("drafting 2026-H1: 0/")
     assert " done in " in lines[-1]
     assert len(lines) <= 12  # a line a tenth at most, not one a draft
+    assert "9 new drafts checked for biased language" in result.stdout  # 3 people x 3 kinds
 
 
 def test_a_refused_file_exits_1_and_names_the_line_field_and_reason() -> None:

@@ -29,7 +29,15 @@ from domain.errors import Invalid, Unavailable
 from service.access.sessions import SessionLifetime, open_session
 from service.app import create_app
 from service.db.migrate import downgrade, upgrade
-from service.db.models import PROCRASTINATE_JOBS, AuditEvent, Job, Person, WebSession
+from service.db.models import (
+    PROCRASTINATE_JOBS,
+    AuditEvent,
+    Draft,
+    DraftCheck,
+    Job,
+    Person,
+    WebSession,
+)
 from service.drafting.store import load_version
 from service.ingest.directory import find_person
 from service.ingest.errors import IngestRefused, RowError
@@ -817,18 +825,26 @@ def test_a_draft_job_for_a_missing_person_or_bad_payload_fails_without_retry(
     )
 
 
-def test_a_cycle_job_drafts_everyone_and_a_bias_report_job_stores_the_report(
+def test_a_cycle_job_drafts_and_checks_everyone_and_a_bias_report_job_stores_the_report(
     engine: Engine, fast: Settings, store: Ingestor
 ) -> None:
     cycle = add_job(engine, "draft_cycle", {"period": "2026-H1", "kinds": ["self_reflection"]})
     worker = Worker(engine, fast)
     assert worker.run_once()
+    with engine.connect() as conn:
+        statuses = conn.execute(select(Draft.status)).scalars().all()
+        checks = conn.execute(select(DraftCheck.language)).scalars().all()
     report = add_job(engine, "bias_report", {"cycle": "2026-H1"})
     assert worker.run_once()
 
     cycle_view, report_view = status_of(engine, cycle), status_of(engine, report)
     assert cycle_view.status == "done" and cycle_view.result is not None, cycle_view.error
     assert cycle_view.result["drafted"] == 3 and cycle_view.result["failed"] == 0
+    # new drafts arrive checked, each check keeping the profile the report reuses
+    assert cycle_view.result["checked"] == 3 and statuses == ["checked"] * 3
+    assert len(checks) == 3 and all(c is not None for c in checks)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(DraftCheck)).scalar_one() == 3
     assert report_view.status == "done" and report_view.result is not None, report_view.error
     assert report_view.result["version"] == 1
     assert isinstance(report_view.result["findings"], int)

@@ -124,12 +124,8 @@ def build_report(
     names is not profiled again: the report is the same either way."""
     cycle = period.name
     drafts = _drafts(connection, cycle)
-    names = people_names(connection)
-    key = language_key(parser, names)
-    profiles, fresh = _profiles(drafts, names, key, parser)
+    profiles, _ = _checked_profiles(connection, drafts, actor, parser)
     groups = _demographics(connection)
-    _store_checks(connection, [d for d in fresh if not d.checked], profiles, actor, key)
-    _refresh_language(connection, [d for d in fresh if d.checked], profiles, key)
     language, language_found = _language(drafts, profiles, groups)
     ratings = _ratings(connection, cycle, groups)
     body = BiasReportBody(
@@ -139,6 +135,30 @@ def build_report(
         ratings=ratings,
     )
     return _store(connection, actor, body, _data_seen(connection, cycle, drafts, groups))
+
+
+def check_cycle(connection: Connection, period: Period, *, actor: str, parser: SenseParser) -> int:
+    """Check every draft of the cycle whose current version has no check yet, exactly as
+    the report would, and keep each profile for the report; returns how many were checked.
+    The cycle's drafting runs it when it ends, so new drafts arrive with their flags and
+    the report that follows profiles only what was edited since."""
+    drafts = _drafts(connection, period.name)
+    _, fresh = _checked_profiles(connection, drafts, actor, parser)
+    return sum(not d.checked for d in fresh)
+
+
+def _checked_profiles(
+    connection: Connection, drafts: Sequence[_Draft], actor: str, parser: SenseParser
+) -> tuple[dict[int, LanguageProfile], list[_Draft]]:
+    """Every draft's profile, and the drafts profiled now: those never checked get a
+    check stored, those checked under other rules or names get their kept profile
+    replaced."""
+    names = people_names(connection)
+    key = language_key(parser, names)
+    profiles, fresh = _profiles(drafts, names, key, parser)
+    _store_checks(connection, [d for d in fresh if not d.checked], profiles, actor, key)
+    _refresh_language(connection, [d for d in fresh if d.checked], profiles, key)
+    return profiles, fresh
 
 
 def latest_report(connection: Connection, cycle: str) -> StoredBiasReport | None:

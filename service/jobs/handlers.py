@@ -24,7 +24,7 @@ from retrieval.embedding import Embedder
 from retrieval.queries import UnknownDraftKind
 from service.bias.counterfactual import probe
 from service.bias.nlp import SenseParser
-from service.bias.report import build_report
+from service.bias.report import build_report, check_cycle
 from service.db.models import Person
 from service.drafting.llm import DraftingFailed
 from service.drafting.run import (
@@ -152,6 +152,8 @@ def draft_cycle_job(context: JobContext, payload: dict[str, Any]) -> dict[str, A
         draft_cycle(run, period, kinds, concurrency=context.settings.llm_concurrency)
     )
     _count_drafts(run, [*summary.drafted, *summary.empty], failed=[k for _, k, _ in summary.failed])
+    with context.engine.begin() as conn:  # the stored ones arrive with their flags
+        checked = check_cycle(conn, period, actor=context.actor, parser=context.parser())
     if summary.failed:
         email, kind, reason = summary.failed[0]
         raise DraftingFailed(
@@ -163,6 +165,7 @@ def draft_cycle_job(context: JobContext, payload: dict[str, Any]) -> dict[str, A
         "skipped": summary.skipped,
         "empty": len(summary.empty),
         "failed": 0,
+        "checked": checked,
         "seconds": round(summary.seconds, 3),
     }
 
