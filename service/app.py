@@ -38,9 +38,7 @@ from service.metrics import Metrics, metered, multiprocess_dir, process_metrics
 from service.settings import Settings, get_settings
 from service.store import (
     EmbedderSource,
-    OnFirstUse,
     ParserSource,
-    embedder_from,
     open_store,
 )
 from service.web.setup import install_pages
@@ -63,15 +61,6 @@ class FairdraftApp(FastAPI):
         inner = RequestContext(SecurityHeaders(super().build_middleware_stack()))
         metrics: Metrics = self.state.metrics
         return RequestMetrics(inner, metrics, pool_each_request=multiprocess_dir() is not None)
-
-
-class MeteredEmbedderSource(EmbedderSource):
-    """The app's embedder, counting its texts and seconds (service.metrics): the API's
-    query embeddings and, through the in-process worker, its jobs'."""
-
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
-        # wrapped once, when loaded: every caller gets the same embedder
-        OnFirstUse.__init__(self, lambda: metered(embedder_from(settings), metrics))
 
 
 def create_app(
@@ -105,7 +94,9 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = process_metrics()
     app.state.pack_cache = PackCache()
-    app.state.embedder = MeteredEmbedderSource(settings, app.state.metrics)
+    # wrapped once, when loaded: the API's query embeddings and the in-process worker's
+    # jobs count their texts and seconds in one embedder
+    app.state.embedder = EmbedderSource(settings, lambda loaded: metered(loaded, app.state.metrics))
     app.state.parser = ParserSource(settings)
     if engine is not None:
         app.state.engine = engine

@@ -53,10 +53,17 @@ class OnFirstUse(Generic[T]):
 
 
 class EmbedderSource(OnFirstUse[Embedder]):
-    """The configured embedder (every draft and ingest needs it)."""
+    """The configured embedder (every draft and ingest needs it); `wrap`, when given, is
+    applied once as it loads, so every caller shares the one wrapped embedder."""
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(lambda: embedder_from(settings))
+    def __init__(
+        self, settings: Settings, wrap: Callable[[Embedder], Embedder] | None = None
+    ) -> None:
+        super().__init__(lambda: (wrap or _as_is)(embedder_from(settings)))
+
+
+def _as_is(embedder: Embedder) -> Embedder:
+    return embedder
 
 
 def parser_from(settings: Settings) -> SenseParser:

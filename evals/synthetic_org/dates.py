@@ -6,6 +6,8 @@ import functools
 import random
 from datetime import UTC, date, datetime, time, timedelta
 
+from domain.calendar import MONTHS, WEEKDAYS
+
 YEAR_START = date(2026, 1, 5)
 YEAR_END = date(2026, 11, 20)
 PERIODS: dict[str, tuple[date, date]] = {
@@ -13,21 +15,6 @@ PERIODS: dict[str, tuple[date, date]] = {
     "2026-H2": (date(2026, 7, 1), date(2026, 12, 31)),
 }
 RATING_CYCLE = "2026-H1"
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 def _working_days(start: date, end: date) -> tuple[date, ...]:
@@ -73,11 +60,11 @@ def date_slots(day: date) -> dict[str, str]:
     month = day.month - 1
     quarter = month // 3
     return {
-        "month": _MONTHS[month],
-        "prev_month": _MONTHS[(month - 1) % 12],
-        "next_month": _MONTHS[(month + 1) % 12],
-        "date": f"{_MONTHS[month]} {day.day}",
-        "weekday": _WEEKDAYS[day.weekday()],
+        "month": MONTHS[month],
+        "prev_month": MONTHS[(month - 1) % 12],
+        "next_month": MONTHS[(month + 1) % 12],
+        "date": f"{MONTHS[month]} {day.day}",
+        "weekday": WEEKDAYS[day.weekday()],
         "quarter": f"Q{quarter + 1}",
         "next_quarter": f"Q{(quarter + 1) % 4 + 1}",
         "half": "H1" if month < 6 else "H2",

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, Text, any_, cast, column, func, select, true
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, distinct_on
 
+from domain.calendar import MONTHS
 from retrieval.sentences import split_line
 from service.bias.language import LanguageFlag, LanguageProfile
 from service.db.models import DraftVersion
@@ -43,20 +44,6 @@ TEMPLATE_WORDS = 40  # a template rewrite's first sentence is cut to this many w
 _MIN_WORDS = 4  # shorter "sentences" of an item (a label, a heading) are passed over
 _WORD = re.compile(r"[^\W_]+")
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 # the placeholders each template may use; a template naming another fails at load
 _PLACEHOLDERS = {
     "cited": {"items", "phrase"},
@@ -213,7 +200,7 @@ def cited_items(
 def item_name(item: CitedItem) -> str:
     """'the 12 March 1:1 note [E4]'; without a date 'the 1:1 note [E4]'."""
     kind = texts().kinds.get(item.kind or "", "record")
-    when = f"{item.day.day} {_MONTHS[item.day.month - 1]} " if item.day else ""
+    when = f"{item.day.day} {MONTHS[item.day.month - 1]} " if item.day else ""
     return f"the {when}{kind} [{item.id}]"
 
 
