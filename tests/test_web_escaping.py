@@ -79,6 +79,7 @@ def payloads(field: str) -> list[str]:
 PAYLOADS = tuple(payloads("t"))
 # What each template expression above would print if evaluated.
 EVALUATED = ("1337", "1351", "1379")
+REQUEST_ID = re.compile(r"\b[0-9a-f]{16}\b")
 # The elements our own templates and charts write; anything else came from the input.
 ELEMENTS = frozenset(
     " ".join(
@@ -128,7 +129,9 @@ def injected(page: str) -> list[str]:
                 problems.append(f"<{tag} {name}={value!r}>")
         if tag == "script" and dict(attrs).get("src") != "/static/app.js":
             problems.append(f"<script {attrs}>")
-    problems += [f"evaluated template expression ({n})" for n in EVALUATED if n in page]
+    # an error page's request id is random hex and may hold "1379" by chance (failed once)
+    plain = REQUEST_ID.sub("", page)
+    problems += [f"evaluated template expression ({n})" for n in EVALUATED if n in plain]
     problems += [f"payload verbatim: {p!r}" for p in PAYLOADS if p in page and p != html(p)]
     return problems
 
