@@ -25,6 +25,7 @@ from service.api.routers import (
     jobs,
     people,
     ratings,
+    tasks,
 )
 from service.http.deps import get_engine
 from service.http.docs import install_docs
@@ -104,7 +105,7 @@ def create_app(
     app.add_middleware(Authenticate, settings=settings)
     app.add_middleware(BodyLimit, settings=settings)
     install_error_handlers(app)
-    for module in (people, drafts, jobs, ratings, calibration, cycles, audit, ingest):
+    for module in (people, drafts, jobs, ratings, calibration, cycles, tasks, audit, ingest):
         app.include_router(module.router)
     install_pages(app)
     install_docs(app)

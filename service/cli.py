@@ -21,6 +21,7 @@ from rich.text import Text
 
 from domain.kinds import DRAFT_KINDS, REVIEW_KINDS
 from domain.periods import Period
+from service.cli_cycles import cycle_app, tasks
 from service.cli_errors import errors, refuse_option, say, user_errors
 from service.cli_lists import drafts_app, people
 from service.cli_service import panel_app, period_option, role_app, serve, token_app, worker
@@ -41,7 +42,9 @@ app.add_typer(token_app, name="token")
 app.add_typer(role_app, name="role")
 app.add_typer(panel_app, name="panel")
 app.add_typer(drafts_app, name="drafts")
+app.add_typer(cycle_app, name="cycle")
 app.command()(people)
+app.command()(tasks)
 app.command()(serve)
 app.command()(worker)
 # Piped output (CI logs, files) gets a fixed width so tables are not squeezed to 80 columns.

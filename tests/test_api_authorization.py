@@ -159,6 +159,12 @@ BIAS_REPORT = f"{API}/cycles/{{cycle}}/bias-report"
 BIAS_PROBE = f"{API}/cycles/{{cycle}}/bias-probe"
 AUDIT = f"{API}/audit"
 INGEST = f"{API}/ingest"
+CYCLES = f"{API}/cycles"
+CYCLE_SETUP = f"{API}/cycles/{{cycle}}/setup"
+CYCLE_START = f"{API}/cycles/{{cycle}}/start"
+CYCLE_COPY = f"{API}/cycles/{{cycle}}/copy"
+MY_TASKS = f"{API}/me/tasks"
+NEXT_CYCLE = "2026-H2"  # set up, started and copied by the matrix's HR rows
 
 SMALL_PEOPLE_CSV = (
     b"employee_id,name,email,manager_id,level,job_family,department,location,hire_date\n"
@@ -332,6 +338,27 @@ def new_panel(world: World, case: Case) -> dict[str, Any]:
     return {"cycle": CYCLE, "level": "L6", "job_family": "engineering", "members": [world["pat"]]}
 
 
+def new_cycle(world: World, case: Case) -> dict[str, Any]:
+    """A valid set-up of 2026-H2 for everyone (all were hired long before the cut-off)."""
+    dates = {
+        "self_reflection": ("2027-01-04", "2027-01-15"),
+        "peer_feedback": ("2027-01-11", "2027-01-22"),
+        "manager_review": ("2027-01-18", "2027-01-29"),
+        "calibration": ("2027-02-01", "2027-02-12"),
+        "release": ("2027-02-15", "2027-02-17"),
+        "sign_off": ("2027-02-17", "2027-02-26"),
+    }
+    return {
+        "period": NEXT_CYCLE,
+        "title": "2026 H2 review",
+        "time_zone": "Europe/Lisbon",
+        "participants": {"cutoff": "2026-12-31"},
+        "reviews": ["self_reflection", "peer_feedback", "manager_feedback", "calibration"],
+        "scale": {"min": 1, "max": 3, "labels": ["Below", "Meets", "Above"]},
+        "phases": {phase: {"opens": o, "due": d} for phase, (o, d) in dates.items()},
+    }
+
+
 PERSON_READ = """
          cy   dee  fay  bo   missing
   cy     200  404  404  404  404
@@ -391,10 +418,12 @@ def matrix() -> list[Case]:
     """The whole table, in the order it runs: reads, then writes, each write placed so
     that what it changes is what the rows after it expect."""
     cycle = {"cycle": CYCLE}
+    next_cycle = {"cycle": NEXT_CYCLE}
     kind = {"kind": "self_reflection", "period": CYCLE}
     return [
         # --- who am I, whom may I see ---------------------------------------------------
         *grid("GET", ME, EVERYONE),
+        *grid("GET", MY_TASKS, EVERYONE, variant="no cycle started"),
         *grid("GET", PEOPLE_LIST, EVERYONE),
         *grid("GET", PERSON, PERSON_READ),
         *grid("GET", RECORDS, PERSON_READ),
@@ -627,6 +656,26 @@ def matrix() -> list[Case]:
         *grid("PUT", CALIBRATED, PANEL_WRITE.replace("{ok}", "200"), body={"rating": 3}),
         # no bias report yet: 409 once the panel and the person are in scope
         *grid("POST", PANEL_FINALISE, PANEL_WRITE.replace("{ok}", "409")),
+        # --- review cycles: HR sets 2026-H2 up, changes, starts and copies it; then each
+        # person's tasks -------------------------------------------------------------------
+        *grid("POST", CYCLES, HR_ONLY.format(hal=201), body=new_cycle),
+        *grid("GET", CYCLE_SETUP, HR_ONLY.format(hal=200), fixed=next_cycle),
+        *grid(
+            "PATCH",
+            CYCLE_SETUP,
+            HR_ONLY.format(hal=200),
+            fixed=next_cycle,
+            body={"title": "Second half review"},
+        ),
+        *grid("POST", CYCLE_START, HR_ONLY.format(hal=200), fixed=next_cycle),
+        *grid(
+            "POST",
+            CYCLE_COPY,
+            HR_ONLY.format(hal=201),
+            fixed=next_cycle,
+            body={"period": "2027-H1"},
+        ),
+        *grid("GET", MY_TASKS, EVERYONE, variant="2026-H2 started"),
         # --- HR's cycle jobs, uploads -----------------------------------------------------
         *grid(
             "POST",
@@ -1014,8 +1063,27 @@ def _panel_rating(world: World, case: Case, body: Any) -> list[str]:
     return problems
 
 
+# Whose reviews a caller's tasks serve: their own, and their direct reports' (a manager
+# approves nominations and writes feedback), never anyone else's, HR included.
+DIRECT_REPORTS = {"ana": {"bo", "eve", "hal", "pat"}, "bo": {"cy", "dee"}, "eve": {"fay"}}
+
+
+def _my_tasks(world: World, case: Case, body: Any) -> list[str]:
+    """Before a start nobody has a task; after it, everyone has their own three (write a
+    self-reflection, nominate peers, acknowledge) and a manager two per direct report."""
+    subjects = [t["subject_id"] for t in body["items"]]
+    mine = {world.id_of(case.caller)}
+    reports = {world.id_of(p) for p in DIRECT_REPORTS.get(case.caller, set())}
+    want = 0 if case.variant == "no cycle started" else 3 + 2 * len(reports)
+    problems = [f"a task about person {s}" for s in subjects if s not in mine | reports]
+    if body["total"] != want or len(subjects) != want:
+        problems.append(f"{body['total']} tasks, expected {want}")
+    return problems
+
+
 SUCCESS_CHECKS: dict[tuple[str, str], Check] = {  # in the matrix, before any write
     ("GET", ME): _me,
+    ("GET", MY_TASKS): _my_tasks,
     ("GET", PEOPLE_LIST): _people,
     ("GET", PERSON): _person,
     ("GET", RECORDS): _records,

@@ -6,6 +6,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain import kinds
+from service.cycles.setup import CycleSetupIn
+from service.cycles.setup_store import StartSummary, StoredSetup
+from service.cycles.tasks import TaskLine
 
 T = TypeVar("T")
 if TYPE_CHECKING:
@@ -386,3 +389,26 @@ class CohortOut(BaseModel):
     managers: list[ManagerOut]
     disagreements: list[DisagreementOut]
     evidence_r_squared: float | None
+
+
+# --- review cycles: set-up and tasks (issue 16) --------------------------------------------
+
+
+class CycleCreateIn(CycleSetupIn):
+    """A cycle's set-up with the period it reviews (the cycle's key, e.g. 2026-H2)."""
+
+    period: str = Field(min_length=4, max_length=64, examples=["2026-H2"])
+
+
+class CycleCopyIn(BaseModel):
+    """The period of the new cycle; the set-up's dates move by the distance between the
+    two periods' starts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    period: str = Field(min_length=4, max_length=64, examples=["2026-H2"])
+
+
+CycleSetupOut = StoredSetup
+CycleStartOut = StartSummary
+TaskOut = TaskLine

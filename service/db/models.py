@@ -25,9 +25,10 @@ from sqlalchemy import (
     select,
     table,
 )
-from sqlalchemy.dialects.postgresql import ENUM, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, ENUM, JSONB
 from sqlalchemy.orm import Mapped, column_property, mapped_column
 
+from domain.phases import CYCLE_STATUSES, PHASES, TASK_KINDS, TASK_STATUSES
 from retrieval.schema import RECORD_KINDS, Base, Chunk, Record
 
 __all__ = [
@@ -39,6 +40,8 @@ __all__ = [
     "BiasReport",
     "CalibrationPanel",
     "Chunk",
+    "CyclePhase",
+    "CycleTask",
     "Demographic",
     "Draft",
     "DraftCheck",
@@ -65,6 +68,11 @@ def _created_at() -> Mapped[datetime]:
 
 def _updated_at() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    """A CHECK's condition: the column holds one of these names (domain's own, no input)."""
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 class Person(Base):
@@ -103,10 +111,17 @@ class Demographic(Base):
 
 
 class ReviewCycle(Base):
-    """A review period with its rating scale (default 1 to 5)."""
+    """A review period with its rating scale (default 1 to 5) and, once HR sets it up
+    (service.cycles.setup_store), its set-up: `status` is NULL for a cycle created without
+    one (a ratings import, a panel's set-up), then `draft` (editable), then `started`.
+    Participants: hired on or before `cutoff_on` (or with no hire date), in the listed
+    departments, levels and job families (an empty list: all)."""
 
     __tablename__ = "review_cycles"
-    __table_args__ = (CheckConstraint("scale_min < scale_max", name="scale"),)
+    __table_args__ = (
+        CheckConstraint("scale_min < scale_max", name="scale"),
+        CheckConstraint(_one_of("status", CYCLE_STATUSES), name="status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
@@ -114,6 +129,69 @@ class ReviewCycle(Base):
     ends_on: Mapped[date | None] = mapped_column(Date)
     scale_min: Mapped[int] = mapped_column(Integer, server_default="1")
     scale_max: Mapped[int] = mapped_column(Integer, server_default="5")
+    created_at: Mapped[datetime] = _created_at()
+    title: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str | None] = mapped_column(String(16))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    cutoff_on: Mapped[date | None] = mapped_column(Date)
+    departments: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    levels: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    job_families: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    reviews: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    scale_labels: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    questions: Mapped[dict[str, list[str]] | None] = mapped_column(JSONB)
+    copied_from: Mapped[int | None] = mapped_column(
+        ForeignKey("review_cycles.id", ondelete="SET NULL")
+    )
+    set_up_by: Mapped[str | None] = mapped_column(Text)
+    started_by: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CyclePhase(Base):
+    """A phase of a set-up cycle with the day it opens and the day it is due (both in the
+    cycle's time zone). Its open tasks are due on its due day."""
+
+    __tablename__ = "cycle_phases"
+    __table_args__ = (
+        CheckConstraint("opens_on <= due_on", name="dates"),
+        CheckConstraint(_one_of("phase", PHASES), name="phase"),
+    )
+
+    cycle_id: Mapped[int] = mapped_column(
+        ForeignKey("review_cycles.id", ondelete="CASCADE"), primary_key=True
+    )
+    phase: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opens_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date)
+
+
+class CycleTask(Base):
+    """Something one person must do in a cycle, by the due day of its phase: write a
+    self-reflection, nominate peers, approve a report's nominations, write a report's
+    feedback, acknowledge a released review. `subject_id` is whose review it serves (the
+    assignee themselves for their own). One task per (cycle, kind, assignee, subject)."""
+
+    __tablename__ = "cycle_tasks"
+    __table_args__ = (
+        UniqueConstraint("cycle_id", "kind", "assignee_id", "subject_id"),
+        Index("ix_cycle_tasks_cycle_phase", "cycle_id", "phase", "status"),
+        CheckConstraint(_one_of("status", TASK_STATUSES), name="status"),
+        CheckConstraint(_one_of("kind", TASK_KINDS), name="kind"),
+        CheckConstraint(_one_of("phase", PHASES), name="phase"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("review_cycles.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    assignee_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), index=True
+    )
+    subject_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    phase: Mapped[str] = mapped_column(String(32))
+    due_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), server_default="open")
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _created_at()
 
 
