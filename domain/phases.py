@@ -29,6 +29,7 @@ class CycleReview(StrEnum):
 
     SELF_REFLECTION = "self_reflection"
     PEER_FEEDBACK = "peer_feedback"
+    UPWARD_FEEDBACK = "upward_feedback"
     MANAGER_FEEDBACK = "manager_feedback"
     PROMOTION_PACKET = "promotion_packet"
     CALIBRATION = "calibration"
@@ -39,6 +40,7 @@ CYCLE_REVIEWS: tuple[CycleReview, ...] = tuple(CycleReview)
 QUESTIONED_REVIEWS: tuple[CycleReview, ...] = (
     CycleReview.SELF_REFLECTION,
     CycleReview.PEER_FEEDBACK,
+    CycleReview.UPWARD_FEEDBACK,
     CycleReview.MANAGER_FEEDBACK,
     CycleReview.PROMOTION_PACKET,
 )
@@ -52,6 +54,8 @@ class TaskKind(StrEnum):
     APPROVE_NOMINATIONS = "approve_nominations"
     WRITE_MANAGER_FEEDBACK = "write_manager_feedback"
     ACKNOWLEDGE_REVIEW = "acknowledge_review"
+    GIVE_PEER_FEEDBACK = "give_peer_feedback"
+    GIVE_UPWARD_FEEDBACK = "give_upward_feedback"
 
 
 TASK_KINDS: tuple[TaskKind, ...] = tuple(TaskKind)
@@ -64,6 +68,8 @@ TASK_PHASE: dict[TaskKind, Phase] = {
     TaskKind.APPROVE_NOMINATIONS: Phase.SELF_REFLECTION,
     TaskKind.WRITE_MANAGER_FEEDBACK: Phase.MANAGER_REVIEW,
     TaskKind.ACKNOWLEDGE_REVIEW: Phase.SIGN_OFF,
+    TaskKind.GIVE_PEER_FEEDBACK: Phase.PEER_FEEDBACK,
+    TaskKind.GIVE_UPWARD_FEEDBACK: Phase.PEER_FEEDBACK,
 }
 
 
@@ -74,6 +80,29 @@ class TaskStatus(StrEnum):
 
 
 TASK_STATUSES: tuple[TaskStatus, ...] = tuple(TaskStatus)
+
+
+class RequestStatus(StrEnum):
+    """A feedback request's state: `open` (a draft may be saved), then `submitted` (read-only,
+    evidence of the subject) or `declined` (with the peer's reason)."""
+
+    OPEN = "open"
+    SUBMITTED = "submitted"
+    DECLINED = "declined"
+
+
+REQUEST_STATUSES: tuple[RequestStatus, ...] = tuple(RequestStatus)
+
+
+class FeedbackKind(StrEnum):
+    """Whom a feedback request asks: a nominated peer, or a report about their manager
+    (upward feedback, asked of every participant whose manager participates)."""
+
+    PEER = "peer"
+    UPWARD = "upward"
+
+
+FEEDBACK_KINDS: tuple[FeedbackKind, ...] = tuple(FeedbackKind)
 
 
 class CycleStatus(StrEnum):
@@ -89,11 +118,12 @@ CYCLE_STATUSES: tuple[CycleStatus, ...] = tuple(CycleStatus)
 def needed_phases(reviews: frozenset[CycleReview]) -> tuple[Phase, ...]:
     """The phases a cycle asking for these reviews must date, in order: release and sign-off
     always; self-reflection when people write one or nominate peers; peer feedback,
-    manager review and calibration when asked."""
+    manager review and calibration when asked (upward feedback runs in the peer-feedback
+    phase)."""
     need = {Phase.RELEASE, Phase.SIGN_OFF}
     if reviews & {CycleReview.SELF_REFLECTION, CycleReview.PEER_FEEDBACK}:
         need.add(Phase.SELF_REFLECTION)
-    if CycleReview.PEER_FEEDBACK in reviews:
+    if reviews & {CycleReview.PEER_FEEDBACK, CycleReview.UPWARD_FEEDBACK}:
         need.add(Phase.PEER_FEEDBACK)
     if reviews & {CycleReview.MANAGER_FEEDBACK, CycleReview.PROMOTION_PACKET}:
         need.add(Phase.MANAGER_REVIEW)

@@ -23,6 +23,7 @@ from service.api.routers import (
     drafts,
     ingest,
     jobs,
+    peer_feedback,
     people,
     ratings,
     tasks,
@@ -105,7 +106,18 @@ def create_app(
     app.add_middleware(Authenticate, settings=settings)
     app.add_middleware(BodyLimit, settings=settings)
     install_error_handlers(app)
-    for module in (people, drafts, jobs, ratings, calibration, cycles, tasks, audit, ingest):
+    for module in (
+        people,
+        drafts,
+        jobs,
+        ratings,
+        calibration,
+        cycles,
+        tasks,
+        peer_feedback,
+        audit,
+        ingest,
+    ):
         app.include_router(module.router)
     install_pages(app)
     install_docs(app)

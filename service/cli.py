@@ -24,6 +24,12 @@ from domain.periods import Period
 from service.cli_cycles import cycle_app, tasks
 from service.cli_errors import errors, refuse_option, say, user_errors
 from service.cli_lists import drafts_app, people
+from service.cli_peers import (
+    approve_nominations_command,
+    nominate,
+    nominations_show,
+    peer_feedback,
+)
 from service.cli_service import panel_app, period_option, role_app, serve, token_app, worker
 from service.ingest.formats import FORMATS
 from service.settings import Settings, get_settings
@@ -43,6 +49,10 @@ app.add_typer(role_app, name="role")
 app.add_typer(panel_app, name="panel")
 app.add_typer(drafts_app, name="drafts")
 app.add_typer(cycle_app, name="cycle")
+cycle_app.command("nominations")(nominations_show)
+cycle_app.command("nominate")(nominate)
+cycle_app.command("approve-nominations")(approve_nominations_command)
+cycle_app.command("peer-feedback")(peer_feedback)
 app.command()(people)
 app.command()(tasks)
 app.command()(serve)

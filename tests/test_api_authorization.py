@@ -33,7 +33,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ from service.access.links import issue_link
 from service.app import create_app
 from service.calibration.panels import create_panel, panel
 from service.calibration.pseudonyms import person_for_label, pseudonyms
-from service.db.models import Rating
+from service.db.models import FeedbackRequest, Rating
 from service.drafting.store import DraftNotFound, load_version
 from service.http.logs import JsonFormatter
 from service.jobs.queue import enqueue
@@ -164,6 +164,12 @@ CYCLE_SETUP = f"{API}/cycles/{{cycle}}/setup"
 CYCLE_START = f"{API}/cycles/{{cycle}}/start"
 CYCLE_COPY = f"{API}/cycles/{{cycle}}/copy"
 MY_TASKS = f"{API}/me/tasks"
+NOMINATIONS = f"{API}/cycles/{{cycle}}/nominations"
+NOMINATIONS_APPROVE = f"{API}/cycles/{{cycle}}/nominations/approve"
+MY_REQUESTS = f"{API}/me/feedback-requests"
+FEEDBACK_REQUEST = f"{API}/feedback-requests/{{request_id}}"
+FEEDBACK_DECLINE = f"{API}/feedback-requests/{{request_id}}/decline"
+PEER_FEEDBACK = f"{API}/people/{{person_id}}/peer-feedback"
 NEXT_CYCLE = "2026-H2"  # set up, started and copied by the matrix's HR rows
 
 SMALL_PEOPLE_CSV = (
@@ -187,7 +193,8 @@ class World:
     values: dict[str, Any] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Any:
-        return self.values[name]
+        value = self.values[name]
+        return value(self) if callable(value) else value  # known only after a step
 
     def id_of(self, who: str) -> int:
         return self.org.ids[who]
@@ -239,6 +246,7 @@ def build_world(engine: Engine, org: ApiOrg) -> World:
         assert person_for_label(conn, org.panel_id, nobody) is None
         assert person_for_label(conn, panel2, nobody) is None
     values.update(p1=org.panel_id, p2=panel2)
+    values.update(dee_request=_request_of("dee"), hal_request=_request_of("hal"))
     values.update(
         {
             "@cy": one[org.ids["cy"]],
@@ -248,6 +256,23 @@ def build_world(engine: Engine, org: ApiOrg) -> World:
         }
     )
     return world
+
+
+def _request_of(peer: str) -> Callable[[World], int]:
+    """The id of the feedback request about Cy asked of `peer` in 2026-H2 (sent when Bo
+    approves Cy's peer list, a row of the matrix)."""
+
+    def find(world: World) -> int:
+        with world.engine.connect() as conn:
+            found = conn.execute(
+                select(FeedbackRequest.id).where(
+                    FeedbackRequest.subject_id == world.id_of("cy"),
+                    FeedbackRequest.peer_id == world.id_of(peer),
+                )
+            ).scalar_one_or_none()
+        return MISSING_ID - 1 if found is None else int(found)
+
+    return find
 
 
 # --- the table --------------------------------------------------------------------------
@@ -359,6 +384,27 @@ def new_cycle(world: World, case: Case) -> dict[str, Any]:
     }
 
 
+PEER_POOL = ("dee", "fay", "hal", "pat", "eve", "cy")  # who may be nominated, in order
+
+
+def own_peers(world: World, case: Case) -> dict[str, Any]:
+    """A valid list for the caller's own review: three of PEER_POOL, not them, not their
+    manager."""
+    above = {m for m, reports in DIRECT_REPORTS.items() if case.caller in reports}
+    pool = [p for p in PEER_POOL if p != case.caller and p not in above]
+    return {"peers": [world.id_of(p) for p in pool[:3]]}
+
+
+def cys_peers(world: World, case: Case) -> dict[str, Any]:
+    return {"subject_id": world.id_of("cy"), "peers": [world.id_of(p) for p in PEER_POOL[:3]]}
+
+
+def naming(cases: list[Case], *people: str) -> list[Case]:
+    """The rows, with these people allowed in their answers (a peer list names its peers;
+    a request asked of a peer names its subject)."""
+    return [replace(c, may_name=people) for c in cases]
+
+
 PERSON_READ = """
          cy   dee  fay  bo   missing
   cy     200  404  404  404  404
@@ -388,6 +434,50 @@ HR_ONLY = """
   ana    403
   pat    403
   hal    {hal}
+"""
+# A person's own peer list: everyone has one but Ana, who has no manager to approve it.
+OWN_LIST = """
+         -
+  cy     200
+  dee    200
+  bo     200
+  eve    200
+  ana    404
+  pat    200
+  hal    200
+"""
+# Cy's list: Cy's own, and her managers' (Bo; Ana above him); HR sees Cy but may not.
+CYS_LIST = """
+         -
+  cy     200
+  dee    404
+  bo     200
+  eve    404
+  ana    200
+  pat    404
+  hal    403
+"""
+# A feedback request is its peer's alone: Dee's and Hal's about Cy.
+PEER_ONLY = """
+         dee_request  hal_request  missing
+  cy     404          404          404
+  dee    200          404          404
+  bo     404          404          404
+  eve    404          404          404
+  ana    404          404          404
+  pat    404          404          404
+  hal    404          200          404
+"""
+# One request (Dee's: she submits it; Hal's: he declines it) and a missing one.
+ONE_PEER = """
+         {target}  missing
+  cy     404       404
+  dee    {dee}     404
+  bo     404       404
+  eve    404       404
+  ana    404       404
+  pat    404       404
+  hal    {hal}     404
 """
 EVERYONE = """
          -
@@ -676,6 +766,62 @@ def matrix() -> list[Case]:
             body={"period": "2027-H1"},
         ),
         *grid("GET", MY_TASKS, EVERYONE, variant="2026-H2 started"),
+        # --- peer feedback in 2026-H2: lists (Ana has no manager to approve hers), Bo
+        # approves Cy's (Dee, Fay, Hal), Dee answers, Hal declines ------------------------
+        *grid("GET", NOMINATIONS, OWN_LIST, fixed=next_cycle, variant="own, empty"),
+        *naming(
+            grid("POST", NOMINATIONS, OWN_LIST, fixed=next_cycle, body=own_peers),
+            *PEER_POOL,
+        ),
+        *naming(
+            grid(
+                "POST",
+                NOMINATIONS,
+                CYS_LIST,
+                fixed=next_cycle,
+                body=cys_peers,
+                variant="cy's list",
+            ),
+            *PEER_POOL,
+        ),
+        *grid(
+            "POST",
+            NOMINATIONS_APPROVE,
+            """
+         -
+  cy     403
+  dee    404
+  bo     200
+  eve    404
+  ana    409
+  pat    404
+  hal    403
+            """,
+            fixed=next_cycle,
+            body=lambda world, case: {"subject_id": world.id_of("cy")},
+        ),
+        *naming(grid("GET", MY_REQUESTS, EVERYONE), "cy"),
+        *naming(grid("GET", FEEDBACK_REQUEST, PEER_ONLY), "cy"),
+        *naming(grid("PUT", FEEDBACK_REQUEST, PEER_ONLY, body={"answers": ["A draft"]}), "cy"),
+        *naming(
+            grid(
+                "POST",
+                FEEDBACK_REQUEST,
+                ONE_PEER.format(target="dee_request", dee=200, hal=404),
+                body={"answers": ["Clear reviews.", "Share plans earlier.", "Keep pairing."]},
+            ),
+            "cy",
+        ),
+        *naming(
+            grid(
+                "POST",
+                FEEDBACK_DECLINE,
+                ONE_PEER.format(target="hal_request", dee=404, hal=200),
+                body={"reason": "We rarely work together"},
+            ),
+            "cy",
+        ),
+        *grid("GET", PEER_FEEDBACK, PERSON_READ, query=next_cycle),
         # --- HR's cycle jobs, uploads -----------------------------------------------------
         *grid(
             "POST",
@@ -811,6 +957,7 @@ def judge(run: Run, case: Case, response: Response) -> list[str]:
     else:
         payload = response.json()
         allowed = run.world.scope_ids(case.caller) | run.also_shown.get(case.caller, set())
+        allowed |= {run.world.id_of(p) for p in case.may_name}
         for key, value in _values(payload, ("person_id", "subject_id")):
             if value is not None and value not in allowed:
                 problems.append(f"{key} {value} is outside the caller's scope")
@@ -1081,8 +1228,23 @@ def _my_tasks(world: World, case: Case, body: Any) -> list[str]:
     return problems
 
 
+def _peer_feedback(world: World, case: Case, body: Any) -> list[str]:
+    """Nobody sees an answer before 3 peers answered (Dee alone answered about Cy), nor,
+    but HR, an author."""
+    problems = []
+    if body["answered"] < 3 and body["answers"]:
+        problems.append(f"answers shown with {body['answered']} answered")
+    if case.caller != "hal" and any(a["author_id"] is not None for a in body["answers"]):
+        problems.append("an author shown to someone but HR")
+    want = 1 if case.target == "cy" else 0
+    if body["answered"] != want:
+        problems.append(f"{body['answered']} answered, expected {want}")
+    return problems
+
+
 SUCCESS_CHECKS: dict[tuple[str, str], Check] = {  # in the matrix, before any write
     ("GET", ME): _me,
+    ("GET", PEER_FEEDBACK): _peer_feedback,
     ("GET", MY_TASKS): _my_tasks,
     ("GET", PEOPLE_LIST): _people,
     ("GET", PERSON): _person,

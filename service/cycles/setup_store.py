@@ -37,6 +37,7 @@ from service.cycles.setup import (
 )
 from service.cycles.store import stored_cycle
 from service.cycles.tasks import create_tasks, move_due_dates, task_counts
+from service.cycles.upward import send_upward_requests
 from service.db.models import CyclePhase, Rating, ReviewCycle
 
 
@@ -369,6 +370,12 @@ def start_cycle(connection: Connection, name: str, *, actor: str) -> StartSummar
         raise CycleStarted(f"cycle {name} has already started", field="cycle")
     reviews = frozenset(CycleReview(r) for r in row.reviews)
     counts = create_tasks(connection, row.id, reviews)
+    if CycleReview.UPWARD_FEEDBACK in reviews:
+        questions = (row.questions or {}).get(CycleReview.UPWARD_FEEDBACK, [])
+        if send_upward_requests(connection, row.id, list(questions)):
+            counts[TaskKind.GIVE_UPWARD_FEEDBACK] = task_counts(connection, row.id)[
+                TaskKind.GIVE_UPWARD_FEEDBACK
+            ]
     connection.execute(
         update(ReviewCycle)
         .where(ReviewCycle.id == row.id)

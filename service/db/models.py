@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -28,7 +29,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, ENUM, JSONB
 from sqlalchemy.orm import Mapped, column_property, mapped_column
 
-from domain.phases import CYCLE_STATUSES, PHASES, TASK_KINDS, TASK_STATUSES
+from domain.phases import (
+    CYCLE_STATUSES,
+    FEEDBACK_KINDS,
+    PHASES,
+    REQUEST_STATUSES,
+    TASK_KINDS,
+    TASK_STATUSES,
+)
 from retrieval.schema import RECORD_KINDS, Base, Chunk, Record
 
 __all__ = [
@@ -46,9 +54,11 @@ __all__ = [
     "Draft",
     "DraftCheck",
     "DraftVersion",
+    "FeedbackRequest",
     "FlagAcknowledgement",
     "Job",
     "PanelMember",
+    "PeerNomination",
     "Person",
     "PersonRole",
     "Placement",
@@ -192,6 +202,59 @@ class CycleTask(Base):
     due_on: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), server_default="open")
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class PeerNomination(Base):
+    """A peer nominated to give feedback on a subject in a cycle: by the subject, or added
+    by their manager (`added_by`: the actor). The list is fixed once the manager approves
+    it (the subject's approve_nominations task done)."""
+
+    __tablename__ = "peer_nominations"
+    __table_args__ = (CheckConstraint("subject_id <> peer_id", name="not_self"),)
+
+    cycle_id: Mapped[int] = mapped_column(
+        ForeignKey("review_cycles.id", ondelete="CASCADE"), primary_key=True
+    )
+    subject_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    peer_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_by: Mapped[str] = mapped_column(Text)
+    by_manager: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    created_at: Mapped[datetime] = _created_at()
+
+
+class FeedbackRequest(Base):
+    """One person's feedback on another in a cycle: `kind` peer (asked when the manager
+    approved the nominations) or upward (a report's about their manager, asked at the
+    start). The questions as they were then, the answers (a draft while `open`, fixed once
+    `submitted`), a decline's reason, and the feedback record a submitted answer became
+    (`record_id`: evidence of the subject, its author hidden from them)."""
+
+    __tablename__ = "feedback_requests"
+    __table_args__ = (
+        UniqueConstraint("cycle_id", "kind", "subject_id", "peer_id"),
+        CheckConstraint(_one_of("status", REQUEST_STATUSES), name="status"),
+        CheckConstraint(_one_of("kind", FEEDBACK_KINDS), name="kind"),
+        CheckConstraint("subject_id <> peer_id", name="not_self"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("review_cycles.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16), server_default="peer")
+    subject_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    peer_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("cycle_tasks.id", ondelete="SET NULL"))
+    questions: Mapped[list[str]] = mapped_column(JSONB)
+    answers: Mapped[list[str]] = mapped_column(JSONB, server_default="[]")
+    status: Mapped[str] = mapped_column(String(16), server_default="open")
+    decline_reason: Mapped[str | None] = mapped_column(Text)
+    record_id: Mapped[int | None] = mapped_column(ForeignKey("records.id", ondelete="SET NULL"))
+    saved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _created_at()
 
 
