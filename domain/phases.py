@@ -56,6 +56,8 @@ class TaskKind(StrEnum):
     ACKNOWLEDGE_REVIEW = "acknowledge_review"
     GIVE_PEER_FEEDBACK = "give_peer_feedback"
     GIVE_UPWARD_FEEDBACK = "give_upward_feedback"
+    WRITE_PROMOTION_PACKET = "write_promotion_packet"
+    CALIBRATE_COHORT = "calibrate_cohort"
 
 
 TASK_KINDS: tuple[TaskKind, ...] = tuple(TaskKind)
@@ -70,6 +72,8 @@ TASK_PHASE: dict[TaskKind, Phase] = {
     TaskKind.ACKNOWLEDGE_REVIEW: Phase.SIGN_OFF,
     TaskKind.GIVE_PEER_FEEDBACK: Phase.PEER_FEEDBACK,
     TaskKind.GIVE_UPWARD_FEEDBACK: Phase.PEER_FEEDBACK,
+    TaskKind.WRITE_PROMOTION_PACKET: Phase.MANAGER_REVIEW,
+    TaskKind.CALIBRATE_COHORT: Phase.CALIBRATION,
 }
 
 

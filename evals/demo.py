@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -37,6 +37,7 @@ from domain.errors import Conflict, Unavailable
 from domain.kinds import DraftKind
 from domain.periods import parse_period
 from evals.demo_cast import Cast, CastMember, OrgPerson, set_up_cast
+from evals.demo_cycle import DemoCycle, run_demo_cycle
 from evals.synthetic_org import generate_org
 from evals.timing import StepTimer
 from retrieval.embedding import Embedder
@@ -50,6 +51,7 @@ from service.db.migrate import ensure_schema
 from service.db.models import Chunk, Demographic, Draft, Person, Rating, Record, ReviewCycle
 from service.drafting.run import Drafting, DraftOutcome, draft_person, drafter_from
 from service.ingest.progress import NoProgress, RichProgress
+from service.ingest.records import ChunkSettings
 from service.ingest.run import Ingestor, ingest_path
 from service.ingest.summary import IngestSummary
 from service.settings import Settings
@@ -131,6 +133,17 @@ def run_demo(
             cast = set_up_cast(
                 conn, DEMO_PERIOD, actor=ACTOR, indirect=settings.manager_scope_indirect
             )
+        with timer.step("review cycle"), engine.begin() as conn:
+            cycle = run_demo_cycle(
+                conn,
+                cast,
+                DEMO_PERIOD,
+                today=datetime.now(UTC).date(),
+                actor=ACTOR,
+                embedder=lambda: embedder,
+                chunking=ChunkSettings(settings.chunk_max_tokens, settings.chunk_overlap_tokens),
+            )
+        console.print(_cycle_line(cycle))
         run = Drafting(engine, settings, embedder, drafter_from(settings), actor=ACTOR)
         with timer.step("draft"):
             outcomes = _draft_for(run, cast, settings.llm_concurrency)
@@ -214,6 +227,15 @@ def _people_rows(engine: Engine, ids: Sequence[int]) -> list[Person]:
         people = list(session.scalars(select(Person).where(Person.id.in_(ids))))
         session.expunge_all()
         return people
+
+
+def _cycle_line(cycle: DemoCycle) -> Text:
+    if not cycle.tasks:
+        return Text(f"review cycle {cycle.name}: set up by an earlier run, left as it is")
+    return Text(
+        f"review cycle {cycle.name}: started with {cycle.tasks} tasks; the employee's peers "
+        f"nominated and approved, {cycle.answered} of them answered"
+    )
 
 
 def _drafts_table(outcomes: Sequence[DraftOutcome], drafter: str) -> Table:

@@ -111,7 +111,7 @@ def set_up_cast(
 
 
 def _pick(connection: Connection, period: Period) -> _Picks:
-    people = _people(connection)
+    people = org_people(connection)
     by_id = {p.id: p for p in people}
     managers = {p.manager_id for p in people if p.manager_id is not None}  # people with reports
     evidence = _evidence_counts(connection, period)
@@ -136,7 +136,8 @@ def _pick(connection: Connection, period: Period) -> _Picks:
     return _Picks(employee, manager, panelist, hr, members, team, cohort)
 
 
-def _people(connection: Connection) -> list[OrgPerson]:
+def org_people(connection: Connection) -> list[OrgPerson]:
+    """Everyone stored, by employee id."""
     rows = connection.execute(
         select(
             Person.id,

@@ -6,7 +6,7 @@ has a few hundred chunks a year, so a sequential scan of their rows through the
 so no evidence is lost to it.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,17 +47,22 @@ def retrieve_evidence(
     max_items: int = DEFAULT_MAX_ITEMS,
     ranking: str = "hybrid",
     extra_queries: Sequence[str] = (),
+    exclude_records: Collection[int] = (),
 ) -> EvidencePack:
     """The evidence pack for a person: ranked, de-duplicated, diversified, within budget.
 
     `period=None` asks for the person's whole history. `ranking` is "hybrid" (vector and
     full-text fused) or, for evaluation, "vector" or "text" alone. `extra_queries` (say, a
     question from a chain) are matched by meaning beside the draft kind's own queries.
+    `exclude_records` are records a writer chose to leave out: none of their chunks is a
+    candidate.
     """
     if ranking not in RANKINGS:
         raise ValueError(f"unknown ranking {ranking!r}; use one of {', '.join(RANKINGS)}")
     spec = queries_for(draft_kind)
-    candidates = _candidates(connection, embedder.name, subject_id, period, spec)
+    candidates = _candidates(
+        connection, embedder.name, subject_id, period, spec, frozenset(exclude_records)
+    )
     found = len(candidates.rows)
     if not candidates.rows:
         return EvidencePack(subject_id, period, draft_kind, ranking, token_budget, found)
@@ -104,6 +109,7 @@ def _candidates(
     subject_id: int,
     period: Period | None,
     spec: KindQueries,
+    exclude_records: frozenset[int] = frozenset(),
 ) -> _Candidates:
     query_text = " | ".join(spec.terms)
     text_rank = func.ts_rank_cd(Chunk.tsv, func.to_tsquery("english", query_text))
@@ -138,6 +144,8 @@ def _candidates(
         statement = statement.where(
             Chunk.occurred_at >= period.starts_at, Chunk.occurred_at < period.ends_before
         )
+    if exclude_records:
+        statement = statement.where(Chunk.record_id.not_in(sorted(exclude_records)))
     rows = connection.execute(statement).all()
     rows = _drop_exact_duplicates(rows)
     vectors = [np.frombuffer(row.embedding, dtype=">f4", offset=4) for row in rows]

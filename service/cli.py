@@ -30,6 +30,7 @@ from service.cli_peers import (
     nominations_show,
     peer_feedback,
 )
+from service.cli_reminders import remind
 from service.cli_service import panel_app, period_option, role_app, serve, token_app, worker
 from service.ingest.formats import FORMATS
 from service.settings import Settings, get_settings
@@ -55,6 +56,7 @@ cycle_app.command("approve-nominations")(approve_nominations_command)
 cycle_app.command("peer-feedback")(peer_feedback)
 app.command()(people)
 app.command()(tasks)
+app.command("remind")(remind)
 app.command()(serve)
 app.command()(worker)
 # Piped output (CI logs, files) gets a fixed width so tables are not squeezed to 80 columns.

@@ -235,3 +235,75 @@ def _show_start(summary: "StartSummary", as_json: bool) -> None:
         table.add_row(str(kind), str(count))
     table.caption = f"{summary.participants} participants"
     out.print(table)
+
+
+# --- release and sign-off (issue 16) ------------------------------------------------------
+
+
+@cycle_app.command("close")
+def cycle_close(
+    period: CycleOption,
+    phase: Annotated[str, typer.Option(help=f"one of {', '.join(PHASES)}", callback=phase_option)],
+    as_json: JsonOption = False,
+) -> None:
+    """Close a phase of a started cycle; calibration only once the cycle's bias report is
+    current."""
+    from domain.phases import Phase
+    from service.cycles.release import close_phase
+    from service.store import open_store
+
+    with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
+        closed = close_phase(conn, period.name, Phase(phase), actor=ACTOR)
+    if as_json:
+        print_json(closed)
+        return
+    out.print(plain(f"{closed.phase} of {closed.period} closed by {closed.closed_by}"))
+
+
+@cycle_app.command("release")
+def cycle_release(
+    period: CycleOption,
+    department: Annotated[
+        str | None, typer.Option(help="one department of the participants; none: everyone")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Release the cycle's reviews to its employees, all or one department, after
+    calibration closed."""
+    from service.cycles.release import release_cycle
+    from service.store import open_store
+
+    with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
+        released = release_cycle(conn, period.name, department, actor=ACTOR)
+    if as_json:
+        print_json(released)
+        return
+    whom = "everyone" if released.department is None else f"department {released.department}"
+    out.print(plain(f"{released.period} released to {whom}"))
+
+
+def format_option(value: str) -> str:
+    if value not in ("csv", "json"):
+        refuse_option(f"--format: {value!r} is not a format; use csv or json")
+    return value
+
+
+@cycle_app.command("export")
+def cycle_export_command(
+    period: CycleOption,
+    to: Annotated[
+        str, typer.Option("--format", help="csv or json", callback=format_option)
+    ] = "csv",
+) -> None:
+    """Print the cycle's decisions for pay and promotion: final ratings with labels,
+    promotion recommendations, the bias report version (CSV: formula-looking cells
+    neutralised)."""
+    from service.cycles.export import cycle_export, export_csv
+    from service.store import open_store
+
+    with user_errors(), open_store(get_settings()) as engine, engine.connect() as conn:
+        export = cycle_export(conn, period.name)
+    if to == "json":
+        print_json(export)
+    else:
+        sys.stdout.write(export_csv(export))

@@ -16,7 +16,8 @@ Recorded as the work happens (per process; summed over processes in multiprocess
   (`prompt`, `completion`) from the usage the OpenAI-compatible answer reports;
 - `fairdraft_embedding_texts_total{model}` and `fairdraft_embedding_seconds_total{model}`:
   texts embedded and the seconds it took (their rates' ratio is the throughput);
-- `fairdraft_bias_report_duration_seconds{outcome}`: each cycle bias report job.
+- `fairdraft_bias_report_duration_seconds{outcome}`: each cycle bias report job;
+- `fairdraft_reminders_total{channel, outcome}`: reminder messages `sent` or `failed`.
 
 Read when scraped:
 
@@ -154,6 +155,12 @@ class Metrics:
             ["model"],
             registry=on,
         )
+        self.reminders = Counter(
+            "fairdraft_reminders",
+            "Reminder messages by channel (email, slack, teams) and outcome (sent, failed).",
+            ["channel", "outcome"],
+            registry=on,
+        )
         self.bias_reports = Histogram(
             "fairdraft_bias_report_duration_seconds",
             "Cycle bias report jobs by outcome (done, failed).",
@@ -216,6 +223,10 @@ class Metrics:
     def embedded(self, model: str, texts: int, seconds: float) -> None:
         self.embedded_texts.labels(model).inc(texts)
         self.embedding_seconds.labels(model).inc(seconds)
+
+    def reminder(self, channel: str, outcome: str) -> None:
+        """One reminder message tried: `sent` or `failed`."""
+        self.reminders.labels(channel, outcome).inc()
 
     def bias_report(self, outcome: str, seconds: float) -> None:
         self.bias_reports.labels(outcome).observe(seconds)

@@ -1,5 +1,6 @@
 """fairdraft's configuration: the one place settings are read, all under the FAIRDRAFT_ prefix."""
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -225,6 +226,59 @@ class Settings(BaseSettings):
         description="Bearer token a Prometheus server sends to read /metrics (at least 32 "
         "characters; a person's API token does not open it). Unset: /metrics answers 404.",
     )
+    # Reminders (issue 16; docs/reminders.md): the nightly pass, email over SMTP, and chat
+    # incoming webhooks that only an administrator configures (never a URL a user sends).
+    reminders_cron: str = Field(
+        default="0 2 * * *",
+        pattern=r"^\S+ \S+ \S+ \S+ \S+$",
+        description="When workers run the reminder pass (cron, five fields, UTC): nightly.",
+    )
+    reminder_due_soon_days: int = Field(
+        default=3, ge=0, le=60, description="An open task due within this many days is 'due soon'."
+    )
+    reminder_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        description="Tries of one message (one a pass, after a back-off that doubles from 5 "
+        "minutes up to 6 hours) before it is kept as gave_up for a person to look at.",
+    )
+    reminder_lease_s: int = Field(
+        default=600,
+        ge=60,
+        description="A message held by a worker for this long without an outcome counts as "
+        "abandoned (its worker stopped): email is sent again with the same Message-ID, a chat "
+        "message is marked unsure. Keep it well above the SMTP and webhook time-outs.",
+    )
+    smtp_host: str | None = Field(
+        default=None, description="Mail server for reminder emails. Unset: no email is sent."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        default="starttls",
+        description="none: plain SMTP (a local relay only); starttls: upgrade after connecting "
+        "(port 587); tls: TLS from the start (port 465).",
+    )
+    smtp_user: str | None = Field(default=None, description="SMTP login; unset: none.")
+    smtp_password: SecretStr | None = Field(default=None)
+    smtp_sender: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+$",
+        description="From address of reminder emails, a plain ASCII one (required with "
+        "FAIRDRAFT_SMTP_HOST).",
+    )
+    smtp_timeout_s: float = Field(default=30.0, gt=0, le=300)
+    reminder_slack_webhooks: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Slack incoming webhook URLs by department, JSON, e.g. "
+        '{"Payments": "https://hooks.slack.com/services/...", "*": "..."}; "*" serves '
+        "every other department. Empty: no Slack messages.",
+    )
+    reminder_teams_webhooks: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Microsoft Teams Workflows webhook URLs by department, as for Slack.",
+    )
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
     @model_validator(mode="after")
     def _oidc_needs_an_audience(self) -> "Settings":
@@ -247,6 +301,33 @@ class Settings(BaseSettings):
                 "characters: make one with "
                 "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _reminders_cron_is_valid(self) -> "Settings":
+        """Checked here, not when a worker registers it (where it would stop the worker)."""
+        from croniter import croniter  # type: ignore[import-untyped]  # procrastinate's reader
+
+        if not croniter.is_valid(self.reminders_cron):
+            raise ValueError(f"FAIRDRAFT_REMINDERS_CRON {self.reminders_cron!r} is not a cron line")
+        return self
+
+    @model_validator(mode="after")
+    def _smtp_needs_a_sender(self) -> "Settings":
+        """A mail server with no From address would have every reminder refused."""
+        if self.smtp_host and not self.smtp_sender:
+            raise ValueError("FAIRDRAFT_SMTP_SENDER is required with FAIRDRAFT_SMTP_HOST")
+        return self
+
+    @model_validator(mode="after")
+    def _webhooks_are_web_urls(self) -> "Settings":
+        """Only http(s) URLs: a file: or gopher: URL is no webhook."""
+        for name in ("reminder_slack_webhooks", "reminder_teams_webhooks"):
+            for department, url in getattr(self, name).items():
+                if not re.match(r"^https?://[^\s/?#]+", url.get_secret_value()):
+                    raise ValueError(
+                        f"FAIRDRAFT_{name.upper()}[{department!r}] is not an http(s) URL"
+                    )
         return self
 
     @property

@@ -104,3 +104,16 @@ def setup_body(**changes: Any) -> dict[str, Any]:
     }
     body.update(changes)
     return body
+
+
+def start_cycle_org(engine: Engine, **changes: Any) -> CycleOrg:
+    """The company with 2026-H1 set up (`setup_body(**changes)`) and started: what most
+    cycle tests begin from."""
+    from service.cycles.setup import CycleSetupIn
+    from service.cycles.setup_store import create_cycle, start_cycle
+
+    org = build_cycle_org(engine)
+    with engine.begin() as conn:
+        create_cycle(conn, PERIOD, CycleSetupIn.model_validate(setup_body(**changes)), actor="t")
+        start_cycle(conn, PERIOD.name, actor="t")
+    return org

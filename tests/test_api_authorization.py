@@ -41,20 +41,23 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select, update
 
 from domain.periods import parse_period
 from service.access.links import issue_link
 from service.app import create_app
 from service.calibration.panels import create_panel, panel
 from service.calibration.pseudonyms import person_for_label, pseudonyms
+from service.cycles.setup import CycleSetupIn
+from service.cycles.setup_store import create_cycle, start_cycle
 from service.db.models import FeedbackRequest, Rating
 from service.drafting.store import DraftNotFound, load_version
 from service.http.logs import JsonFormatter
 from service.jobs.queue import enqueue
 from service.jobs.worker import Worker
 from service.settings import Settings
-from tests.api_org import CYCLE, ApiOrg
+from tests.api_org import CYCLE, CYCLE_PERIOD, ApiOrg
+from tests.cycle_org import setup_body
 
 Response = Any  # what TestClient answers: an httpx (or, per Starlette, httpx2) Response
 API = "/api/v1"
@@ -140,6 +143,7 @@ DRAFT = f"{API}/drafts/{{draft_id}}"
 VERSIONS = f"{API}/drafts/{{draft_id}}/versions"
 VERSION = f"{API}/drafts/{{draft_id}}/versions/{{version}}"
 CHECK = f"{API}/drafts/{{draft_id}}/check"
+REGENERATE = f"{API}/drafts/{{draft_id}}/regenerate"
 ACKNOWLEDGE = f"{API}/drafts/{{draft_id}}/flags/{{flag}}/acknowledge"
 REWRITE = f"{API}/drafts/{{draft_id}}/flags/{{flag}}/rewrite"
 APPLY_REWRITE = f"{API}/drafts/{{draft_id}}/flags/{{flag}}/apply"
@@ -151,6 +155,7 @@ RATING = f"{API}/cycles/{{cycle}}/ratings/{{person_id}}"
 RATING_FINALISE = f"{API}/cycles/{{cycle}}/ratings/{{person_id}}/finalise"
 PANELS = f"{API}/panels"
 PANEL = f"{API}/panels/{{panel_id}}"
+PANEL_SUMMARIES = f"{API}/panels/{{panel_id}}/summaries"
 PLACEMENT = f"{API}/panels/{{panel_id}}/people/{{label}}/placement"
 CALIBRATED = f"{API}/panels/{{panel_id}}/people/{{label}}/calibrated-rating"
 PANEL_FINALISE = f"{API}/panels/{{panel_id}}/people/{{label}}/finalise"
@@ -164,12 +169,24 @@ CYCLE_SETUP = f"{API}/cycles/{{cycle}}/setup"
 CYCLE_START = f"{API}/cycles/{{cycle}}/start"
 CYCLE_COPY = f"{API}/cycles/{{cycle}}/copy"
 MY_TASKS = f"{API}/me/tasks"
+MY_REMINDERS = f"{API}/me/reminders"
 NOMINATIONS = f"{API}/cycles/{{cycle}}/nominations"
 NOMINATIONS_APPROVE = f"{API}/cycles/{{cycle}}/nominations/approve"
 MY_REQUESTS = f"{API}/me/feedback-requests"
 FEEDBACK_REQUEST = f"{API}/feedback-requests/{{request_id}}"
 FEEDBACK_DECLINE = f"{API}/feedback-requests/{{request_id}}/decline"
 PEER_FEEDBACK = f"{API}/people/{{person_id}}/peer-feedback"
+CYCLE_DASHBOARD = f"{API}/cycles/{{cycle}}/dashboard"
+CYCLE_DASHBOARD_CSV = f"{API}/cycles/{{cycle}}/dashboard.csv"
+CLOSE_PHASE = f"{API}/cycles/{{cycle}}/phases/{{phase}}/close"
+RELEASE = f"{API}/cycles/{{cycle}}/release"
+MY_REVIEW = f"{API}/me/reviews/{{cycle}}"
+MY_REVIEW_ACK = f"{API}/me/reviews/{{cycle}}/acknowledge"
+PERSON_REVIEW = f"{API}/people/{{person_id}}/reviews/{{cycle}}"
+EXPORT_JSON = f"{API}/cycles/{{cycle}}/export.json"
+EXPORT_CSV = f"{API}/cycles/{{cycle}}/export.csv"
+PROMOTIONS = f"{API}/cycles/{{cycle}}/promotions"
+PROMOTION = f"{API}/cycles/{{cycle}}/promotions/{{person_id}}"
 NEXT_CYCLE = "2026-H2"  # set up, started and copied by the matrix's HR rows
 
 SMALL_PEOPLE_CSV = (
@@ -378,7 +395,13 @@ def new_cycle(world: World, case: Case) -> dict[str, Any]:
         "title": "2026 H2 review",
         "time_zone": "Europe/Lisbon",
         "participants": {"cutoff": "2026-12-31"},
-        "reviews": ["self_reflection", "peer_feedback", "manager_feedback", "calibration"],
+        "reviews": [
+            "self_reflection",
+            "peer_feedback",
+            "manager_feedback",
+            "promotion_packet",  # nominated people only: no task at the start
+            "calibration",
+        ],
         "scale": {"min": 1, "max": 3, "labels": ["Below", "Meets", "Above"]},
         "phases": {phase: {"opens": o, "due": d} for phase, (o, d) in dates.items()},
     }
@@ -479,6 +502,49 @@ ONE_PEER = """
   pat    404       404
   hal    {hal}     404
 """
+# A review of a set-up cycle before its release: nobody's own (not even HR's), their
+# managers' and HR's.
+REVIEW_READ = """
+         cy   dee  fay  bo   missing
+  cy     404  404  404  404  404
+  dee    404  404  404  404  404
+  bo     200  200  404  404  404
+  eve    404  404  200  404  404
+  ana    200  200  200  200  404
+  pat    404  404  404  404  404
+  hal    200  200  200  200  404
+"""
+# A write for a manager of the person (direct or above): HR and the person see them (403).
+MANAGER_OF = """
+         cy   dee  fay  bo   missing
+  cy     403  404  404  404  404
+  dee    404  403  404  404  404
+  bo     200  200  404  403  404
+  eve    404  404  200  404  404
+  ana    200  200  200  200  404
+  pat    404  404  404  404  404
+  hal    403  403  403  403  404
+"""
+MANAGERS_AND_HR = """
+         -
+  cy     403
+  dee    403
+  bo     200
+  eve    200
+  ana    200
+  pat    403
+  hal    200
+"""
+NOBODY_YET = """
+         -
+  cy     404
+  dee    404
+  bo     404
+  eve    404
+  ana    404
+  pat    404
+  hal    404
+"""
 EVERYONE = """
          -
   cy     200
@@ -514,6 +580,8 @@ def matrix() -> list[Case]:
         # --- who am I, whom may I see ---------------------------------------------------
         *grid("GET", ME, EVERYONE),
         *grid("GET", MY_TASKS, EVERYONE, variant="no cycle started"),
+        *grid("GET", MY_REMINDERS, EVERYONE),
+        *grid("PUT", MY_REMINDERS, EVERYONE, body={"mute_non_essential": True}),
         *grid("GET", PEOPLE_LIST, EVERYONE),
         *grid("GET", PERSON, PERSON_READ),
         *grid("GET", RECORDS, PERSON_READ),
@@ -577,17 +645,32 @@ def matrix() -> list[Case]:
       hal    200    200     404
             """,
         ),
+        *grid(  # queues the cohort's summaries (not run here)
+            "POST",
+            PANEL_SUMMARIES,
+            """
+             p1     p2      missing
+      cy     404    404     404
+      dee    404    404     404
+      bo     404    404     404
+      eve    404    202     404
+      ana    404    404     404
+      pat    202    404     404
+      hal    202    202     404
+            """,
+        ),
         # --- HR reads -------------------------------------------------------------------
         *grid("GET", BIAS_REPORT, HR_ONLY.format(hal=404), fixed=cycle),  # none run yet
         *grid("GET", AUDIT, HR_ONLY.format(hal=200)),
         *grid("GET", RATINGS, EVERYONE, fixed=cycle),
         # --- draft writes: refused approvals first (no check yet: 409 past the scope) ----
+        # (Cy may approve their own self-reflection, issue 16: 409 like a manager's.)
         *grid(
             "POST",
             APPROVE,
             """
              cy_self  cy_feedback  fay_self  missing
-      cy     403      404          404       404
+      cy     409      404          404       404
       dee    404      404          404       404
       bo     409      409          404       404
       eve    404      404          409       404
@@ -704,6 +787,21 @@ def matrix() -> list[Case]:
       hal    403      403          403       404
             """,
         ),
+        *grid(  # queues a job that writes the next version (not run here)
+            "POST",
+            REGENERATE,
+            """
+             cy_self  cy_feedback  fay_self  missing
+      cy     202      404          404       404
+      dee    404      404          404       404
+      bo     202      202          404       404
+      eve    404      404          202       404
+      ana    202      202          202       404
+      pat    404      404          404       404
+      hal    403      403          403       404
+            """,
+            body={"tone": "shorter", "exclude_records": [1]},
+        ),
         # --- ratings: propose (so every cohort person has one), then refused finals -------
         *grid(
             "PUT",
@@ -766,6 +864,24 @@ def matrix() -> list[Case]:
             body={"period": "2027-H1"},
         ),
         *grid("GET", MY_TASKS, EVERYONE, variant="2026-H2 started"),
+        # HR's dashboard: a started cycle's (JSON and CSV); a draft one has none yet (409),
+        # a cycle never set up is not found
+        *grid("GET", CYCLE_DASHBOARD, HR_ONLY.format(hal=200), fixed=next_cycle),
+        *grid("GET", CYCLE_DASHBOARD_CSV, HR_ONLY.format(hal=200), fixed=next_cycle),
+        *grid(
+            "GET",
+            CYCLE_DASHBOARD,
+            HR_ONLY.format(hal=409),
+            fixed={"cycle": "2027-H1"},
+            variant="copied, not started",
+        ),
+        *grid(
+            "GET",
+            CYCLE_DASHBOARD_CSV,
+            HR_ONLY.format(hal=404),
+            fixed={"cycle": "2031-H1"},
+            variant="no such cycle",
+        ),
         # --- peer feedback in 2026-H2: lists (Ana has no manager to approve hers), Bo
         # approves Cy's (Dee, Fay, Hal), Dee answers, Hal declines ------------------------
         *grid("GET", NOMINATIONS, OWN_LIST, fixed=next_cycle, variant="own, empty"),
@@ -822,6 +938,37 @@ def matrix() -> list[Case]:
             "cy",
         ),
         *grid("GET", PEER_FEEDBACK, PERSON_READ, query=next_cycle),
+        # --- promotion nominations in 2026-H2: a manager of the person nominates (again:
+        # a new reason) and withdraws (again: nothing to withdraw); HR and managers read
+        # the list (their scope's) ---------------------------------------------------------
+        *grid("POST", PROMOTION, MANAGER_OF, fixed=next_cycle, body={"reason": "Led <b>x</b>"}),
+        *grid("GET", PROMOTIONS, MANAGERS_AND_HR, fixed=next_cycle),
+        *grid("DELETE", PROMOTION, MANAGER_OF, fixed=next_cycle),
+        # --- release and sign-off in 2026-H2 (started, calibration open): HR closes its
+        # self-reflection phase; closing calibration (no bias report) and the release
+        # (calibration open) are refused past the role; nobody's review is out, so a
+        # person's own reads 404 while their managers and HR read it; HR exports ----------
+        *grid(
+            "POST",
+            CLOSE_PHASE,
+            HR_ONLY.format(hal=200),
+            fixed={**next_cycle, "phase": "self_reflection"},
+        ),
+        *grid(
+            "POST",
+            CLOSE_PHASE,
+            HR_ONLY.format(hal=409),
+            fixed={**next_cycle, "phase": "calibration"},
+            variant="no bias report",
+        ),
+        *grid(
+            "POST", RELEASE, HR_ONLY.format(hal=409), fixed=next_cycle, body={"department": None}
+        ),
+        *grid("GET", MY_REVIEW, NOBODY_YET, fixed=next_cycle),
+        *grid("POST", MY_REVIEW_ACK, NOBODY_YET, fixed=next_cycle, body={"comment": "Read."}),
+        *grid("GET", PERSON_REVIEW, REVIEW_READ, fixed=next_cycle),
+        *grid("GET", EXPORT_JSON, HR_ONLY.format(hal=200), fixed=next_cycle),
+        *grid("GET", EXPORT_CSV, HR_ONLY.format(hal=200), fixed=next_cycle),
         # --- HR's cycle jobs, uploads -----------------------------------------------------
         *grid(
             "POST",
@@ -955,7 +1102,8 @@ def judge(run: Run, case: Case, response: Response) -> list[str]:
     if response.status_code >= 400:
         problems += _error_shape(run, case, response)
     else:
-        payload = response.json()
+        json = "json" in response.headers.get("content-type", "")
+        payload = response.json() if json else None  # a CSV is judged by its text above
         allowed = run.world.scope_ids(case.caller) | run.also_shown.get(case.caller, set())
         allowed |= {run.world.id_of(p) for p in case.may_name}
         for key, value in _values(payload, ("person_id", "subject_id")):
@@ -1217,11 +1365,13 @@ DIRECT_REPORTS = {"ana": {"bo", "eve", "hal", "pat"}, "bo": {"cy", "dee"}, "eve"
 
 def _my_tasks(world: World, case: Case, body: Any) -> list[str]:
     """Before a start nobody has a task; after it, everyone has their own three (write a
-    self-reflection, nominate peers, acknowledge) and a manager two per direct report."""
+    self-reflection, nominate peers, acknowledge; Ana, with no manager to approve a list,
+    two) and a manager two per direct report."""
     subjects = [t["subject_id"] for t in body["items"]]
     mine = {world.id_of(case.caller)}
     reports = {world.id_of(p) for p in DIRECT_REPORTS.get(case.caller, set())}
-    want = 0 if case.variant == "no cycle started" else 3 + 2 * len(reports)
+    own = 2 if case.caller == "ana" else 3
+    want = 0 if case.variant == "no cycle started" else own + 2 * len(reports)
     problems = [f"a task about person {s}" for s in subjects if s not in mine | reports]
     if body["total"] != want or len(subjects) != want:
         problems.append(f"{body['total']} tasks, expected {want}")
@@ -1242,7 +1392,23 @@ def _peer_feedback(world: World, case: Case, body: Any) -> list[str]:
     return problems
 
 
+def _my_reminders(world: World, case: Case, body: Any) -> list[str]:
+    """The caller's own settings: an overdue task of one's own is always told; a PUT's
+    answer is what was sent."""
+    problems = []
+    if body.get("always_told") != ["overdue"]:
+        problems.append(f"always told {body.get('always_told')!r}")
+    if case.method == "PUT" and (body["mute_non_essential"], body["muted"]) != (
+        True,
+        ["due_soon", "digest"],
+    ):
+        problems.append(f"muted, but the answer says {body!r}")
+    return problems
+
+
 SUCCESS_CHECKS: dict[tuple[str, str], Check] = {  # in the matrix, before any write
+    ("GET", MY_REMINDERS): _my_reminders,
+    ("PUT", MY_REMINDERS): _my_reminders,
     ("GET", ME): _me,
     ("GET", PEER_FEEDBACK): _peer_feedback,
     ("GET", MY_TASKS): _my_tasks,
@@ -1343,6 +1509,8 @@ def test_the_matrix_covers_every_declared_endpoint() -> None:
     assert covered - declared == set(), "rows for endpoints the app does not declare"
     # Rows whose answer past the scope needs an earlier step run in the lifecycle test.
     after_a_step = {("GET", BIAS_REPORT)}  # HR: 404 until a report exists
+    # One's own review: 404 until the cycle is released (test_a_review_reaches_...).
+    after_a_step |= {("GET", MY_REVIEW), ("POST", MY_REVIEW_ACK)}
     for method, route in declared:
         rows = [c for c in cases if (c.method, c.route) == (method, route)]
         callers = {c.caller for c in rows}
@@ -1462,12 +1630,14 @@ def test_what_a_step_makes_visible_follows_the_rules(
     applied = row("POST", APPLY_REWRITE, "eve", "fay_self", 201, fixed=on, body=rewrite)
     assert applied["current_version"] == proposed["version"] + 1
 
-    # Cy checks their own self-reflection; only a manager approves it.
+    # Cy checks and approves their own self-reflection
+    # (issue 16: "an employee writes and approves a self-reflection"; the gate holds for
+    # them as for a manager); HR and other people may not.
     assert row("POST", CHECK, "cy", "cy_self", 200)["open_flags"] == 0
-    row("POST", APPROVE, "cy", "cy_self", 403)
     row("POST", APPROVE, "hal", "cy_self", 403)
     row("POST", APPROVE, "dee", "cy_self", 404)
-    assert row("POST", APPROVE, "bo", "cy_self", 200)["status"] == "approved"
+    assert row("POST", APPROVE, "cy", "cy_self", 200)["status"] == "approved"
+    row("POST", APPROVE, "bo", "cy_self", 409)  # approved already
     # Their own self-reflection stays theirs to write, so its history too.
     assert row("GET", VERSIONS, "cy", "cy_self", 200)[0]["version"] == 1
     row("GET", DRAFT_AUDIT, "cy", "cy_self", 200)
@@ -1569,6 +1739,70 @@ def test_what_a_step_makes_visible_follows_the_rules(
     row("POST", PANEL_FINALISE, "pat", "p3/@pat", 403)
     row("PUT", PLACEMENT, "hal", "p3/@pat", 200, body={"performance": 2, "potential": 2})
 
+    problems = run.finish() + log_leaks(logs)
+    assert not problems, "\n".join(problems)
+
+
+def test_a_set_up_cycles_review_reaches_its_employee_only_at_release(
+    logs: pytest.LogCaptureFixture, api: TestClient, api_org: ApiOrg, engine: Engine
+) -> None:
+    """Issue 16: once HR sets 2026-H1 up, nothing of the manager's review (approved or not)
+    nor the person's rating (final or not) is the employee's before release; after it
+    they read their review and acknowledge it, and their manager reads the comment."""
+    world = build_world(engine, api_org)
+    run = Run(api, world, logs, checks=LASTING_CHECKS)
+
+    def row(method: str, route: str, caller: str, target: str, status: int, **kw: Any) -> Any:
+        response, bug = run.run(Case(method, route, caller, target, status, **kw))
+        assert bug is None and response.status_code == status, run.problems[-1:]
+        return response.json()
+
+    phases = {k: v for k, v in setup_body()["phases"].items() if k != "calibration"}
+    body = setup_body(reviews=["self_reflection", "manager_feedback"], phases=phases)
+    with engine.begin() as conn:
+        create_cycle(conn, CYCLE_PERIOD, CycleSetupIn.model_validate(body), actor="test")
+        start_cycle(conn, CYCLE, actor="test")
+        conn.execute(
+            update(Rating)
+            .where(Rating.person_id == api_org.ids["cy"])
+            .values(finalised_by="test", finalised_at=func.now())
+        )
+    cycle = (("cycle", CYCLE),)
+    row("POST", CHECK, "bo", "cy_feedback", 200)
+    row("POST", APPROVE, "bo", "cy_feedback", 200)
+    # Approved and final, and still not Cy's: 2026-H1 is not released.
+    row("GET", DRAFT, "cy", "cy_feedback", 404)
+    listed = {d["id"] for d in row("GET", PERSON_DRAFTS, "cy", "cy", 200)}
+    assert listed == {api_org.drafts["cy_self"]}
+    assert row("GET", RATINGS, "cy", "-", 200, fixed=cycle) == []
+    row("GET", MY_REVIEW, "cy", "-", 404, fixed=cycle)
+    row("POST", MY_REVIEW_ACK, "cy", "-", 404, fixed=cycle, body={})
+    row("GET", PERSON_REVIEW, "cy", "cy", 404, fixed=cycle)
+    for caller in ("bo", "ana", "hal"):
+        seen = row("GET", PERSON_REVIEW, caller, "cy", 200, fixed=cycle)
+        assert not seen["released"], seen
+        assert seen["feedback_draft_id"] == api_org.drafts["cy_feedback"]
+    # HR releases the whole cycle (no calibration asked: no phase to close first).
+    for caller in ("cy", "bo", "ana"):
+        row("POST", RELEASE, caller, "-", 403, fixed=cycle, body={})
+    row("POST", RELEASE, "hal", "-", 200, fixed=cycle, body={})
+    row("POST", RELEASE, "hal", "-", 409, fixed=cycle, body={}, variant="again")
+    assert row("GET", DRAFT, "cy", "cy_feedback", 200)["status"] == "approved"
+    assert {r["person_id"] for r in row("GET", RATINGS, "cy", "-", 200, fixed=cycle)} == {
+        api_org.ids["cy"]
+    }
+    mine = row("GET", MY_REVIEW, "cy", "-", 200, fixed=cycle)
+    assert mine["feedback_draft_id"] == api_org.drafts["cy_feedback"] and mine["released"]
+    assert row("GET", MY_REVIEW, "dee", "-", 200, fixed=cycle)["feedback_draft_id"] is None
+    row("GET", DRAFT, "dee", "cy_feedback", 404)
+    row("GET", PERSON_REVIEW, "cy", "cy", 200, fixed=cycle)
+    row("GET", PERSON_REVIEW, "dee", "cy", 404, fixed=cycle)
+    row("GET", PERSON_REVIEW, "cy", "dee", 404, fixed=cycle)
+    said = {"comment": "I read it; the ledger work was a team effort."}
+    assert row("POST", MY_REVIEW_ACK, "cy", "-", 200, fixed=cycle, body=said)["comment"]
+    for caller in ("bo", "ana", "hal"):
+        seen = row("GET", PERSON_REVIEW, caller, "cy", 200, fixed=cycle, variant="acknowledged")
+        assert seen["acknowledgement"]["comment"] == said["comment"]
     problems = run.finish() + log_leaks(logs)
     assert not problems, "\n".join(problems)
 

@@ -29,8 +29,9 @@ from service.access.links import LinkState, look_up_link
 from service.access.principal import load_principal
 from service.bias.nlp import SenseParser
 from service.cli import app as cli
+from service.cycles.peer_feedback import Viewer, peer_feedback_of
 from service.db.engine import open_engine
-from service.db.models import AuditEvent, BiasReport, Draft, PanelMember, Person
+from service.db.models import AuditEvent, BiasReport, CycleTask, Draft, PanelMember, Person
 from service.settings import DEFAULT_EMBEDDING_MODEL, Settings, get_settings
 
 PEOPLE, SEED = 40, 3
@@ -104,6 +105,39 @@ def test_the_demo_drafts_what_the_four_see_and_runs_the_bias_report(
     assert done.figures["drafts"] == len(wanted)
     assert done.figures["draft_supported_share_min"] == 1.0
     assert reports == 1
+
+
+def test_the_demo_runs_a_review_cycle_so_the_cycle_pages_have_something_to_show(
+    settings: Settings, engine: Engine, sense_parser: SenseParser
+) -> None:
+    done, output = run(settings, sense_parser)
+
+    employee = done.cast.employee.person
+    assert re.search(r"review cycle 2026-H1: started with \d+ tasks", output)
+    with engine.connect() as conn:
+        kinds = {
+            (r.kind, r.status)
+            for r in conn.execute(
+                select(CycleTask.kind, CycleTask.status).where(CycleTask.assignee_id == employee.id)
+            )
+        }
+        feedback = peer_feedback_of(conn, employee.id, "2026-H1", viewer=Viewer.SUBJECT)
+    assert ("write_self_reflection", "open") in kinds
+    assert ("nominate_peers", "done") in kinds
+    assert ("give_peer_feedback", "open") in kinds  # a teammate asked for the employee's view
+    assert feedback.answered == 3 and len(feedback.answers) == 3
+    assert {a.author for a in feedback.answers} == {"a peer"}
+    assert all(a.author_id is None for a in feedback.answers)
+    again = StringIO()
+    run_demo(
+        settings,
+        Console(file=again, width=120),
+        people=PEOPLE,
+        seed=SEED,
+        serve=False,
+        parser=sense_parser,
+    )
+    assert "set up by an earlier run, left as it is" in again.getvalue()
 
 
 def test_the_demo_prints_a_live_one_time_link_for_each_of_the_four(

@@ -21,6 +21,7 @@ from domain.kinds import DraftKind
 from evals.llm_stub import Reply, running_stub
 from retrieval.evidence import EvidencePack
 from retrieval.search import retrieve_evidence
+from service.cycles.store import DraftingCycle
 from service.db.models import Draft, DraftVersion
 from service.drafting.llm import parse_draft
 from service.drafting.run import (
@@ -148,7 +149,7 @@ def test_a_helper_drafts_what_this_process_would_with_the_same_provenance(
     asked = len(embedder.texts)
 
     results: list[DraftOutcome | Failure] = []
-    part = part_for(run, H1, None, todo, [1, 2])
+    part = part_for(run, H1, DraftingCycle(), todo, [1, 2])
     helper_main(part, 1, shared_claims(len(todo)), results.append)
 
     assert len(embedder.texts) == asked, "a helper embeds nothing: the queries come with it"
@@ -165,7 +166,9 @@ def test_a_helper_records_a_model_failure_and_drafts_the_rest(
         run = Drafting(engine, tuned, embedder, drafter_from(tuned), "test")
         todo = [(p, "self_reflection") for p in cycle_people(engine, H1, embedder.name)]
         results: list[DraftOutcome | Failure] = []
-        helper_main(part_for(run, H1, None, todo, [1, 2]), 1, shared_claims(3), results.append)
+        helper_main(
+            part_for(run, H1, DraftingCycle(), todo, [1, 2]), 1, shared_claims(3), results.append
+        )
 
     failures = [r for r in results if not isinstance(r, DraftOutcome)]
     assert len(results) == 3 and len(failures) == 1

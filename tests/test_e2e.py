@@ -232,6 +232,20 @@ def notice(page: Page) -> str:
     return page.locator("p.notice, p.error").first.inner_text()
 
 
+def text_editor(page: Page) -> Locator:
+    """The draft page's "Edit as text" form (a link away from the sentence editor): its
+    textarea."""
+    link = page.get_by_role("link", name="Edit as text instead")
+    if link.count():
+        link.click()
+    return page.get_by_label(re.compile(r"^Text"))
+
+
+def added_sentence(page: Page) -> Locator:
+    """The sentence editor's "Add a sentence" field of the draft's last section."""
+    return page.locator(".editor fieldset").last.locator("textarea[name$='-new']")
+
+
 # --- an employee --------------------------------------------------------------------------
 
 
@@ -265,8 +279,16 @@ def test_an_employee_requests_a_draft_and_sees_it_with_citations(live: Live) -> 
     expect(evidence).not_to_have_class(re.compile(r"\bshown\b"))
     first.click()
     expect(evidence).to_have_class(re.compile(r"\bshown\b"))
-    expect(evidence).to_be_focused()
-    expect(evidence).to_be_in_viewport()
+    beside = page.locator(".sentence + aside.inline-evidence")  # right under the sentence
+    expect(beside).to_have_count(1)
+    expect(beside).to_be_focused()
+    expect(beside).to_be_in_viewport()
+    expect(beside.locator("h3")).to_have_text(evidence.locator("h3").inner_text())
+    expect(first).to_have_attribute("aria-expanded", "true")
+    live.look(page, "draft-evidence-beside")
+    page.keyboard.press("Escape")  # closes it, and the focus goes back to the chip
+    expect(beside).to_have_count(0)
+    expect(first).to_be_focused()
 
 
 # --- a manager ----------------------------------------------------------------------------
@@ -278,10 +300,13 @@ def test_a_manager_edits_a_draft_acknowledges_a_bias_flag_and_approves(live: Liv
     draft = live.org.drafts["cy_feedback"]
     page = live.open_as("bo", f"/drafts/{draft}")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Manager feedback for Cy")
-    text = page.get_by_label(re.compile(r"^Text"))
-    text.fill(text.input_value().rstrip() + f"\n- {ABRASIVE}\n")
+    added_sentence(page).fill(ABRASIVE)  # the sentence editor, with one chip chosen
+    page.locator(".editor fieldset").last.locator("select[name$='-new']").select_option("E1")
+    live.look(page, "draft-editor")
     submit(page, page.get_by_role("button", name="Save as version 2").click)
     assert notice(page) == "Saved as version 2."
+    abrasive = page.locator(".sentence", has_text="abrasive")
+    expect(abrasive.locator("button.cite")).to_have_text(["E1"])
 
     submit(page, page.get_by_role("button", name="Check this version").click)
     assert notice(page).startswith("Checked:")
@@ -336,10 +361,9 @@ def test_the_same_review_done_with_the_keyboard_alone(live: Live) -> None:
     submit(page, lambda: keys.press("Enter"))
     expect(page).to_have_url(re.compile(rf"/drafts/{draft}$"))
 
-    tab_to(page, page.locator("textarea#text"))
-    keys.press("Control+End")
-    keys.type(f"\n- {ABRASIVE}")
-    tab_to(page, page.get_by_role("button", name="Save as version 2"), limit=3)
+    tab_to(page, added_sentence(page))
+    keys.type(ABRASIVE)
+    tab_to(page, page.get_by_role("button", name="Save as version 2"), limit=5)
     submit(page, lambda: keys.press("Enter"))
     assert notice(page) == "Saved as version 2."
 

@@ -49,7 +49,7 @@ from service.ingest.run import Ingestor, ingest_path
 from service.settings import Settings
 from tests import test_e2e
 from tests.api_org import CYCLE, CYCLE_PERIOD, ApiOrg, write_org
-from tests.test_e2e import Live, submit
+from tests.test_e2e import Live, submit, text_editor
 from tests.test_web_escaping import payloads
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -304,13 +304,15 @@ def test_no_planted_markup_runs_on_any_page_for_any_role(live: Live) -> None:
     employee = watch(live, "cy")
     everyone.append(employee)
     employee.visit(f"/drafts/{drafts['cy_self']}")
-    text = employee.page.get_by_label(re.compile(r"^Text"))
+    text = text_editor(employee.page)
     planted = f"{text.input_value().rstrip()}\n- {hostile('self-edit')}\n"
     text.fill(planted)
-    submit(employee.page, employee.page.get_by_role("button", name="Save as version 2").click)
+    submit(
+        employee.page, employee.page.get_by_role("button", name="Save the text as version 2").click
+    )
     expect(employee.page.locator("p.notice")).to_have_text("Saved as version 2.")
     employee.inspect("after saving the edit")
-    shown = employee.page.get_by_label(re.compile(r"^Text")).input_value()
+    shown = text_editor(employee.page).input_value()
     if hostile("self-edit") not in shown:  # the text broke out of the textarea
         employee.ran.append("cy's edit did not come back into the textarea as typed")
     for path in ("/me", f"/drafts/{drafts['cy_feedback']}", f"/drafts/{drafts['cy_self']}"):

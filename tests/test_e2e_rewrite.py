@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests import test_e2e
-from tests.test_e2e import BLOCKING, Live, notice, submit
+from tests.test_e2e import BLOCKING, Live, notice, submit, text_editor
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -39,9 +39,9 @@ def test_a_manager_asks_for_a_rewrite_sees_it_beside_the_sentence_and_applies_it
 ) -> None:
     draft = live.org.drafts["cy_feedback"]
     page = live.open_as("bo", f"/drafts/{draft}")
-    text = page.get_by_label(re.compile(r"^Text"))
+    text = text_editor(page)
     text.fill(text.input_value().rstrip() + f"\n- {SENTENCE} [E1]\n")
-    submit(page, page.get_by_role("button", name="Save as version 2").click)
+    submit(page, page.get_by_role("button", name="Save the text as version 2").click)
     submit(page, page.get_by_role("button", name="Check this version").click)
     flag = page.locator("mark.flag", has_text="abrasive")
     key = (flag.get_attribute("id") or "").removeprefix("at-")

@@ -43,7 +43,7 @@ from service.cycles.setup_store import create_cycle, start_cycle
 from service.db.models import AuditEvent, Chunk, CycleTask, FeedbackRequest, Record
 from service.ingest.records import ChunkSettings
 from service.settings import get_settings
-from tests.cycle_org import PERIOD, CycleOrg, build_cycle_org, setup_body
+from tests.cycle_org import PERIOD, CycleOrg, build_cycle_org, setup_body, start_cycle_org
 
 CYCLE = PERIOD.name
 CHUNKING = ChunkSettings(max_tokens=200, overlap_tokens=30)
@@ -53,11 +53,7 @@ GOOD = ["Clear reviews of my designs.", "Share plans earlier.", "Keep pairing wi
 
 @pytest.fixture
 def org(engine: Engine) -> CycleOrg:
-    org = build_cycle_org(engine)
-    with engine.begin() as conn:
-        create_cycle(conn, PERIOD, CycleSetupIn.model_validate(setup_body()), actor="t")
-        start_cycle(conn, PERIOD.name, actor="t")
-    return org
+    return start_cycle_org(engine)
 
 
 def _ids(org: CycleOrg, *keys: str) -> list[int]:

@@ -10,10 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from service.app import create_app
-from service.cycles.setup import CycleSetupIn
-from service.cycles.setup_store import create_cycle, start_cycle
 from service.settings import Settings
-from tests.cycle_org import PERIOD, CycleOrg, build_cycle_org, setup_body
+from tests.cycle_org import PERIOD, CycleOrg, start_cycle_org
 
 API = "/api/v1"
 NOMINATIONS = f"{API}/cycles/{PERIOD.name}/nominations"
@@ -22,11 +20,7 @@ ANSWERS = ["Clear reviews.", "Share plans earlier.", "Keep pairing."]
 
 @pytest.fixture
 def org(engine: Engine) -> CycleOrg:
-    org = build_cycle_org(engine)
-    with engine.begin() as conn:
-        create_cycle(conn, PERIOD, CycleSetupIn.model_validate(setup_body()), actor="t")
-        start_cycle(conn, PERIOD.name, actor="t")
-    return org
+    return start_cycle_org(engine)
 
 
 @pytest.fixture

@@ -11,15 +11,23 @@ import string
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 
+from domain.periods import parse_period
+from domain.phases import Phase
 from evals.synthetic_org import OrgSummary, bank, generate_org
 from evals.synthetic_org.__main__ import main
+from evals.synthetic_org.cycle import CYCLE, DEFAULT_OPENS
 from evals.synthetic_org.text import KNOWN_SLOTS
+from service.cycles.setup import read_setup_file
+from service.cycles.setup_store import create_cycle, start_cycle
+from service.cycles.tasks import tasks_of
+from tests.cycle_org import build_cycle_org
 
 PEOPLE_HEADER = (
     "employee_id,name,email,manager_id,level,job_family,department,location,hire_date,"
@@ -463,3 +471,26 @@ def test_a_company_of_2400_people_generates_in_under_a_minute(tmp_path: Path) ->
     summary = generate_org(tmp_path, people=2400, seed=7)
     assert time.perf_counter() - started < 60
     assert summary.people == 2400 and summary.records > 100_000
+
+
+# The review cycle in progress
+
+
+def test_the_org_comes_with_a_cycle_that_is_in_progress_on_the_days_after_it_opens(
+    org: Org, engine: Engine
+) -> None:
+    setup = read_setup_file(org.summary.cycle_toml)
+    assert setup.phases[Phase.SELF_REFLECTION].opens == DEFAULT_OPENS
+    people = build_cycle_org(engine)  # a few people are enough to start it
+    with engine.begin() as conn:
+        create_cycle(conn, parse_period(CYCLE), setup, actor="t")
+        start_cycle(conn, CYCLE, actor="t")
+    day = datetime.combine(setup.phases[Phase.PEER_FEEDBACK].due, datetime.min.time(), tzinfo=UTC)
+    with engine.connect() as conn:
+        lines, _ = tasks_of(conn, people.ids["bea"], now=day, may_see=lambda _: True)
+    overdue = {line.kind for line in lines if line.overdue}
+    assert "write_self_reflection" in overdue and "acknowledge_review" not in overdue
+    later = generate_org(
+        org.summary.out_dir.parent / "later", people=60, cycle_opens=date(2027, 1, 4)
+    )
+    assert "self_reflection = { opens = 2027-01-04" in later.cycle_toml.read_text()

@@ -12,23 +12,17 @@ from sqlalchemy import Engine, update
 
 from domain.phases import TaskStatus
 from service.app import create_app
-from service.cycles.setup import CycleSetupIn
-from service.cycles.setup_store import create_cycle, start_cycle
 from service.cycles.tasks import TaskLine, tasks_of
 from service.db.models import CycleTask, Person, ReviewCycle
 from service.settings import Settings
-from tests.cycle_org import PERIOD, CycleOrg, build_cycle_org, setup_body
+from tests.cycle_org import CycleOrg, start_cycle_org
 
 API = "/api/v1"
 
 
 @pytest.fixture
 def org(engine: Engine) -> CycleOrg:
-    org = build_cycle_org(engine)
-    with engine.begin() as conn:
-        create_cycle(conn, PERIOD, CycleSetupIn.model_validate(setup_body()), actor="t")
-        start_cycle(conn, PERIOD.name, actor="t")
-    return org
+    return start_cycle_org(engine)
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ payload as markup.
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jinja2
 import pytest
@@ -27,6 +27,8 @@ from jinja2 import meta, nodes
 from markupsafe import Markup
 from sqlalchemy import Engine, update
 
+from domain.phases import CycleReview, FeedbackKind, Phase, RequestStatus, TaskKind, TaskStatus
+from domain.reminders import ReminderRule
 from service.access.links import LinkLook, LinkState, issue_link
 from service.access.principal import Principal
 from service.api.schemas import CheckOut, FlagOut
@@ -41,15 +43,39 @@ from service.calibration.cohort import (
     NineBox,
 )
 from service.calibration.panels import PanelView
+from service.cycles.dashboard import (
+    BiasReportState,
+    Dashboard,
+    GroupCompletion,
+    NotNominated,
+    OverduePage,
+    OverdueTask,
+    PhaseCounts,
+)
+from service.cycles.nominations import Nominations, Nominee
+from service.cycles.peer_feedback import PeerAnswer, PeerFeedbackOut, RequestOut
+from service.cycles.peer_search import Candidate
+from service.cycles.release import PhaseClosure, ReleaseLine
+from service.cycles.reminders import ReminderSettingsOut
+from service.cycles.signoff import (
+    Acknowledgement,
+    ReleasedReview,
+    ReviewEvidence,
+    ReviewSection,
+    ReviewSentence,
+)
+from service.cycles.tasks import TaskLine
 from service.db.models import Person
 from service.drafting.citations import CitationReport, check_citations
 from service.drafting.injection_flags import evidence_marks
-from service.drafting.store import StoredVersion, save_generated
+from service.drafting.store import DraftLine, StoredVersion, save_generated
 from service.drafting.structure import DraftBody, DraftSection, DraftSentence
 from service.jobs.queue import JobView
 from service.ratings.workflow import RatingView
 from service.web.charts import RateBar, distribution_chart, leniency_chart, rate_chart
+from service.web.draft_editor import editor_sections
 from service.web.draft_view import sections_with_flags, text_blocks, version_diff
+from service.web.pages.cycle import NominationForm, TaskView
 from service.web.pages.drafts import RewriteView
 from service.web.pages.hr import (
     AttributeView,
@@ -59,6 +85,9 @@ from service.web.pages.hr import (
     Run,
     finding,
 )
+from service.web.pages.hr_cycles import FIELDS as SETUP_FIELDS
+from service.web.pages.hr_cycles import GROUPS as SETUP_GROUPS
+from service.web.pages.hr_cycles import CompletionRow, CycleRow, Pager, SetupForm
 from service.web.pages.panels import LEVELS, Card, nine_box
 from service.web.pages.team import DraftCell, EvidenceLine, TeamRow
 from service.web.templating import ENVIRONMENT, TEMPLATE_DIR, TEMPLATES
@@ -87,10 +116,12 @@ ELEMENTS = frozenset(
             "html head meta title link script body main header nav a ul ol li p span strong br",
             "h1 h2 h3 h4 div section article mark ins del code figure figcaption",
             "table caption thead tbody tr th td form label input select option textarea button",
+            "fieldset legend dl dt dd",
             "svg defs pattern rect line text polygon circle g",
         )
     ).split()
 )
+OUR_SCRIPTS = {"/static/app.js", "/static/autosave.js"}
 URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "data", "srcdoc"}
 WHEN = datetime(2026, 3, 4, 5, 6, tzinfo=UTC)
 
@@ -127,7 +158,7 @@ def injected(page: str) -> list[str]:
                 ("javascript:", "data:", "vbscript:")
             ):
                 problems.append(f"<{tag} {name}={value!r}>")
-        if tag == "script" and dict(attrs).get("src") != "/static/app.js":
+        if tag == "script" and dict(attrs).get("src") not in OUR_SCRIPTS:
             problems.append(f"<script {attrs}>")
     # an error page's request id is random hex and may hold "1379" by chance (failed once)
     plain = REQUEST_ID.sub("", page)
@@ -241,13 +272,21 @@ def draft_variants(h: str) -> Iterator[Variant]:
                 "evidence": [
                     {
                         "id": h,
+                        "record_id": h,
                         "title": h,
                         "kind": h,
                         "occurred_at": h,
                         "body": h,
                         "instruction_signals": [h, h],
                     },
-                    {"id": "E2", "title": None, "kind": h, "occurred_at": h, "body": h},
+                    {
+                        "id": "E2",
+                        "record_id": 4,
+                        "title": None,
+                        "kind": h,
+                        "occurred_at": h,
+                        "body": h,
+                    },
                 ],
                 "check": CheckOut(draft_id=7, version=2, status=h, flags=found, open_flags=1),
                 "fresh_check": True,
@@ -255,6 +294,9 @@ def draft_variants(h: str) -> Iterator[Variant]:
                 "history": [(1, h, h, WHEN), (2, h, h, WHEN)],
                 "can_write": can_write,
                 "can_approve": can_write,
+                "tones": [(h, h)],
+                "editor": editor_sections(current),
+                "text_editor": not can_write,
             },
         )
     yield Variant(
@@ -275,6 +317,9 @@ def draft_variants(h: str) -> Iterator[Variant]:
             "history": [],
             "can_write": True,
             "can_approve": True,
+            "tones": [],
+            "editor": [],
+            "text_editor": True,
         },
     )
 
@@ -343,6 +388,7 @@ def job_variants(h: str) -> Iterator[Variant]:
         ("draft", "done", {"message": h}, None),
         ("bias_report", "done", {"version": h, "findings": h}, None),
         ("bias_report", "failed", None, h),
+        ("draft_panel", "done", {"drafted": h, "skipped": h, "empty": h, "panel_id": h}, None),
         (h, "running", None, None),
         (h, h, None, h),
     ]
@@ -356,6 +402,15 @@ def job_variants(h: str) -> Iterator[Variant]:
                 "draft_id": None,
             },
         )
+    yield Variant(
+        "job.html.j2",
+        "draft done with a note",
+        {
+            "me": principal(h),
+            "job": JobView(9, "draft", "done", 2, 1, {"draft_id": 7, "note": h}, None, WHEN, WHEN),
+            "draft_id": 7,
+        },
+    )
 
 
 def my_evidence_variants(h: str) -> Iterator[Variant]:
@@ -380,18 +435,26 @@ def team_variants(h: str) -> Iterator[Variant]:
         TeamRow(2, h, h, h, cells, [h, h], 3, False),
         TeamRow(3, h, h, h, cells, [], None, True),
     ]
+    team = {
+        "me": principal(h),
+        "notice": h,
+        "error": h,
+        "period": h,
+        "rows": rows,
+        "kinds": [(h, h)],
+    }
+    yield Variant("team.html.j2", "two people", {**team, "promotions": {}})
+    # the period's cycle takes promotion nominations: one nominated, one not (promotions)
+    # (`row`: the included cell's, set by the table's loop)
     yield Variant(
-        "team.html.j2",
-        "two people",
-        {
-            "me": principal(h),
-            "notice": h,
-            "error": h,
-            "period": h,
-            "rows": rows,
-            "kinds": [(h, h)],
-        },
+        "team.html.j2", "promotions", {**team, "promotions": {2: True, 3: False}, "row": rows[0]}
     )
+    for nominated in (True, False):
+        yield Variant(
+            "_promotion_cell.html.j2",
+            f"nominated {nominated}",
+            {"row": rows[0], "period": h, "promotions": {2: nominated}},
+        )
 
 
 def team_rating_variants(h: str) -> Iterator[Variant]:
@@ -416,6 +479,9 @@ def team_rating_variants(h: str) -> Iterator[Variant]:
                 "others": [other],
                 "calibrated": 4,
                 "final": final,
+                "acknowledgement": Acknowledgement(acknowledged_at=WHEN, comment=h, comment_at=WHEN)
+                if final
+                else None,
             },
         )
 
@@ -552,6 +618,343 @@ def sign_in_link_variants(h: str) -> Iterator[Variant]:
     )
 
 
+# ---------------------------------------------------------------- a cycle's pages (issue 16)
+
+CYCLE_DAY = date(2026, 3, 4)
+
+
+def _cycle_me(h: str) -> Principal:
+    return Principal(
+        person_id=1, email=h, name=h, reports=frozenset({2}), panels=frozenset(), hr_admin=False
+    )
+
+
+def _task(h: str, kind: TaskKind, *, overdue: bool, status: TaskStatus) -> TaskLine:
+    return TaskLine(
+        id=3,
+        cycle=h,
+        cycle_title=h,
+        kind=kind,
+        phase=Phase.PEER_FEEDBACK,
+        subject_id=2,
+        subject_name=h,
+        due_on=CYCLE_DAY,
+        status=status,
+        done_at=WHEN if status != TaskStatus.OPEN else None,
+        overdue=overdue,
+    )
+
+
+def task_variants(h: str) -> Iterator[Variant]:
+    common = {"me": _cycle_me(h), "notice": h, "error": h, "open_status": TaskStatus.OPEN}
+    tasks = [
+        TaskView(
+            _task(h, TaskKind.GIVE_PEER_FEEDBACK, overdue=True, status=TaskStatus.OPEN),
+            h,
+            f"/me?period={h}",
+        ),
+        TaskView(
+            _task(h, TaskKind.APPROVE_NOMINATIONS, overdue=False, status=TaskStatus.DONE), h, None
+        ),
+    ]
+    page = {"total": 9, "limit": 2, "offset": 2}
+    yield Variant("tasks.html.j2", "tasks", {**common, **page, "tasks": tasks, "cycle": h})
+    yield Variant("tasks.html.j2", "none", {**common, **page, "tasks": [], "cycle": h})
+    yield Variant(
+        "tasks.html.j2",
+        "past the end",
+        {**common, "tasks": [], "cycle": None, "total": 3, "limit": 2, "offset": 8},
+    )
+
+
+def nomination_variants(h: str) -> Iterator[Variant]:
+    who = Candidate(id=4, name=h, department=h)
+    peers = [
+        Nominee(id=4, name=h, added_by_manager=True),
+        Nominee(id=5, name=h, added_by_manager=False),
+    ]
+    common = {
+        "me": _cycle_me(h),
+        "notice": h,
+        "error": h,
+        "cycle": h,
+        "subject_name": h,
+        "action": "/cycles/2026-H1/nominations",
+        "min_peers": 3,
+        "max_peers": 8,
+    }
+    for as_manager, approved, error, query in (
+        (False, False, h, h),
+        (True, False, None, ""),
+        (True, True, None, h),
+    ):
+        listed = Nominations(
+            cycle=h, subject_id=2, peers=[] if query == "" else peers, approved=approved
+        )
+        form = (
+            NominationForm([who], [who], 30, query) if error else NominationForm([], [], 0, query)
+        )
+        yield Variant(
+            "nominations.html.j2",
+            f"manager {as_manager} approved {approved}",
+            {
+                **common,
+                "as_manager": as_manager,
+                "listed": listed,
+                "form": form,
+                "peers_error": error,
+            },
+        )
+
+
+def _asked(h: str, status: RequestStatus, kind: FeedbackKind) -> RequestOut:
+    return RequestOut(
+        id=8,
+        cycle=h,
+        kind=kind,
+        subject_id=2,
+        subject_name=h,
+        status=status,
+        due_on=CYCLE_DAY,
+        questions=[h, h],
+        answers=[h],
+        decline_reason=h,
+        saved_at=WHEN,
+        closed_at=WHEN,
+    )
+
+
+def request_variants(h: str) -> Iterator[Variant]:
+    common = {"me": _cycle_me(h), "notice": h, "error": h, "open_status": RequestStatus.OPEN}
+    cases = (
+        (RequestStatus.OPEN, FeedbackKind.PEER, "answers[1]"),
+        (RequestStatus.OPEN, FeedbackKind.UPWARD, "reason"),
+        (RequestStatus.OPEN, FeedbackKind.PEER, None),
+        (RequestStatus.SUBMITTED, FeedbackKind.PEER, None),
+        (RequestStatus.DECLINED, FeedbackKind.UPWARD, None),
+    )
+    for status, kind, field in cases:
+        yield Variant(
+            "feedback_request.html.j2",
+            f"{status} {kind} {field}",
+            {
+                **common,
+                "asked": _asked(h, status, kind),
+                "answers": [h, h],
+                "reason": h,
+                "problem_field": field,
+                "problem": h,
+                "upward": kind == FeedbackKind.UPWARD,
+            },
+        )
+    listed = [
+        _asked(h, RequestStatus.OPEN, FeedbackKind.PEER),
+        _asked(h, RequestStatus.SUBMITTED, FeedbackKind.UPWARD),
+    ]
+    yield Variant("feedback_requests.html.j2", "two", {**common, "requests": listed})
+    yield Variant("feedback_requests.html.j2", "none", {**common, "requests": []})
+
+
+def received_variants(h: str) -> Iterator[Variant]:
+    answer = PeerAnswer(author=h, author_id=None, questions=[h, h], answers=[h])
+    shown = PeerFeedbackOut(
+        cycle=h,
+        kind=FeedbackKind.PEER,
+        subject_id=1,
+        asked=4,
+        answered=3,
+        declined=1,
+        answers=[answer] * 3,
+    )
+    hidden = PeerFeedbackOut(
+        cycle=h, kind=FeedbackKind.UPWARD, subject_id=1, asked=2, answered=1, declined=0, answers=[]
+    )
+    common = {"me": _cycle_me(h), "notice": h, "error": h, "upward": FeedbackKind.UPWARD}
+    yield Variant("my_feedback.html.j2", "shown and not", {**common, "received": [shown, hidden]})
+    yield Variant("my_feedback.html.j2", "none", {**common, "received": []})
+
+
+def reminder_variants(h: str) -> Iterator[Variant]:
+    """The reminder settings page (issue 16): muted and not, a flash message of each kind."""
+    common = {"me": _cycle_me(h), "notice": h, "error": h}
+    for muted in (True, False):
+        shown = ReminderSettingsOut(
+            mute_non_essential=muted,
+            muted=[ReminderRule.DUE_SOON, ReminderRule.DIGEST] if muted else [],
+            always_told=[ReminderRule.OVERDUE],
+        )
+        yield Variant("reminders.html.j2", f"muted {muted}", {**common, "reminders": shown})
+
+
+def cycle_variants(h: str) -> Iterator[Variant]:
+    yield from task_variants(h)
+    yield from nomination_variants(h)
+    yield from request_variants(h)
+    yield from received_variants(h)
+    yield from reminder_variants(h)
+
+
+# ---------------------------------------------------------------- HR's cycle pages (issue 16)
+
+
+def _setup_form(h: str, *, errors: bool) -> SetupForm:
+    values = dict.fromkeys(SETUP_FIELDS, h)
+    problems = dict.fromkeys((*SETUP_FIELDS, *SETUP_GROUPS, "form"), h) if errors else {}
+    return SetupForm(values, [CycleReview.PEER_FEEDBACK.value, h], problems)
+
+
+def _board(h: str, state: Literal["none", "current", "stale"], *, empty: bool) -> Dashboard:
+    counts = PhaseCounts(phase=Phase.CALIBRATION, done=1, declined=1, open=2, overdue=1)
+    group = GroupCompletion(group=h, manager_id=4, phases=[counts], all=counts)
+    overdue = OverdueTask(
+        task_id=3,
+        kind=TaskKind.NOMINATE_PEERS,
+        phase=Phase.SELF_REFLECTION,
+        assignee_id=2,
+        assignee=h,
+        subject_id=2,
+        subject=h,
+        department=h,
+        due_on=CYCLE_DAY,
+        days_late=4,
+    )
+    late = NotNominated(
+        person_id=2,
+        name=h,
+        employee_id=h,
+        department=h,
+        manager=h,
+        due_on=CYCLE_DAY,
+        overdue=True,
+    )
+    waiting = DraftLine(
+        id=9,
+        subject=h,
+        employee_id=h,
+        kind=h,
+        period=h,
+        status=h,
+        version=2,
+        supported_share=0.5,
+        open_flags=None if empty else 2,
+        updated_at=WHEN,
+    )
+    return Dashboard(
+        cycle=h,
+        title=h,
+        time_zone=h,
+        today=CYCLE_DAY,
+        phases=[] if empty else [counts],
+        by_department=[] if empty else [group, group],
+        by_manager=[] if empty else [group],
+        by_manager_total=0 if empty else 600,
+        overdue=OverduePage(items=[] if empty else [overdue], total=120, limit=50, offset=50),
+        not_nominated=[] if empty else [late],
+        not_nominated_total=300,
+        drafts_awaiting=[waiting],
+        drafts_awaiting_total=1,
+        bias_report=BiasReportState(
+            state=state, version=2, created_at=WHEN, last_rating_change=WHEN
+        ),
+        closed=[]
+        if empty
+        else [PhaseClosure(phase=Phase.CALIBRATION, closed_at=WHEN, closed_by=h)],
+        releases=[]
+        if empty
+        else [
+            ReleaseLine(period=h, department=h, released_by=h, released_at=WHEN),
+            ReleaseLine(period=h, department=None, released_by=h, released_at=WHEN),
+        ],
+    )
+
+
+def hr_cycle_variants(h: str) -> Iterator[Variant]:
+    """HR's cycle list, set-up form (new with every field refused, a draft, a started one)
+    and dashboard (each bias report state; full and empty)."""
+    me = {"me": principal(h), "notice": h, "error": h}
+    rows = [CycleRow(h, h, "started", 12, WHEN), CycleRow(h, h, "draft", 0, None)]
+    yield Variant("hr_cycles.html.j2", "two cycles", {**me, "cycles": rows})
+    yield Variant("hr_cycles.html.j2", "none", {**me, "cycles": []})
+    setup = {
+        **me,
+        "phases": [(p.value, h) for p in Phase],
+        "reviews": [(CycleReview.PEER_FEEDBACK.value, h), (h, h)],
+        "questions": [(h, [h, h])],
+        "field_labels": dict.fromkeys(SETUP_FIELDS, h),
+    }
+    for period, status, errors in ((None, None, True), (h, "draft", False), (h, "started", True)):
+        yield Variant(
+            "hr_cycle_setup.html.j2",
+            f"{status} errors {errors}",
+            {**setup, "period": period, "status": status, "form": _setup_form(h, errors=errors)},
+        )
+    table = [CompletionRow(h, [h, h, h]), CompletionRow(h, ["—", h, h])]
+    board = {
+        **me,
+        "phase_titles": {p.value: h for p in Phase},
+        "departments": [h, h],
+        "by_department": table,
+        "by_manager": table,
+    }
+    states: tuple[tuple[Literal["none", "current", "stale"], bool, int], ...] = (
+        ("none", False, 2),
+        ("current", True, 1),
+        ("stale", False, 3),
+    )
+    for state, empty, page in states:
+        yield Variant(
+            "hr_cycle_dashboard.html.j2",
+            f"{state} empty {empty}",
+            {
+                **board,
+                "all_managers": state == "stale",
+                "board": _board(h, state, empty=empty),
+                "phases": [Phase.CALIBRATION.value, Phase.RELEASE.value],
+                "pager": Pager(page, 3, 120),
+            },
+        )
+
+
+# ---------------------------------------------------------------- release and sign-off (issue 16)
+
+
+def review_variants(h: str) -> Iterator[Variant]:
+    """The released review: the employee's own (acknowledged with a comment, or not yet),
+    and a manager's or HR's view before release (no feedback, no rating, no comment)."""
+    sentence = ReviewSentence(text=h, evidence=[h, "E1"])
+    evidence = ReviewEvidence(id=h, kind=h, title=h, occurred_at=WHEN, text=h)
+    full = ReleasedReview(
+        period=h,
+        person_id=2,
+        name=h,
+        released=True,
+        feedback_draft_id=9,
+        feedback=[ReviewSection(heading=h, sentences=[sentence])],
+        rating=4,
+        rating_label=h,
+        evidence=[evidence, evidence.model_copy(update={"title": None})],
+        acknowledgement=Acknowledgement(acknowledged_at=WHEN, comment=h, comment_at=WHEN),
+    )
+    bare = full.model_copy(
+        update={
+            "released": False,
+            "feedback": [],
+            "rating": None,
+            "rating_label": None,
+            "evidence": [],
+            "acknowledgement": None,
+        }
+    )
+    me = {"me": principal(h), "notice": h, "error": h, "limit": 2000}
+    for review, mine, why in (
+        (full, True, "mine"),
+        (bare, True, "mine, bare"),
+        (full, False, "a report's"),
+        (bare, False, "before release"),
+    ):
+        yield Variant("review.html.j2", why, {**me, "review": review, "mine": mine})
+
+
 BUILDERS: tuple[Callable[[str], Iterator[Variant]], ...] = (
     draft_variants,
     rewrite_variants,
@@ -564,6 +967,9 @@ BUILDERS: tuple[Callable[[str], Iterator[Variant]], ...] = (
     hr_variants,
     small_variants,
     sign_in_link_variants,
+    cycle_variants,
+    hr_cycle_variants,
+    review_variants,
 )
 
 
@@ -698,6 +1104,10 @@ HOSTILE_QUERIES = (
     "/drafts/{draft}/history?before={}",
     "/panels/{panel}?x={}",
     "/no-such-page/{}",
+    "/tasks?cycle={}",
+    "/cycles/{}/nominations",
+    "/cycles/2026-H1/nominations?q={}",
+    "/team/{person}/cycles/{}/nominations",
 )
 
 

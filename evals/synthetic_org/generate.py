@@ -3,10 +3,12 @@
 import random
 from collections import Counter
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from evals.synthetic_org.cycle import DEFAULT_OPENS, write_cycle
 from evals.synthetic_org.labels import build_labels
 from evals.synthetic_org.patterns import plant_biased_feedback
 from evals.synthetic_org.people import make_people
@@ -29,6 +31,7 @@ class OrgSummary:
     records_jsonl: Path
     ratings_csv: Path
     labels_json: Path
+    cycle_toml: Path
     people: int
     records: int
     ratings: int
@@ -47,10 +50,16 @@ class OrgSummary:
 
 
 def generate_org(
-    out_dir: Path, *, people: int = 120, seed: int = 7, plant: bool = True
+    out_dir: Path,
+    *,
+    people: int = 120,
+    seed: int = 7,
+    plant: bool = True,
+    cycle_opens: date = DEFAULT_OPENS,
 ) -> OrgSummary:
     """Generate a company of `people` people and a year of evidence about them into
-    `out_dir`: people.csv, records.jsonl, ratings.csv and labels.json.
+    `out_dir`: people.csv, records.jsonl, ratings.csv and labels.json, and cycle.toml: the
+    set-up of a 2026-H2 review cycle whose phases run from `cycle_opens` (`cycle.py`).
 
     Everything is drawn from one `random.Random(seed)` in a fixed order, so the same seed
     and size give byte-identical files on any machine.
@@ -91,6 +100,7 @@ def generate_org(
         records_jsonl=out_dir / "records.jsonl",
         ratings_csv=out_dir / "ratings.csv",
         labels_json=out_dir / "labels.json",
+        cycle_toml=out_dir / "cycle.toml",
         people=len(staff),
         records=len(records),
         ratings=len(ratings),
@@ -108,6 +118,7 @@ def generate_org(
     write_records(summary.records_jsonl, records)
     write_ratings(summary.ratings_csv, ratings)
     write_labels(summary.labels_json, labels)
+    write_cycle(summary.cycle_toml, cycle_opens)
     return summary
 
 

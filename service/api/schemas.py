@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain import kinds
+from domain.draft_options import MAX_EXCLUDED, Tone
 from service.cycles.setup import CycleSetupIn
 from service.cycles.setup_store import StartSummary, StoredSetup
 from service.cycles.tasks import TaskLine
@@ -85,7 +86,29 @@ class EvidencePackOut(BaseModel):
     message: str | None = Field(description="Why the pack is empty, when it is.")
 
 
-class DraftRequest(BaseModel):
+class DraftOptionsIn(BaseModel):
+    """How to write the draft differently from the default (every field optional)."""
+
+    evidence_period: str | None = Field(
+        default=None,
+        min_length=4,
+        max_length=64,
+        examples=["2026"],
+        description="Draw evidence from this period instead of the draft's own.",
+    )
+    exclude_records: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(
+        default_factory=list,
+        max_length=MAX_EXCLUDED,
+        description="Record ids (an evidence item's `record_id`) to leave out.",
+    )
+    tone: Tone | None = Field(
+        default=None,
+        description="Ask the model for a shorter or more direct text (the offline drafter "
+        "writes in one voice and says so in the job's result `note`).",
+    )
+
+
+class DraftRequest(DraftOptionsIn):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"kind": "self_reflection", "period": "2026-H1"}]}
     )

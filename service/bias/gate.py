@@ -25,6 +25,7 @@ from service.bias.language import LanguageProfile, name_words, profile_draft
 from service.bias.nlp import SenseParser
 from service.bias.stored_language import language_key, stored_language
 from service.bias.suggestions import CitedItem, fitted_flags, flag_sources
+from service.cycles.approval_tasks import complete_review_task
 from service.db.models import (
     Draft,
     DraftCheck,
@@ -243,6 +244,7 @@ def approve_draft(connection: Connection, draft_id: int, *, by: str) -> None:
             "acknowledge each with a reason"
         )
     _move(connection, draft_id, "approved", by, {"version": draft.current_version})
+    complete_review_task(connection, draft_id)  # its cycle task done (issue 16)
 
 
 def _move(

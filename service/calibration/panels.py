@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from domain.errors import Invalid, NotFound
 from domain.periods import Period
 from service.audit import audit
+from service.cycles.calibration_tasks import create_member_tasks
 from service.cycles.store import create_cycles
 from service.db.models import CalibrationPanel, PanelMember, Person, Placement
 
@@ -104,6 +105,7 @@ def create_panel(
             pg_insert(PanelMember).on_conflict_do_nothing(),
             [{"panel_id": panel_id, "person_id": p} for p in sorted(set(members))],
         )
+        create_member_tasks(connection, panel_id, set(members))  # a started cycle's
     audit(
         connection,
         actor=actor,
@@ -132,6 +134,7 @@ def add_member(connection: Connection, panel_id: int, person_id: int, *, actor: 
     ).scalar_one_or_none()
     if added is None:
         return False
+    create_member_tasks(connection, panel_id, {person_id})  # a started cycle's calibration
     audit(
         connection,
         actor=actor,

@@ -14,6 +14,7 @@ from datetime import date
 from sqlalchemy import Connection, Row, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from domain.kinds import DRAFT_KINDS
 from domain.periods import Period, parse_period
 from service.audit import audit_rows
 from service.db.models import ReviewCycle
@@ -110,6 +111,34 @@ def cycle_id(connection: Connection, name: str) -> int | None:
     """The id of the cycle of this name, or None: reading never creates a cycle."""
     row = _named(connection, name)
     return None if row is None else int(row.id)
+
+
+@dataclass(frozen=True)
+class DraftingCycle:
+    """The review cycle a draft belongs to, as drafting needs it: its id (None where HR has
+    set up no cycle for the period) and the questions its set-up asks per draft kind, which
+    become the draft's sections. Plain values, so a drafting process can be handed it."""
+
+    id: int | None = None
+    questions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (draft kind, its questions)
+
+    def questions_for(self, kind: str) -> tuple[str, ...] | None:
+        return dict(self.questions).get(kind)
+
+
+def drafting_cycle(connection: Connection, name: str) -> DraftingCycle:
+    """The cycle of this name as drafting needs it (a cycle without set-up asks nothing: its
+    drafts keep their kind's own sections)."""
+    row = connection.execute(
+        select(ReviewCycle.id, ReviewCycle.questions).where(ReviewCycle.name == name)
+    ).one_or_none()
+    if row is None:
+        return DraftingCycle()
+    asked = row.questions or {}
+    questions = tuple(
+        (str(kind), tuple(asked[kind])) for kind in DRAFT_KINDS if asked.get(str(kind))
+    )
+    return DraftingCycle(int(row.id), questions)
 
 
 def latest_cycle(connection: Connection, today: date) -> Period | None:

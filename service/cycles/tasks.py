@@ -44,6 +44,7 @@ from domain.phases import (
     TaskKind,
     TaskStatus,
 )
+from service.cycles.calibration_tasks import start_rows  # panel members' calibrate_cohort
 from service.db.models import CyclePhase, CycleTask, Person, ReviewCycle
 
 # What each review asked gives every participant to do: (kind, done by the manager).
@@ -56,6 +57,10 @@ TASKS_OF_REVIEW: dict[CycleReview, tuple[tuple[TaskKind, bool], ...]] = {
     ),
     CycleReview.MANAGER_FEEDBACK: ((TaskKind.WRITE_MANAGER_FEEDBACK, True),),
 }
+# A list of peers is approved by the subject's manager: a participant without one (the top
+# of the tree) has nobody to approve it, so is not asked to nominate, and their peer
+# feedback is not collected (their self-reflection and upward feedback still are).
+NEEDS_A_MANAGER: frozenset[TaskKind] = frozenset({TaskKind.NOMINATE_PEERS})
 # Everyone reviewed acknowledges their released review.
 ALWAYS: tuple[tuple[TaskKind, bool], ...] = ((TaskKind.ACKNOWLEDGE_REVIEW, False),)
 
@@ -106,16 +111,21 @@ def _rows_of(cycle_id: int, who: CTE, kind: TaskKind, by_manager: bool) -> Selec
         .select_from(who)
         .join(CyclePhase, and_(CyclePhase.cycle_id == cycle_id, CyclePhase.phase == str(phase)))
     )
-    return statement.where(who.c.manager_id.is_not(None)) if by_manager else statement
+    if by_manager or kind in NEEDS_A_MANAGER:
+        return statement.where(who.c.manager_id.is_not(None))
+    return statement
 
 
 def create_tasks(
     connection: Connection, cycle_id: int, reviews: frozenset[CycleReview]
 ) -> dict[TaskKind, int]:
     """Every participant's tasks, in ONE statement (INSERT ... SELECT over the
-    participants, a task already there left alone); how many were created, by kind."""
+    participants, and over the panel members for calibration, a task already there left
+    alone); how many were created, by kind."""
     who = participants(cycle_id)
-    rows = union_all(*(_rows_of(cycle_id, who, k, m) for k, m in task_plan(reviews)))
+    calibration = [start_rows(cycle_id)] if CycleReview.CALIBRATION in reviews else []
+    plan = [_rows_of(cycle_id, who, k, m) for k, m in task_plan(reviews)]
+    rows = union_all(*plan, *calibration)
     columns = ["cycle_id", "kind", "assignee_id", "subject_id", "phase", "due_on"]
     inserted = (
         pg_insert(CycleTask)
@@ -186,6 +196,10 @@ _OVERDUE = and_(
     CycleTask.status == TaskStatus.OPEN,
     CycleTask.due_on < cast(func.timezone(ReviewCycle.time_zone, _NOW), Date),
 )
+# The same rule for the reminders' query (service/cycles/reminders.py): a statement over
+# cycle_tasks joined to review_cycles, with the bound parameter "now".
+OVERDUE = _OVERDUE
+CYCLE_TODAY = cast(func.timezone(ReviewCycle.time_zone, _NOW), Date)
 
 
 def tasks_of(

@@ -25,6 +25,7 @@ from sqlalchemy import (
     func,
     select,
     table,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, ENUM, JSONB
 from sqlalchemy.orm import Mapped, column_property, mapped_column
@@ -37,6 +38,7 @@ from domain.phases import (
     TASK_KINDS,
     TASK_STATUSES,
 )
+from domain.reminders import CHANNELS, MESSAGE_STATUSES, REMINDER_RULES
 from retrieval.schema import RECORD_KINDS, Base, Chunk, Record
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "CalibrationPanel",
     "Chunk",
     "CyclePhase",
+    "CycleRelease",
     "CycleTask",
     "Demographic",
     "Draft",
@@ -64,6 +67,9 @@ __all__ = [
     "Placement",
     "Rating",
     "Record",
+    "Reminder",
+    "ReminderPreference",
+    "ReviewAcknowledgement",
     "ReviewCycle",
     "SignInLink",
     "WebSession",
@@ -174,6 +180,8 @@ class CyclePhase(Base):
     phase: Mapped[str] = mapped_column(String(32), primary_key=True)
     opens_on: Mapped[date] = mapped_column(Date)
     due_on: Mapped[date] = mapped_column(Date)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # release
+    closed_by: Mapped[str | None] = mapped_column(Text)
 
 
 class CycleTask(Base):
@@ -560,3 +568,131 @@ class Job(Base):
             0,
         ).label("attempts")
     )
+
+
+# --- Release and sign-off (issue 16): a cycle released to employees, by department or all of
+# it, and each employee's acknowledgement of their released review (migration 0015). A
+# phase's closing is on cycle_phases (closed_at, closed_by).
+
+
+class CycleRelease(Base):
+    """HR released a cycle's reviews to its employees: to one department, or to everyone
+    (`department` NULL). One row per department and one whole release at most."""
+
+    __tablename__ = "cycle_releases"
+    __table_args__ = (
+        UniqueConstraint("cycle_id", "department"),
+        Index(
+            "uq_cycle_releases_whole",
+            "cycle_id",
+            unique=True,
+            postgresql_where=text("department IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("review_cycles.id", ondelete="CASCADE"))
+    department: Mapped[str | None] = mapped_column(String(128))
+    released_by: Mapped[str] = mapped_column(Text)
+    released_at: Mapped[datetime] = _created_at()
+
+
+class ReviewAcknowledgement(Base):
+    """An employee acknowledged their released review of a cycle (once: `acknowledged_at`
+    never moves), with a comment their manager and HR read; the comment may change later
+    (`comment_at`), each change audited."""
+
+    __tablename__ = "review_acknowledgements"
+
+    cycle_id: Mapped[int] = mapped_column(
+        ForeignKey("review_cycles.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    comment: Mapped[str | None] = mapped_column(Text)
+    acknowledged_at: Mapped[datetime] = _created_at()
+    comment_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- Reminders (issue 16): every reminder message and its outcome, and each person's mute
+# (migration 0014; service/cycles/reminders.py, service/notify/).
+
+
+class Reminder(Base):
+    """One reminder message: to whom, why (`rule`), about what (`key`: "task:<id>" or a
+    digest's "day:<date>"), by which channel, and how its sending went. UNIQUE on
+    (recipient, rule, key, channel): claiming is an INSERT that skips what exists, so two
+    runs, two workers or a restarted one never make the same message twice."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        UniqueConstraint("recipient_id", "rule", "key", "channel"),
+        Index("ix_reminders_status_next_attempt_at", "status", "next_attempt_at"),
+        CheckConstraint(_one_of("rule", REMINDER_RULES), name="rule"),
+        CheckConstraint(_one_of("channel", CHANNELS), name="channel"),
+        CheckConstraint(_one_of("status", MESSAGE_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    rule: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    task_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cycle_tasks.id", ondelete="CASCADE"), index=True
+    )
+    cycle_id: Mapped[int | None] = mapped_column(ForeignKey("review_cycles.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class ReminderPreference(Base):
+    """A person's choice about reminders: muting the non-essential ones (due soon, the
+    manager's digest); an overdue task of their own is told anyway."""
+
+    __tablename__ = "reminder_preferences"
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    mute_non_essential: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    updated_by: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+# --- Promotion nominations (issue 16): a manager nominates a report for promotion in a
+# cycle asking for promotion packets (migration 0016; service/cycles/promotions.py).
+
+MAX_PROMOTION_REASON = 1000
+
+
+class PromotionNomination(Base):
+    """A participant nominated for promotion in a cycle, once (a second manager's
+    nomination updates the reason): who nominated them (`nominated_by`: the actor), why (an
+    optional reason, at most MAX_PROMOTION_REASON characters), and when. Withdrawing deletes
+    the row (the audit trail keeps it)."""
+
+    __tablename__ = "promotion_nominations"
+    __table_args__ = (
+        CheckConstraint(f"char_length(reason) <= {MAX_PROMOTION_REASON}", name="reason_length"),
+    )
+
+    cycle_id: Mapped[int] = mapped_column(
+        ForeignKey("review_cycles.id", ondelete="CASCADE"), primary_key=True
+    )
+    subject_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    nominated_by: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()

@@ -12,6 +12,7 @@ from sqlalchemy.orm import aliased
 from domain.errors import NotFound
 from service.access.principal import Principal
 from service.access.scope import may_see_draft
+from service.cycles.release import withheld_clause
 from service.db.models import Draft, DraftVersion
 from service.drafting.citations import CitationReport
 from service.drafting.store import DraftNotFound, StoredVersion
@@ -46,6 +47,7 @@ def _statement() -> Select[*tuple[Any, ...]]:
             current.provenance.label("v_provenance"),
             current.created_at.label("v_created_at"),
             evidence.label("v_evidence"),
+            withheld_clause(Draft.cycle_id, Draft.subject_id, Draft.period).label("withheld"),
         )
         .outerjoin(
             current,
@@ -62,7 +64,9 @@ def current_draft(connection: Connection, principal: Principal, draft_id: int) -
     """404 for a draft that does not exist or that the caller may not see; a draft
     without its current version is DraftNotFound, as `load_version` says it."""
     row = connection.execute(_CURRENT, {"draft_id": draft_id}).one_or_none()
-    if row is None or not may_see_draft(principal, row.subject_id, row.kind, row.status):
+    if row is None or not may_see_draft(
+        principal, row.subject_id, row.kind, row.status, withheld=row.withheld
+    ):
         raise NotFound("draft not found")
     if row.v_version is None:
         raise DraftNotFound(f"draft {draft_id} has no version yet")

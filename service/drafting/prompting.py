@@ -13,6 +13,7 @@ a visible note that it is data, never to be followed, repeated or cited.
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import jinja2
 
 import prompts
+from domain.draft_options import Tone
 from retrieval.evidence import EvidenceItem, EvidencePack
 from service.drafting.injection_text import strip_invisible
 from service.drafting.subject import DraftSubject
@@ -71,6 +73,7 @@ class PromptContext:
     evidence: list[PromptEvidence]
     sections: list[str]
     sentences_per_section: int
+    tone: Tone | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class RenderedPrompt:
     template_hash: str
     system: str
     user: str
+    sections: tuple[str, ...] = ()  # the headings asked for, in order
 
 
 def quoted(text: str) -> str:
@@ -122,14 +126,25 @@ def template_hash(kind: str) -> str:
     return digest.hexdigest()
 
 
-def context_for(pack: EvidencePack, subject: DraftSubject, period: str) -> PromptContext:
+def context_for(
+    pack: EvidencePack,
+    subject: DraftSubject,
+    period: str,
+    *,
+    questions: Sequence[str] | None = None,
+    tone: Tone | None = None,
+) -> PromptContext:
+    """The prompt's context. A review cycle's `questions` for the kind, where its set-up
+    has them, are the sections asked for (a draft answers the cycle's questions); HR wrote
+    them, yet they are quoted like evidence, since nothing but the template gives orders."""
     sections, per_section = sections_for(subject.kind)
     return PromptContext(
         subject=subject,
         period=period,
         evidence=[PromptEvidence.of(item) for item in pack.items],
-        sections=sections,
+        sections=[quoted(q) for q in questions] if questions else sections,
         sentences_per_section=per_section,
+        tone=tone,
     )
 
 
@@ -141,6 +156,7 @@ def render(context: PromptContext) -> RenderedPrompt:
         "evidence": context.evidence,
         "sections": context.sections,
         "sentences_per_section": context.sentences_per_section,
+        "tone": None if context.tone is None else context.tone.value,
     }
     kind = context.subject.kind
     return RenderedPrompt(
@@ -148,4 +164,5 @@ def render(context: PromptContext) -> RenderedPrompt:
         template_hash=template_hash(kind),
         system=env.get_template(SYSTEM_TEMPLATE).render(),
         user=env.get_template(template_name(kind)).render(**variables),
+        sections=tuple(context.sections),
     )

@@ -10,13 +10,19 @@ from domain.errors import NotFound, Refused
 from service.access.principal import Principal
 from service.access.scope import may_read_history, may_see_draft, may_write_draft
 from service.bias.gate import latest_check, open_flags
+from service.cycles.release import withheld_clause
 from service.db.models import Draft, FlagAcknowledgement
 
 
 def visible_draft(connection: Connection, principal: Principal, draft_id: int) -> Any:
     """The draft row, or 404 when it does not exist or the caller may not see it."""
-    row = connection.execute(select(Draft.__table__).where(Draft.id == draft_id)).one_or_none()
-    if row is None or not may_see_draft(principal, row.subject_id, row.kind, row.status):
+    withheld = withheld_clause(Draft.cycle_id, Draft.subject_id, Draft.period).label("withheld")
+    row = connection.execute(
+        select(Draft.__table__, withheld).where(Draft.id == draft_id)
+    ).one_or_none()
+    if row is None or not may_see_draft(
+        principal, row.subject_id, row.kind, row.status, withheld=row.withheld
+    ):
         raise NotFound("draft not found")
     return row
 

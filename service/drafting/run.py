@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -23,13 +23,14 @@ import numpy as np
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
+from domain.draft_options import DEFAULT_OPTIONS, DraftOptions
 from domain.periods import Period
 from retrieval.embedding import Embedder, Vectors
 from retrieval.evidence import EvidencePack
 from retrieval.queries import queries_for
 from retrieval.schema import Chunk
 from retrieval.search import QUERY_VECTORS, retrieve_evidence
-from service.cycles.store import cycle_id
+from service.cycles.store import DraftingCycle, drafting_cycle
 from service.db.engine import make_engine
 from service.db.models import Draft, Person
 from service.drafting.citations import CitationReport, check_citations
@@ -132,6 +133,7 @@ class DraftOutcome:
     citations: CitationReport | None = None
     evidence: EvidencePack | None = None
     message: str | None = None  # why nothing was drafted
+    note: str | None = None  # what the writer should know of how it was drafted
     outside_model_s: float = 0.0
     model_s: float = 0.0
 
@@ -139,14 +141,16 @@ class DraftOutcome:
 @dataclass(frozen=True)
 class Prepared:
     """Everything a draft is made from, before the drafter runs: the evidence pack (marked
-    for instruction-like text), the rendered prompt and the review cycle."""
+    for instruction-like text), the rendered prompt, the review cycle and the writer's
+    options."""
 
     person: Person
     subject: DraftSubject
     pack: EvidencePack
     prompt: RenderedPrompt
-    cycle_id: int | None
+    cycle: DraftingCycle
     marks: dict[str, EvidenceMark]  # what each item holds that reads as instructions
+    options: DraftOptions = DEFAULT_OPTIONS
 
 
 def subject_of(person: Person, kind: str) -> DraftSubject:
@@ -160,36 +164,49 @@ def subject_of(person: Person, kind: str) -> DraftSubject:
     )
 
 
-def prepare(run: Drafting, person: Person, kind: str, period: Period) -> Prepared:
+def prepare(
+    run: Drafting,
+    person: Person,
+    kind: str,
+    period: Period,
+    options: DraftOptions = DEFAULT_OPTIONS,
+) -> Prepared:
     """Retrieve, mark and render what a draft of `kind` for `person` in `period` is made
     from. Public because the counterfactual probe drafts from the same preparation with a
     swapped name, so both paths see the same evidence and prompt. The review cycle is the
-    one named by the period, if HR has set it up; a draft never creates one."""
+    one named by the period, if HR has set it up (its questions become the sections); a
+    draft never creates one."""
     with run.engine.connect() as conn:
-        pack = _retrieve(conn, run, person, kind, period)
-        cycle = cycle_id(conn, period.name)
-    return _prepared(run, person, kind, period, pack, cycle)
+        pack = _retrieve(conn, run, person, kind, period, options)
+        cycle = drafting_cycle(conn, period.name)
+    return _prepared(run, person, kind, period, pack, cycle, options)
 
 
 def _prepare_in_cycle(
-    run: Drafting, person: Person, kind: str, period: Period, cycle: int | None
+    run: Drafting, person: Person, kind: str, period: Period, cycle: DraftingCycle
 ) -> Prepared:
     """`prepare`, with the review cycle looked up once for the whole cycle run."""
     with run.engine.connect() as conn:
-        pack = _retrieve(conn, run, person, kind, period)
-    return _prepared(run, person, kind, period, pack, cycle)
+        pack = _retrieve(conn, run, person, kind, period, DEFAULT_OPTIONS)
+    return _prepared(run, person, kind, period, pack, cycle, DEFAULT_OPTIONS)
 
 
 def _retrieve(
-    conn: Connection, run: Drafting, person: Person, kind: str, period: Period
+    conn: Connection,
+    run: Drafting,
+    person: Person,
+    kind: str,
+    period: Period,
+    options: DraftOptions,
 ) -> EvidencePack:
     return retrieve_evidence(
         conn,
         run.embedder,
         subject_id=person.id,
-        period=period,
+        period=options.evidence_period or period,
         draft_kind=kind,
         token_budget=run.settings.draft_token_budget,
+        exclude_records=options.exclude_records,
     )
 
 
@@ -199,12 +216,17 @@ def _prepared(
     kind: str,
     period: Period,
     pack: EvidencePack,
-    cycle: int | None,
+    cycle: DraftingCycle,
+    options: DraftOptions,
 ) -> Prepared:
     subject = subject_of(person, kind)
     pack, marks = mark_pack(pack)  # before anything reads it: prompt, drafter and check
-    prompt = render(context_for(pack, subject, period.name))
-    return Prepared(person, subject, pack, prompt, cycle, marks)
+    window = options.evidence_period
+    label = period.name if window is None else f"{period.name}, evidence from {window.name}"
+    context = context_for(
+        pack, subject, label, questions=cycle.questions_for(kind), tone=options.tone
+    )
+    return Prepared(person, subject, pack, render(context), cycle, marks, options)
 
 
 def provenance(run: Drafting, prepared: Prepared, period: Period) -> dict[str, Any]:
@@ -217,6 +239,8 @@ def provenance(run: Drafting, prepared: Prepared, period: Period) -> dict[str, A
         "template": prepared.prompt.template,
         "template_hash": prepared.prompt.template_hash,
         "period": period.name,
+        "options": prepared.options.as_payload(),
+        "questions": list(prepared.prompt.sections),
         "settings": {
             "embedding_model": run.settings.embedding_model,
             "token_budget": pack.token_budget,
@@ -249,7 +273,7 @@ def _store(
             subject_id=prepared.person.id,
             kind=prepared.subject.kind,
             period=period.name,
-            cycle_id=prepared.cycle_id,
+            cycle_id=prepared.cycle.id,
             body=checked,
             report=report,
             origin=run.drafter.origin,
@@ -259,11 +283,17 @@ def _store(
     return draft_id, version, checked, report
 
 
-async def draft_person(run: Drafting, person: Person, kind: str, period: Period) -> DraftOutcome:
-    """One draft, stored as the next version of (person, kind, period). An empty history
-    gives an outcome with a message and stores nothing; a model failure raises
-    DraftingFailed and stores nothing."""
-    return await _draft(run, person, kind, period, _Turns(None, None))
+async def draft_person(
+    run: Drafting,
+    person: Person,
+    kind: str,
+    period: Period,
+    options: DraftOptions = DEFAULT_OPTIONS,
+) -> DraftOutcome:
+    """One draft, stored as the next version of (person, kind, period), written with the
+    writer's `options`. An empty history gives an outcome with a message and stores
+    nothing; a model failure raises DraftingFailed and stores nothing."""
+    return await _draft(run, person, kind, period, _Turns(None, None), options)
 
 
 @dataclass(frozen=True)
@@ -271,18 +301,25 @@ class _Turns:
     """What a draft within a cycle shares with the others: the cycle's review cycle (None
     when drafting one person: looked up with the evidence) and the model calls' gate."""
 
-    cycle: tuple[int | None] | None
+    cycle: DraftingCycle | None
     model_gate: asyncio.Semaphore | None
 
 
 async def _draft(
-    run: Drafting, person: Person, kind: str, period: Period, turns: _Turns
+    run: Drafting,
+    person: Person,
+    kind: str,
+    period: Period,
+    turns: _Turns,
+    options: DraftOptions = DEFAULT_OPTIONS,
 ) -> DraftOutcome:
     if turns.cycle is None:
-        prepared, preparing = await asyncio.to_thread(_timed, prepare, run, person, kind, period)
+        prepared, preparing = await asyncio.to_thread(
+            _timed, prepare, run, person, kind, period, options
+        )
     else:
         prepared, preparing = await asyncio.to_thread(
-            _timed, _prepare_in_cycle, run, person, kind, period, turns.cycle[0]
+            _timed, _prepare_in_cycle, run, person, kind, period, turns.cycle
         )
     if not prepared.pack.items:
         return DraftOutcome(
@@ -313,9 +350,26 @@ async def _draft(
         body=checked,
         citations=report,
         evidence=prepared.pack,
+        note=_note(run, prepared),
         outside_model_s=preparing + storing,
         model_s=model_s,
     )
+
+
+def _note(run: Drafting, prepared: Prepared) -> str | None:
+    """What the offline drafter could not do that was asked of it: it writes in one voice
+    and under its kind's own headings."""
+    if run.drafter.origin != "offline":
+        return None
+    unmet = []
+    if prepared.options.tone is not None:
+        unmet.append(f"a {prepared.options.tone.value.replace('_', ' ')} tone")
+    if prepared.cycle.questions_for(prepared.subject.kind):
+        unmet.append("the cycle's questions as headings")
+    if not unmet:
+        return None
+    asked = " and ".join(unmet)
+    return f"the offline drafter writes in one voice under its own headings: {asked} need a model"
 
 
 def _nothing_usable(prepared: Prepared) -> str:
@@ -360,8 +414,10 @@ def load_person(engine: Engine, reference: str) -> Person:
         return session.get_one(Person, ref.id)
 
 
-def cycle_people(engine: Engine, period: Period, model: str) -> list[Person]:
-    """Everyone with evidence in the period, in a stable order."""
+def cycle_people(
+    engine: Engine, period: Period, model: str, only: Collection[int] | None = None
+) -> list[Person]:
+    """Everyone with evidence in the period (of `only`, where given), in a stable order."""
     has_evidence = (
         select(Chunk.subject_id)
         .where(
@@ -372,6 +428,8 @@ def cycle_people(engine: Engine, period: Period, model: str) -> list[Person]:
         .distinct()
     )
     query = select(Person).where(Person.id.in_(has_evidence)).order_by(Person.id)
+    if only is not None:
+        query = query.where(Person.id.in_(sorted(only)))
     with Session(engine) as session:
         return list(session.scalars(query))
 
@@ -399,15 +457,19 @@ async def draft_cycle(
     concurrency: int,
     progress: ProgressReporter | None = None,
     processes: int | None = None,
+    only: Collection[int] | None = None,
 ) -> CycleSummary:
     """Draft every kind for everyone with evidence in the period, `concurrency` model calls
     at a time, skipping drafts that already exist (so a failed run can simply be run again).
 
     `processes` (default FAIRDRAFT_DRAFTING_PROCESSES): how many processes share the work,
     this one included, when the cycle is large enough to pay for starting them
-    (`MIN_DRAFTS_PER_PROCESS` each) and the drafter can be rebuilt in them (`portable`)."""
+    (`MIN_DRAFTS_PER_PROCESS` each) and the drafter can be rebuilt in them (`portable`).
+    `only`: draft for these people alone (a calibration panel's cohort)."""
     started = time.perf_counter()
-    people = await asyncio.to_thread(cycle_people, run.engine, period, run.settings.embedding_model)
+    people = await asyncio.to_thread(
+        cycle_people, run.engine, period, run.settings.embedding_model, only
+    )
     finished = await asyncio.to_thread(_finished, run.engine, period, kinds)
     todo = [(p, k) for p in people for k in kinds if (p.id, k) not in finished]
     summary = CycleSummary(skipped=len(people) * len(kinds) - len(todo))
@@ -437,9 +499,9 @@ def helper_count(run: Drafting, processes: int, drafts: int, concurrency: int) -
     return max(0, min(processes, drafts // MIN_DRAFTS_PER_PROCESS, concurrency) - 1)
 
 
-def _cycle_of(engine: Engine, period: Period) -> int | None:
+def _cycle_of(engine: Engine, period: Period) -> DraftingCycle:
     with engine.connect() as conn:
-        return cycle_id(conn, period.name)
+        return drafting_cycle(conn, period.name)
 
 
 Item = tuple[Person, str]
@@ -448,7 +510,7 @@ Item = tuple[Person, str]
 async def _draft_claimed(
     run: Drafting,
     period: Period,
-    cycle: int | None,
+    cycle: DraftingCycle,
     claim: Callable[[], Item | None],
     concurrency: int,
     record: Callable[[DraftOutcome | Failure], None],
@@ -457,7 +519,7 @@ async def _draft_claimed(
     calls at once and `AHEAD` times as many drafts under way. An unexpected error (not a
     drafter's failure, which is recorded) stops the claiming, cancels the drafts under
     way and is raised."""
-    turns = _Turns((cycle,), asyncio.Semaphore(concurrency))
+    turns = _Turns(cycle, asyncio.Semaphore(concurrency))
     room = asyncio.Semaphore(AHEAD * concurrency)
     running: set[asyncio.Task[None]] = set()
     errors: list[BaseException] = []
@@ -519,7 +581,7 @@ class HelperPart:
     offline: bool  # the offline drafter, else the model of the settings
     queries: "KnownQueries"
     period: Period
-    cycle: int | None
+    cycle: DraftingCycle
     items: list[tuple[int, str]]  # (person id, kind), claimed by index
     concurrency: list[int]  # model calls at once, by process (0 is this one)
 
@@ -550,7 +612,7 @@ class KnownQueries:
 
 
 def part_for(
-    run: Drafting, period: Period, cycle: int | None, todo: list[Item], shares: list[int]
+    run: Drafting, period: Period, cycle: DraftingCycle, todo: list[Item], shares: list[int]
 ) -> HelperPart:
     """What helpers need to draft `todo` (any of it) as this process would."""
     return HelperPart(
@@ -574,7 +636,7 @@ def _shares(concurrency: int, processes: int) -> list[int]:
 async def _spread(
     run: Drafting,
     period: Period,
-    cycle: int | None,
+    cycle: DraftingCycle,
     todo: list[Item],
     concurrency: int,
     helpers: int,

@@ -181,7 +181,7 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     answer = ApiError(
         status, exc.reason, field=exc.field, extra=dict(exc.details()), headers=headers
     )
-    return _answer(request, answer, refusal=status < 500)
+    return _answer(request, answer, refusal=told_where_asked(exc))
 
 
 async def error_response(request: Request, exc: ApiError) -> Response:

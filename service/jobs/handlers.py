@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from domain.draft_options import TONES, DraftOptions, Tone
 from domain.errors import FairdraftError, Invalid
 from domain.kinds import DRAFT_KINDS, REVIEW_KINDS
 from domain.periods import Period, parse_period
@@ -25,7 +26,10 @@ from retrieval.queries import UnknownDraftKind
 from service.bias.counterfactual import probe
 from service.bias.nlp import SenseParser
 from service.bias.report import build_report, check_cycle
+from service.calibration.cohort import SUMMARY_KIND
+from service.calibration.panels import cohort_people, panel
 from service.db.models import Person
+from service.drafting.asks import DRAFT_JOB, DRAFT_PANEL_JOB
 from service.drafting.llm import DraftingFailed
 from service.drafting.run import (
     Drafting,
@@ -119,27 +123,50 @@ def _drafting(context: JobContext) -> Drafting:
     )
 
 
+def _options(payload: dict[str, Any]) -> DraftOptions:
+    """The writer's options a draft job carries (all optional), checked like the rest."""
+    window = _field(payload, "evidence_period", str, default=None)
+    excluded = _field(payload, "exclude_records", list, default=[])
+    if not all(isinstance(r, int) and not isinstance(r, bool) for r in excluded):
+        raise JobRejected("payload field 'exclude_records' must be a list of record ids")
+    tone = _field(payload, "tone", str, default=None)
+    if tone is not None and tone not in TONES:
+        raise JobRejected(f"payload field 'tone' must be one of {', '.join(TONES)}")
+    return DraftOptions(
+        evidence_period=None if window is None else parse_period(window),
+        exclude_records=frozenset(excluded),
+        tone=None if tone is None else Tone(tone),
+    )
+
+
 # --- the handlers -----------------------------------------------------------------------
 
 
 def draft_job(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
-    """One draft for one person: {"person_id", "kind", "period"}. DraftingFailed propagates
-    so the attempt is recorded as failed (and retried: the model server may recover)."""
+    """One draft for one person: {"person_id", "kind", "period"} and the writer's options
+    ("evidence_period", "exclude_records", "tone"). DraftingFailed propagates so the attempt
+    is recorded as failed (and retried: the model server may recover)."""
     person_id: int = _field(payload, "person_id", int)
     kind = _draft_kinds([_field(payload, "kind", str)])[0]
     period = _period(payload)
+    options = _options(payload)
     with Session(context.engine) as session:
         person = session.get(Person, person_id)
     if person is None:
         raise UnknownPerson(f"no person with id {person_id}")
     run = _drafting(context)
     try:
-        outcome = asyncio.run(draft_person(run, person, kind, period))
+        outcome = asyncio.run(draft_person(run, person, kind, period, options))
     except DraftingFailed:
         _count_drafts(run, [], failed=[kind])
         raise
     _count_drafts(run, [outcome])
-    return {"draft_id": outcome.draft_id, "version": outcome.version, "message": outcome.message}
+    return {
+        "draft_id": outcome.draft_id,
+        "version": outcome.version,
+        "message": outcome.message,
+        "note": outcome.note,
+    }
 
 
 def draft_cycle_job(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
@@ -167,6 +194,40 @@ def draft_cycle_job(context: JobContext, payload: dict[str, Any]) -> dict[str, A
         "failed": 0,
         "checked": checked,
         "seconds": round(summary.seconds, 3),
+    }
+
+
+def draft_panel_job(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """A calibration panel's comparable-evidence summaries, one per person of its cohort
+    with evidence in the panel's cycle: {"panel_id"}. Summaries already drafted are kept
+    (ask again per person, from the draft, to write one anew)."""
+    panel_id: int = _field(payload, "panel_id", int)
+    with context.engine.connect() as conn:
+        found = panel(conn, panel_id)
+        if found is None:
+            raise JobRejected(f"no calibration panel {panel_id}")
+        cohort = {p.id for p in cohort_people(conn, found)}
+    period = parse_period(found.cycle)
+    run = _drafting(context)
+    summary = asyncio.run(
+        draft_cycle(
+            run,
+            period,
+            [SUMMARY_KIND],
+            concurrency=context.settings.llm_concurrency,
+            only=cohort,
+        )
+    )
+    _count_drafts(run, [*summary.drafted, *summary.empty], failed=[k for _, k, _ in summary.failed])
+    if summary.failed:
+        raise DraftingFailed(
+            f"{len(summary.failed)} summaries failed ({len(summary.drafted)} stored, kept)"
+        )
+    return {
+        "panel_id": panel_id,
+        "drafted": len(summary.drafted),
+        "skipped": summary.skipped,
+        "empty": len(summary.empty),
     }
 
 
@@ -262,8 +323,9 @@ def bias_probe_job(context: JobContext, payload: dict[str, Any]) -> dict[str, An
 
 
 HANDLERS: dict[str, Handler] = {
-    "draft": draft_job,
+    DRAFT_JOB: draft_job,
     "draft_cycle": draft_cycle_job,
+    DRAFT_PANEL_JOB: draft_panel_job,
     "bias_report": bias_report_job,
     "bias_probe": bias_probe_job,
     "ingest": ingest_job,

@@ -9,11 +9,13 @@ the next ones (review-cycle reminders, connector syncs).
 - remove_ended_sessions: web sessions no request can use again are deleted.
 - prune_periodic_runs: finished runs of these tasks older than a few days are deleted
   (they only record that upkeep ran); our jobs' own rows are kept.
+- send_reminders: one reminder pass (service/cycles/reminder_pass.py), at
+  FAIRDRAFT_REMINDERS_CRON (nightly by default): claims what is due and sends what waits.
 """
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from procrastinate import App, JobContext
 from procrastinate.exceptions import ConnectorException
@@ -22,6 +24,7 @@ from procrastinate.manager import JobManager
 from sqlalchemy import Engine
 
 from service.access.sessions import remove_ended_sessions
+from service.cycles.reminder_pass import run_pass
 from service.jobs.queue import JOBS_QUEUE, store_error_of
 from service.jobs.runner import max_attempts_of, resources_of
 
@@ -30,6 +33,7 @@ PERIODIC_QUEUE = "periodic"
 TAKE_OVER_CRON = "* * * * *"  # every minute
 SESSIONS_CRON = "*/15 * * * *"
 PRUNE_CRON = "30 3 * * *"  # daily, at night
+REMINDERS_CRON = "0 2 * * *"  # Settings.reminders_cron's default
 PERIODIC_RUNS_KEPT_HOURS = 72
 WORKER_LOST = "its worker stopped before finishing the last allowed attempt"
 
@@ -78,6 +82,16 @@ def _remove_ended_sessions(context: JobContext, timestamp: int) -> None:
     log.info("removed %s ended web sessions", removed, extra={"removed": removed})
 
 
+def _send_reminders(context: JobContext, timestamp: int) -> None:
+    resources = resources_of(context)
+    summary = run_pass(resources.engine, resources.settings, now=datetime.now(UTC))
+    sent = sum(o.sent for o in summary.outcomes.values())
+    failed = sum(o.failed + o.gave_up for o in summary.outcomes.values())
+    log.info(
+        "reminder pass: %s sent, %s failed", sent, failed, extra={"sent": sent, "failed": failed}
+    )
+
+
 async def _prune_periodic_runs(context: JobContext, timestamp: int) -> None:
     await context.app.job_manager.delete_old_jobs(
         nb_hours=PERIODIC_RUNS_KEPT_HOURS,
@@ -88,13 +102,14 @@ async def _prune_periodic_runs(context: JobContext, timestamp: int) -> None:
     )
 
 
-def add_periodic_tasks(app: App) -> None:
+def add_periodic_tasks(app: App, *, reminders_cron: str = REMINDERS_CRON) -> None:
     """Register the periodic tasks on `app`, each on the periodic queue with a queueing
     lock (while one run waits, no second is queued)."""
     for name, cron, function in (
         ("take_over_stalled_jobs", TAKE_OVER_CRON, _take_over),
         ("remove_ended_sessions", SESSIONS_CRON, _remove_ended_sessions),
         ("prune_periodic_runs", PRUNE_CRON, _prune_periodic_runs),
+        ("send_reminders", reminders_cron, _send_reminders),
     ):
         task = app.task(name=name, queue=PERIODIC_QUEUE, pass_context=True, queueing_lock=name)
         app.periodic(cron=cron)(task(function))

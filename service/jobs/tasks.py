@@ -13,7 +13,7 @@ from procrastinate import App, BaseConnector, BaseRetryStrategy, JobContext, Ret
 from procrastinate.jobs import Job as ProcrastinateJob
 
 from service.jobs.handlers import Handler
-from service.jobs.periodic import add_periodic_tasks
+from service.jobs.periodic import REMINDERS_CRON, add_periodic_tasks
 from service.jobs.queue import JOBS_QUEUE
 from service.jobs.runner import (
     AttemptFailed,
@@ -53,13 +53,20 @@ def _task_for(handler: Handler) -> Callable[[JobContext, int, int], None]:
     return run
 
 
-def build_app(connector: BaseConnector, handlers: Mapping[str, Handler], *, periodic: bool) -> App:
-    """An App with a task per job kind in `handlers`, and the periodic tasks if asked."""
+def build_app(
+    connector: BaseConnector,
+    handlers: Mapping[str, Handler],
+    *,
+    periodic: bool,
+    reminders_cron: str = REMINDERS_CRON,
+) -> App:
+    """An App with a task per job kind in `handlers`, and the periodic tasks if asked
+    (the reminder pass at `reminders_cron`, Settings.reminders_cron)."""
     app = App(connector=connector)
     for kind, handler in handlers.items():
         app.task(name=kind, queue=JOBS_QUEUE, pass_context=True, retry=RetryByClass())(
             _task_for(handler)
         )
     if periodic:
-        add_periodic_tasks(app)
+        add_periodic_tasks(app, reminders_cron=reminders_cron)
     return app

@@ -185,7 +185,12 @@ class Worker:
         when `stop` is set and the jobs in hand are done."""
         await self._probe()
         self.backoff.answered()
-        app = build_app(self._connector(), HANDLERS, periodic=True)
+        app = build_app(
+            self._connector(),
+            HANDLERS,
+            periodic=True,
+            reminders_cron=self.settings.reminders_cron,
+        )
         async with app.open_async():
             await take_over_stalled_jobs(
                 app.job_manager, self.engine, stalled_s=self.settings.job_stalled_s

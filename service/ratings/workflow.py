@@ -138,11 +138,8 @@ def finalise_rating(connection: Connection, cycle: str, person_id: int, *, by: s
     ).all()
     if not ratings:
         raise NotFound(f"no rating for person {person_id} in cycle {cycle}")
-    last_change = last_rating_change(connection, cycle)
-    checked = connection.execute(
-        select(func.max(BiasReport.created_at)).where(BiasReport.cycle == cycle)
-    ).scalar_one()
-    if checked is None or (last_change is not None and checked < last_change):
+    checked = current_report_at(connection, cycle)
+    if checked is None:
         raise NotChecked(
             f"run the bias report for {cycle} first: ratings can be finalised only after the "
             "cycle's rating check has seen them as they are now"
@@ -162,6 +159,20 @@ def finalise_rating(connection: Connection, cycle: str, person_id: int, *, by: s
         entity_id=str(person_id),
         after={"cycle": cycle, "report_at": checked.isoformat()},
     )
+
+
+def current_report_at(connection: Connection, cycle: str) -> datetime | None:
+    """When the cycle's latest bias report ran, if it saw the ratings as they are now (no
+    rating changed after it); None when there is no report or a rating changed since. The
+    one rule for "the report is current": finalising a rating and closing calibration
+    (service.cycles.release) both ask it."""
+    last_change = last_rating_change(connection, cycle)
+    checked: datetime | None = connection.execute(
+        select(func.max(BiasReport.created_at)).where(BiasReport.cycle == cycle)
+    ).scalar_one()
+    if checked is None or (last_change is not None and checked < last_change):
+        return None
+    return checked
 
 
 def last_rating_change(connection: Connection, cycle: str) -> datetime | None:

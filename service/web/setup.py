@@ -7,7 +7,18 @@ from fastapi.staticfiles import StaticFiles
 
 from service.http.errors import request_id
 from service.web.flash import redirect_with
-from service.web.pages import auth, drafts, employee, hr, panels, team
+from service.web.pages import (
+    auth,
+    cycle,
+    drafts,
+    employee,
+    hr,
+    hr_cycles,
+    panels,
+    promotions,
+    release,
+    team,
+)
 from service.web.session import SignInRequired, sign_in_url
 from service.web.templating import STATIC, render
 
@@ -37,5 +48,5 @@ def install_pages(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.error_page = error_page
     app.add_exception_handler(SignInRequired, _sign_in)
-    for module in (auth, employee, drafts, team, panels, hr):
+    for module in (auth, employee, drafts, team, panels, hr, hr_cycles, cycle, release, promotions):
         app.include_router(module.router)

@@ -2,14 +2,16 @@
 distribution, the 9-box, manager leniency, the disagreements to discuss first; placing,
 calibrating and finalising. A panel is visible to its members and to HR only."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from sqlalchemy import Connection
 
+from service.api.accepted import accepted
 from service.api.schemas import (
     CohortOut,
     CohortRowOut,
     DisagreementOut,
     DistributionOut,
+    JobOut,
     ManagerOut,
     NineBoxOut,
     PanelIn,
@@ -30,6 +32,7 @@ from service.calibration.panels import (
     place,
 )
 from service.calibration.pseudonyms import pseudonyms
+from service.drafting.asks import DRAFT_PANEL_JOB
 from service.http.deps import ConnectionDep, HrDep, Id, PrincipalDep, SettingsDep
 from service.http.errors import CONFLICT, ERROR_RESPONSES
 from service.http.params import required_period
@@ -169,3 +172,27 @@ def finalise(
     with in_panel_terms(connection, settings, person_id, label):
         finalise_rating(connection, found.cycle, person_id, by=principal.actor)
     return _panel_rating(connection, settings, found, person_id)
+
+
+@router.post(
+    "/{panel_id}/summaries",
+    status_code=202,
+    summary="Draft the comparable-evidence summaries of the panel's whole cohort (one job)",
+)
+def draft_summaries(
+    panel_id: Id,
+    principal: PrincipalDep,
+    connection: ConnectionDep,
+    settings: SettingsDep,
+    response: Response,
+) -> JobOut:
+    """For the panel's members and HR; the job's result holds counts only."""
+    visible_panel(connection, principal, panel_id)
+    return accepted(
+        connection,
+        response,
+        principal,
+        DRAFT_PANEL_JOB,
+        {"panel_id": panel_id},
+        max_attempts=settings.job_max_attempts,
+    )

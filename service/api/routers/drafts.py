@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, Engine, select
 
+from domain.draft_options import DraftOptions
 from domain.errors import Refused
 from service.access.people import person_in_scope, require_in_scope
 from service.access.scope import (
@@ -22,6 +23,7 @@ from service.api.schemas import (
     AuditOut,
     CheckOut,
     CitedEvidenceOut,
+    DraftOptionsIn,
     DraftOut,
     DraftRequest,
     EditIn,
@@ -38,7 +40,9 @@ from service.bias.gate import (
     check_draft,
 )
 from service.bias.rewrite import Proposal, apply_rewrite, flagged_for, propose_rewrite
+from service.cycles.release import withheld_clause
 from service.db.models import AuditEvent, Draft
+from service.drafting.asks import DRAFT_JOB, draft_payload, regeneration_payload
 from service.drafting.current import current_draft
 from service.drafting.queries import check_view, history_draft, visible_draft, writable_draft
 from service.drafting.store import (
@@ -83,13 +87,41 @@ def request_draft(
     if not may_write_draft(principal, person_id, request.kind):
         raise Refused(f"you may not request a {request.kind} for this person")
     period = required_period(request.period)
+    payload = draft_payload(person_id, request.kind, period, draft_options(request))
     return accepted(
-        connection,
-        response,
-        principal,
-        "draft",
-        {"person_id": person_id, "kind": request.kind, "period": period.name},
-        max_attempts=settings.job_max_attempts,
+        connection, response, principal, DRAFT_JOB, payload, max_attempts=settings.job_max_attempts
+    )
+
+
+def draft_options(given: DraftOptionsIn) -> DraftOptions:
+    """The typed options of a request (its evidence period parsed, or a 422 naming it)."""
+    window = given.evidence_period
+    return DraftOptions(
+        evidence_period=None
+        if window is None
+        else required_period(window, field="evidence_period"),
+        exclude_records=frozenset(given.exclude_records),
+        tone=given.tone,
+    )
+
+
+@router.post(
+    "/drafts/{draft_id}/regenerate",
+    status_code=202,
+    summary="Write a draft again as its next version: another evidence period, without "
+    "chosen evidence, or in another tone (poll the job)",
+)
+def regenerate(
+    draft_id: Id,
+    body: DraftOptionsIn,
+    principal: PrincipalDep,
+    connection: ConnectionDep,
+    settings: SettingsDep,
+    response: Response,
+) -> JobOut:
+    payload = regeneration_payload(connection, principal, draft_id, draft_options(body))
+    return accepted(
+        connection, response, principal, DRAFT_JOB, payload, max_attempts=settings.job_max_attempts
     )
 
 
@@ -99,7 +131,14 @@ def list_drafts(
 ) -> list[dict[str, Any]]:
     require_in_scope(connection, principal, person_id)
     rows = connection.execute(
-        select(Draft.id, Draft.kind, Draft.period, Draft.status, Draft.current_version)
+        select(
+            Draft.id,
+            Draft.kind,
+            Draft.period,
+            Draft.status,
+            Draft.current_version,
+            withheld_clause(Draft.cycle_id, Draft.subject_id, Draft.period).label("withheld"),
+        )
         .where(Draft.subject_id == person_id)
         .order_by(Draft.period.desc(), Draft.kind)
     ).all()
@@ -112,7 +151,7 @@ def list_drafts(
             "current_version": r.current_version,
         }
         for r in rows
-        if may_see_draft(principal, person_id, r.kind, r.status)
+        if may_see_draft(principal, person_id, r.kind, r.status, withheld=r.withheld)
     ]
 
 
@@ -340,8 +379,8 @@ def apply(
 )
 def approve(draft_id: Id, principal: PrincipalDep, connection: ConnectionDep) -> DraftOut:
     row = visible_draft(connection, principal, draft_id)
-    if not may_approve_draft(principal, row.subject_id):
-        raise Refused("only a manager of this person may approve their drafts")
+    if not may_approve_draft(principal, row.subject_id, row.kind):
+        raise Refused("only a manager of this person may approve this draft")
     approve_draft(connection, draft_id, by=principal.actor)
     return _draft_out(connection, visible_draft(connection, principal, draft_id))
 

@@ -5,8 +5,9 @@ from fastapi import APIRouter
 
 from domain.errors import NotFound, Refused
 from service.access.people import person_in_scope
-from service.access.principal import Principal
+from service.access.scope import may_see_rating
 from service.api.schemas import RatingIn, RatingOut
+from service.cycles.release import rating_withheld
 from service.http.deps import ConnectionDep, HrDep, Id, PrincipalDep
 from service.http.errors import CONFLICT, ERROR_RESPONSES
 from service.http.params import required_period
@@ -32,19 +33,17 @@ def rating_out(view: RatingView) -> RatingOut:
     )
 
 
-def _visible(principal: Principal, view: RatingView) -> bool:
-    """HR sees every rating, a manager their reports'; a person sees their own only once
-    it is final (a proposal under calibration is not yet their rating)."""
-    if principal.hr_admin or principal.manages(view.person_id):
-        return True
-    return view.person_id == principal.person_id and view.finalised_at is not None
-
-
 @router.get("/{cycle}/ratings", summary="The cycle's ratings the caller may see")
 def list_ratings(cycle: str, principal: PrincipalDep, connection: ConnectionDep) -> list[RatingOut]:
+    name = required_period(cycle, field="cycle").name
     people = None if principal.hr_admin else {principal.person_id, *principal.reports}
-    views = cycle_ratings(connection, required_period(cycle, field="cycle").name, people)
-    return [rating_out(v) for v in views if _visible(principal, v)]
+    views = cycle_ratings(connection, name, people)
+    withheld = rating_withheld(connection, name, principal.person_id)
+    return [
+        rating_out(v)
+        for v in views
+        if may_see_rating(principal, v.person_id, final=v.final, withheld=withheld)
+    ]
 
 
 @router.put(

@@ -3,17 +3,19 @@ editing with the version it was based on, check, acknowledge, approve, history."
 
 import asyncio
 from dataclasses import asdict, dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Path, Request
-from fastapi.responses import Response
-from sqlalchemy import Engine, select
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import Connection, Engine, select
 
-from domain.errors import Refused
+from domain.draft_options import MAX_EXCLUDED, TONES, DraftOptions, Tone
+from domain.errors import Invalid, Refused
 from service.access.scope import may_approve_draft, may_read_history, may_write_draft
 from service.bias.gate import acknowledge_flag, approve_draft, check_draft
 from service.bias.rewrite import Proposal, apply_rewrite, flagged_for, propose_rewrite
 from service.db.models import Person
+from service.drafting.asks import DRAFT_JOB, regeneration_payload
 from service.drafting.queries import check_view, visible_draft, writable_draft
 from service.drafting.store import (
     draft_evidence,
@@ -21,8 +23,12 @@ from service.drafting.store import (
     save_or_keep_edit,
     version_history,
 )
+from service.drafting.structure import DraftBody
 from service.drafting.text_format import parse_text
 from service.http.deps import ConnectionDep, Id, ParserDep, SettingsDep, get_engine
+from service.http.params import required_period
+from service.jobs.queue import enqueue
+from service.web.draft_editor import body_from_form, editor_sections
 from service.web.draft_view import evidence_body, sections_with_flags, version_diff
 from service.web.flash import back_to, redirect_with
 from service.web.session import PagePrincipal, SameOrigin
@@ -31,6 +37,7 @@ from service.web.templating import render
 router = APIRouter(include_in_schema=False)
 EngineDep = Annotated[Engine, Depends(get_engine)]
 FlagKey = Annotated[str, Path(pattern=r"^F[1-9]\d{0,5}$")]
+MAX_EDITOR_FIELDS = 4000  # 20 sections x 60 sentences x (text, a few chips, an addition)
 
 
 @router.get("/drafts/{draft_id}")
@@ -39,6 +46,7 @@ def draft_page(
     request: Request,
     principal: PagePrincipal,
     connection: ConnectionDep,
+    editor: Literal["sentences", "text"] = "sentences",
 ) -> Response:
     row = visible_draft(connection, principal, draft_id)
     current = load_version(connection, draft_id)
@@ -68,7 +76,10 @@ def draft_page(
         flags=flags,
         history=history,
         can_write=may_write_draft(principal, row.subject_id, row.kind),
-        can_approve=may_approve_draft(principal, row.subject_id),
+        tones=[(t.value, t.value.replace("_", " ")) for t in TONES],
+        editor=editor_sections(current.body),
+        text_editor=editor == "text",
+        can_approve=may_approve_draft(principal, row.subject_id, row.kind),
     )
 
 
@@ -86,8 +97,15 @@ def save(
 ) -> Response:
     writable_draft(connection, principal, draft_id)
     body = parse_text(text)  # refused on an error page: a redirect would lose the text
+    return _saved(draft_id, connection, based_on, body, principal.actor)
+
+
+def _saved(
+    draft_id: int, connection: Connection, based_on: int, body: DraftBody, author: str
+) -> Response:
+    """Save an edit as the next version, or keep it beside a newer one, and say which."""
     outcome = save_or_keep_edit(
-        connection, draft_id=draft_id, based_on=based_on, body=body, author=principal.actor
+        connection, draft_id=draft_id, based_on=based_on, body=body, author=author
     )
     if outcome.saved is None:
         return _back(
@@ -97,6 +115,63 @@ def save(
             "the current text.",
         )
     return _back(draft_id, notice=f"Saved as version {outcome.saved.version}.")
+
+
+async def _editor_form(request: Request) -> dict[str, list[str]]:
+    """The sentence editor's fields, each with all its values (checkboxes repeat a name);
+    the form's size is limited before it is read (the app's body limit) and its field
+    count here."""
+    form = await request.form(max_files=0, max_fields=MAX_EDITOR_FIELDS)
+    return {name: [str(v) for v in form.getlist(name)] for name in form}
+
+
+EditorForm = Annotated[dict[str, list[str]], Depends(_editor_form)]
+
+
+@router.post("/drafts/{draft_id}/sentences", dependencies=[SameOrigin])
+def save_sentences(
+    draft_id: Id, principal: PagePrincipal, connection: ConnectionDep, form: EditorForm
+) -> Response:
+    """The sentence editor's save: one version, as the text editor's (refused on an error
+    page, so that the browser's back button still holds what was typed)."""
+    writable_draft(connection, principal, draft_id)
+    based_on = form.get("based_on", [""])
+    if len(based_on) != 1 or not based_on[0].isdigit():
+        raise Invalid("the version this edit is based on is missing", field="based_on")
+    pack = {str(item["id"]) for item in draft_evidence(connection, draft_id)}
+    body = body_from_form(form, pack)
+    return _saved(draft_id, connection, int(based_on[0]), body, principal.actor)
+
+
+@router.post(
+    "/drafts/{draft_id}/regenerate", dependencies=[SameOrigin, back_to("/drafts/{draft_id}")]
+)
+def regenerate(
+    draft_id: Id,
+    principal: PagePrincipal,
+    connection: ConnectionDep,
+    settings: SettingsDep,
+    evidence_period: Annotated[str, Form(max_length=64)] = "",
+    tone: Annotated[Tone | Literal[""], Form()] = "",
+    exclude: Annotated[list[int], Form(max_length=MAX_EXCLUDED)] = [],  # noqa: B006
+) -> Response:
+    """Write the draft again as its next version (a job; its page follows it)."""
+    window = evidence_period.strip()
+    options = DraftOptions(
+        evidence_period=required_period(window, field="evidence_period") if window else None,
+        exclude_records=frozenset(exclude),
+        tone=tone or None,
+    )
+    payload = regeneration_payload(connection, principal, draft_id, options)
+    job_id = enqueue(
+        connection,
+        DRAFT_JOB,
+        payload,
+        requested_by=principal.person_id,
+        max_attempts=settings.job_max_attempts,
+        actor=principal.actor,
+    )
+    return RedirectResponse(f"/jobs/{job_id}", status_code=303)
 
 
 @router.post("/drafts/{draft_id}/check", dependencies=[SameOrigin])
@@ -231,8 +306,8 @@ def apply(
 @router.post("/drafts/{draft_id}/approve", dependencies=[SameOrigin, back_to("/drafts/{draft_id}")])
 def approve(draft_id: Id, principal: PagePrincipal, connection: ConnectionDep) -> Response:
     row = visible_draft(connection, principal, draft_id)
-    if not may_approve_draft(principal, row.subject_id):
-        raise Refused("only a manager of this person may approve their drafts")
+    if not may_approve_draft(principal, row.subject_id, row.kind):
+        raise Refused("only a manager of this person may approve this draft")
     approve_draft(connection, draft_id, by=principal.actor)
     return _back(draft_id, notice="Approved.")
 

@@ -1,5 +1,5 @@
-"""The employee's pages: my evidence for a period, my drafts, asking for a draft, and a
-job's progress."""
+"""The employee's pages: my evidence for a period, my drafts, asking for a draft, a job's
+progress, and muting non-essential reminders."""
 
 from typing import Annotated
 
@@ -8,13 +8,16 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from domain.errors import NotFound
+from domain.errors import Invalid, NotFound
 from retrieval.schema import Record
 from service.access.scope import SELF_KIND, may_see_draft, shows_author
+from service.cycles.release import withheld_clause
+from service.cycles.reminders import ReminderSettingsIn, reminder_settings, set_reminder_settings
 from service.db.models import Draft, Person
 from service.http.deps import BigId, ConnectionDep, SettingsDep
 from service.http.params import page_period, required_period
 from service.jobs.queue import enqueue, job_status
+from service.web.flash import back_to, redirect_with
 from service.web.session import PagePrincipal, SameOrigin
 from service.web.templating import render
 
@@ -55,11 +58,18 @@ def my_evidence(
     drafts = [
         d
         for d in connection.execute(
-            select(Draft.id, Draft.kind, Draft.period, Draft.status, Draft.current_version)
+            select(
+                Draft.id,
+                Draft.kind,
+                Draft.period,
+                Draft.status,
+                Draft.current_version,
+                withheld_clause(Draft.cycle_id, Draft.subject_id, Draft.period).label("withheld"),
+            )
             .where(Draft.subject_id == principal.person_id)
             .order_by(Draft.period.desc(), Draft.kind)
         ).all()
-        if may_see_draft(principal, principal.person_id, d.kind, d.status)
+        if may_see_draft(principal, principal.person_id, d.kind, d.status, withheld=d.withheld)
     ]
     return render(
         request, "my_evidence.html.j2", period=window.name, records=records, drafts=drafts
@@ -83,6 +93,28 @@ def request_self_reflection(
         actor=principal.actor,
     )
     return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+
+
+@router.get("/me/reminders")
+def my_reminders(request: Request, principal: PagePrincipal, connection: ConnectionDep) -> Response:
+    """Whether the person's non-essential reminders are muted, and the toggle."""
+    shown = reminder_settings(connection, principal.person_id)
+    return render(request, "reminders.html.j2", reminders=shown)
+
+
+@router.post("/me/reminders", dependencies=[SameOrigin, back_to("/me/reminders")])
+def set_my_reminders(
+    principal: PagePrincipal,
+    connection: ConnectionDep,
+    mute_non_essential: Annotated[str, Form(max_length=8)],
+) -> Response:
+    if mute_non_essential not in ("true", "false"):
+        raise Invalid("mute_non_essential must be true or false", field="mute_non_essential")
+    muted = mute_non_essential == "true"
+    body = ReminderSettingsIn(mute_non_essential=muted)
+    set_reminder_settings(connection, principal.person_id, body, actor=principal.actor)
+    notice = "Non-essential reminders muted." if muted else "Reminders unmuted."
+    return redirect_with("/me/reminders", notice=notice)
 
 
 @router.get("/jobs/{job_id}")

@@ -15,7 +15,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 from sqlalchemy import Connection, select
 
@@ -29,7 +29,9 @@ from service.calibration.cohort import CohortRow, CohortView, cohort_view
 from service.calibration.panels import GRID, PanelView, all_panels, panels_of, place
 from service.calibration.pseudonyms import person_for_label, pseudonyms
 from service.db.models import Person
+from service.drafting.asks import DRAFT_PANEL_JOB
 from service.http.deps import ConnectionDep, Id, SettingsDep
+from service.jobs.queue import enqueue
 from service.ratings.workflow import calibrate_rating, finalise_rating
 from service.settings import Settings
 from service.web.charts import distribution_chart, leniency_chart
@@ -117,6 +119,23 @@ def panel_page(
         distribution=_distribution(view),
         leniency=leniency_chart(view.managers, chart_id="leniency") if view.managers else None,
     )
+
+
+@router.post("/panels/{panel_id}/summaries", dependencies=[SameOrigin])
+def draft_summaries(
+    panel_id: Id, principal: PagePrincipal, connection: ConnectionDep, settings: SettingsDep
+) -> Response:
+    """The cohort's missing summaries, in one job; its page follows it."""
+    visible_panel(connection, principal, panel_id)
+    job_id = enqueue(
+        connection,
+        DRAFT_PANEL_JOB,
+        {"panel_id": panel_id},
+        requested_by=principal.person_id,
+        max_attempts=settings.job_max_attempts,
+        actor=principal.actor,
+    )
+    return RedirectResponse(f"/jobs/{job_id}", status_code=303)
 
 
 def own_label(

@@ -13,27 +13,34 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import aliased
 
 from domain.errors import NotFound, Refused
+from domain.kinds import DraftKind
 from domain.periods import Period
 from retrieval.schema import Record
+from service.access.people import person_in_scope
 from service.access.principal import Principal
+from service.access.scope import may_write_draft
 from service.bias.evidence_features import evidence_features
 from service.calibration.cohort import SUMMARY_KIND
+from service.cycles.promotions import promotion_choices
+from service.cycles.signoff import acknowledgement_of
 from service.cycles.store import DEFAULT_SCALE, cycle_scale
 from service.db.models import Draft, DraftVersion, Person
+from service.drafting.asks import DRAFT_JOB, draft_payload
 from service.drafting.structure import DRAFT_KINDS, DraftBody
-from service.http.deps import ConnectionDep, Id
-from service.http.params import page_period
+from service.http.deps import ConnectionDep, Id, SettingsDep
+from service.http.params import page_period, required_period
+from service.jobs.queue import enqueue
 from service.ratings.workflow import (
     RatingView,
     cycle_ratings,
     propose_rating,
 )
-from service.web.flash import come_back_to, redirect_with
+from service.web.flash import back_to, come_back_to, redirect_with
 from service.web.session import PagePrincipal, SameOrigin
 from service.web.templating import render
 
@@ -74,12 +81,14 @@ def team(
 ) -> Response:
     window = page_period(connection, period)
     rows = team_rows(connection, principal, window.name) if principal.reports else []
+    choices = promotion_choices(connection, window.name, principal.reports) if rows else {}
     return render(
         request,
         "team.html.j2",
         period=window.name,
         rows=rows,
         kinds=[(k, kind_title(k)) for k in DRAFT_KINDS],
+        promotions=choices,  # participant -> nominated, where the cycle takes nominations
     )
 
 
@@ -176,6 +185,31 @@ class EvidenceLine:
     value: str
 
 
+@router.post("/team/{person_id}/drafts", dependencies=[SameOrigin, back_to("/team")])
+def request_draft(
+    person_id: Id,
+    principal: PagePrincipal,
+    connection: ConnectionDep,
+    settings: SettingsDep,
+    kind: Annotated[DraftKind, Form()],
+    period: Annotated[str, Form(max_length=64)],
+) -> Response:
+    """A manager asks for a report's draft from the team table (a job; its page follows)."""
+    person_in_scope(connection, principal, person_id)
+    if not may_write_draft(principal, person_id, kind):
+        raise Refused(f"you may not request a {kind} for this person")
+    payload = draft_payload(person_id, kind, required_period(period))
+    job_id = enqueue(
+        connection,
+        DRAFT_JOB,
+        payload,
+        requested_by=principal.person_id,
+        max_attempts=settings.job_max_attempts,
+        actor=principal.actor,
+    )
+    return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+
+
 @router.get("/team/{person_id}/rating")
 def rating_page(
     person_id: Id,
@@ -207,6 +241,7 @@ def rating_page(
             (r.calibrated_rating for r in ratings if r.calibrated_rating is not None), None
         ),
         final=any(r.final for r in ratings),
+        acknowledgement=acknowledgement_of(connection, window.name, person_id),
     )
 
 
