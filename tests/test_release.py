@@ -625,3 +625,28 @@ def test_hr_closes_and_releases_from_the_dashboards_forms(
         f"/hr/cycles/{CYCLE}/phases/lunch/close", headers=ORIGIN, follow_redirects=False
     )
     assert unknown.status_code in (303, 404)
+
+
+def test_a_released_approved_review_no_longer_changes(
+    engine: Engine, org: CycleOrg, api: TestClient
+) -> None:
+    """What the employee read (and may have acknowledged) stays what it was: the manager
+    may neither edit it nor write it again once it is released."""
+    bea = org.ids["bea"]
+    review = draft(engine, bea, "manager_feedback")
+    regenerate = f"{API}/drafts/{review}/regenerate"
+    before = api.post(regenerate, json={}, headers=org.auth("mia"))
+    assert before.status_code == 202  # approved but not released: still the manager's
+    calibrated_and_closed(engine)
+    with engine.begin() as conn:
+        release_cycle(conn, CYCLE, None, actor="hana@example.com")
+    after = api.post(regenerate, json={}, headers=org.auth("mia"))
+    assert after.status_code == 409 and "released" in after.text
+    edit = api.post(
+        f"{API}/drafts/{review}/versions",
+        json={"based_on": 1, "text": "## Results\n- Changed after release. [E1]"},
+        headers=org.auth("mia"),
+    )
+    assert edit.status_code == 409
+    own = draft(engine, bea, "self_reflection", approved=False)
+    assert api.post(f"{API}/drafts/{own}/check", headers=org.auth("bea")).status_code == 200

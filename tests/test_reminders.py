@@ -39,7 +39,7 @@ from service.cycles.setup_store import create_cycle, start_cycle
 from service.db.models import AuditEvent, Person, Reminder
 from service.metrics import process_metrics
 from service.settings import Settings, get_settings
-from tests.cycle_org import PERIOD, CycleOrg, build_cycle_org, setup_body
+from tests.cycle_org import PERIOD, CycleOrg, build_cycle_org, setup_body, start_cycle_org
 from tests.reminder_servers import HookServer, MailServer, Received
 from tests.test_jobs import run_periodic, running_worker
 
@@ -547,3 +547,18 @@ def test_a_person_mutes_their_own_reminders_through_the_api(
     assert [(e.entity_id, e.after) for e in events] == [
         (str(org.ids["bea"]), {"mute_non_essential": True})
     ]
+
+
+def test_a_digest_never_tells_a_manager_who_still_owes_feedback_about_them(
+    engine: Engine, settings: Settings, smtp: MailServer
+) -> None:
+    """Upward feedback is about the manager: a digest listing who has not answered yet
+    would, day by day, tell them who wrote each anonymous answer."""
+    people = start_cycle_org(engine, reviews=[*setup_body()["reviews"], "upward_feedback"])
+    run_pass(engine, mail_settings(settings, smtp), now=NOW)
+    digests = [m for m in smtp.received if str(m.message["Subject"]).startswith("Your team")]
+    assert digests and all("upward" not in m.part("plain") for m in digests)
+    own = [m for m in smtp.received if m.to == ["bea@example.com"]]
+    assert any("upward" in m.part("plain") for m in own)  # Bea herself is still reminded
+    assert "Bea Ross" in next(m for m in digests if m.to == ["mia@example.com"]).part("plain")
+    assert people.ids["mia"]

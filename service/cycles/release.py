@@ -81,9 +81,23 @@ def withheld_clause(
     """True where the row (a draft of `period`/`cycle_id`, a rating of `cycle_id`) belongs
     to a cycle with a set-up that is not yet released to the subject's department. A draft
     written before its cycle was set up has no cycle id but its period names the cycle."""
+    return _set_up_cycle(cycle_id, subject_id, period, released=False)
+
+
+def released_clause(
+    cycle_id: Any, subject_id: Any, period: Any | None = None
+) -> ColumnElement[bool]:
+    """True where the row belongs to a set-up cycle already released to the subject's
+    department: what the employee read and acknowledged no longer changes."""
+    return _set_up_cycle(cycle_id, subject_id, period, released=True)
+
+
+def _set_up_cycle(
+    cycle_id: Any, subject_id: Any, period: Any | None, *, released: bool
+) -> ColumnElement[bool]:
     cycle = aliased(ReviewCycle)
     subject = aliased(Person)
-    released = exists().where(
+    is_released = exists().where(
         CycleRelease.cycle_id == cycle.id,
         or_(CycleRelease.department.is_(None), CycleRelease.department == subject.department),
     )
@@ -94,7 +108,7 @@ def withheld_clause(
         select(literal(1))
         .select_from(cycle)
         .join(subject, subject.id == subject_id)  # one row each: the join says so
-        .where(same_cycle, cycle.status.is_not(None), ~released)
+        .where(same_cycle, cycle.status.is_not(None), is_released if released else ~is_released)
         .exists()
     )
 

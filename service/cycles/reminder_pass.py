@@ -107,7 +107,13 @@ def _sendable(now: datetime, stale: datetime) -> Any:
             Reminder.status.in_([MessageStatus.PENDING, MessageStatus.FAILED]),
             Reminder.next_attempt_at <= now,
         ),
-        and_(Reminder.status == MessageStatus.SENDING, Reminder.claimed_at < stale),
+        # Only email is sent again after its lease (with its Message-ID, which receivers
+        # de-duplicate); a chat row past its lease is marked unsure, never posted twice.
+        and_(
+            Reminder.status == MessageStatus.SENDING,
+            Reminder.claimed_at < stale,
+            Reminder.channel == Channel.EMAIL,
+        ),
     )
 
 
@@ -274,6 +280,8 @@ def _overdue_of_reports(
             report.manager_id.in_(managers),
             ReviewCycle.status == CycleStatus.STARTED,
             OVERDUE,
+            # never feedback about the manager: the digest would tell who has answered
+            CycleTask.subject_id != report.manager_id,
         )
         .order_by(report.manager_id, report.name, CycleTask.due_on, CycleTask.id),
         {"now": now},
@@ -293,8 +301,11 @@ def content_of(held: Held, settings: Settings) -> ReminderContent | None:
         return None
     if not held.task_open or not held.items:
         return None
-    page = TEAM_PAGE if held.rule == ReminderRule.DIGEST else TASKS_PAGE
     assert held.today is not None
+    today = held.today
+    if held.rule == ReminderRule.OVERDUE and all(i.due_on >= today for i in held.items):
+        return None  # its phase was moved later while the message waited for a retry
+    page = TEAM_PAGE if held.rule == ReminderRule.DIGEST else TASKS_PAGE
     return ReminderContent(
         rule=held.rule,
         recipient_name=held.recipient_name,

@@ -101,6 +101,7 @@ def _due(settings: Settings, cycle_id: int | None) -> CTE:
             CycleTask.assignee_id,
             Person.department,
             Person.manager_id,
+            CycleTask.subject_id,
             case((OVERDUE, str(ReminderRule.OVERDUE)), else_=str(ReminderRule.DUE_SOON)).label(
                 "rule"
             ),
@@ -164,6 +165,9 @@ def _digest_rows(due: CTE, key: str) -> Select[*tuple[Any, ...]]:
         .where(
             due.c.rule == str(ReminderRule.OVERDUE),
             due.c.manager_id.is_not(None),
+            # feedback about the manager themselves (upward, or a report asked as a peer)
+            # is never in their digest: day by day it would tell them who has answered
+            due.c.subject_id != due.c.manager_id,
             not_(func.coalesce(mute.mute_non_essential, cast(literal(False), Boolean))),
         )
         .distinct()

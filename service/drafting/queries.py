@@ -6,11 +6,11 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from domain.errors import NotFound, Refused
+from domain.errors import Conflict, NotFound, Refused
 from service.access.principal import Principal
-from service.access.scope import may_read_history, may_see_draft, may_write_draft
+from service.access.scope import SELF_KIND, may_read_history, may_see_draft, may_write_draft
 from service.bias.gate import latest_check, open_flags
-from service.cycles.release import withheld_clause
+from service.cycles.release import released_clause, withheld_clause
 from service.db.models import Draft, FlagAcknowledgement
 
 
@@ -27,6 +27,11 @@ def visible_draft(connection: Connection, principal: Principal, draft_id: int) -
     return row
 
 
+def _released(connection: Connection, row: Any) -> bool:
+    clause = released_clause(Draft.cycle_id, Draft.subject_id, Draft.period)
+    return bool(connection.execute(select(clause).where(Draft.id == row.id)).scalar_one())
+
+
 def history_draft(connection: Connection, principal: Principal, draft_id: int) -> Any:
     """The draft row for one who may read its earlier versions and audit trail."""
     row = visible_draft(connection, principal, draft_id)
@@ -35,9 +40,21 @@ def history_draft(connection: Connection, principal: Principal, draft_id: int) -
     return row
 
 
+class ReleasedReview(Conflict):
+    """An approved review of a released cycle: the employee has read it (and may have
+    acknowledged it), so nobody changes or writes it again."""
+
+
 def writable_draft(connection: Connection, principal: Principal, draft_id: int) -> Any:
-    """The draft row for one who may change it."""
+    """The draft row for one who may change it (and while it may change: an approved
+    manager's review of a cycle released to its subject is final)."""
     row = visible_draft(connection, principal, draft_id)
+    if row.kind != SELF_KIND and row.status == "approved" and _released(connection, row):
+        raise ReleasedReview(
+            f"draft {draft_id} is an approved review released to its subject: it no longer "
+            "changes (write a note in the review's comment instead)",
+            field="draft_id",
+        )
     if not may_write_draft(principal, row.subject_id, row.kind):
         raise Refused("you may read this draft but not change it")
     return row
