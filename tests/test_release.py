@@ -37,6 +37,7 @@ from service.db.models import (
 from service.drafting.citations import CitationReport
 from service.drafting.store import save_generated
 from service.drafting.structure import DraftBody, DraftSection, DraftSentence
+from service.ratings.workflow import CalibrationClosed, calibrate_rating
 from service.settings import Settings, get_settings
 from tests.cycle_org import PERIOD, CycleOrg, build_cycle_org, setup_body
 from tests.test_web_escaping import injected
@@ -650,3 +651,18 @@ def test_a_released_approved_review_no_longer_changes(
     assert edit.status_code == 409
     own = draft(engine, bea, "self_reflection", approved=False)
     assert api.post(f"{API}/drafts/{own}/check", headers=org.auth("bea")).status_code == 200
+
+
+def test_ratings_no_longer_change_once_calibration_is_closed(
+    engine: Engine, org: CycleOrg, api: TestClient
+) -> None:
+    """Closing calibration checked the bias report against the ratings as they were: a
+    later proposal or calibration would slip past that check, so both are refused."""
+    bea = org.ids["bea"]
+    rating = f"{API}/cycles/{CYCLE}/ratings/{bea}"
+    assert api.put(rating, json={"rating": 3}, headers=org.auth("mia")).status_code == 200
+    calibrated_and_closed(engine)
+    late = api.put(rating, json={"rating": 4}, headers=org.auth("mia"))
+    assert late.status_code == 409 and "calibration of 2026-H1 is closed" in late.text
+    with engine.begin() as conn, pytest.raises(CalibrationClosed):
+        calibrate_rating(conn, CYCLE, bea, 2, actor="t")

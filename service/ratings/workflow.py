@@ -20,9 +20,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import aliased
 
 from domain.errors import Conflict, Invalid, NotFound
+from domain.phases import Phase
 from service.audit import audit, audit_rows
 from service.cycles.store import CycleScale, cycle_scale
-from service.db.models import BiasReport, Person, Rating, ReviewCycle
+from service.db.models import BiasReport, CyclePhase, Person, Rating, ReviewCycle
 
 
 class RatingRefused(Invalid):
@@ -62,6 +63,30 @@ class RatingView:
         return self.finalised_at is not None
 
 
+class CalibrationClosed(Conflict):
+    """HR closed the cycle's calibration: its ratings are what the bias report saw."""
+
+
+def _open_for_ratings(connection: Connection, scale: CycleScale) -> None:
+    """Hold the cycle row (FOR SHARE: closing calibration takes it FOR UPDATE, so a rating
+    written now and a close cannot cross) and refuse once calibration is closed."""
+    closed = connection.execute(
+        select(CyclePhase.closed_at)
+        .select_from(ReviewCycle)
+        .outerjoin(
+            CyclePhase,
+            (CyclePhase.cycle_id == ReviewCycle.id) & (CyclePhase.phase == Phase.CALIBRATION),
+        )
+        .where(ReviewCycle.id == scale.id)
+        .with_for_update(read=True, of=ReviewCycle)
+    ).scalar_one_or_none()
+    if closed is not None:
+        raise CalibrationClosed(
+            f"calibration of {scale.name} is closed: its ratings no longer change",
+            field="rating",
+        )
+
+
 def propose_rating(
     connection: Connection, cycle: str, person_id: int, rater_id: int, rating: int, *, actor: str
 ) -> RatingView:
@@ -74,6 +99,7 @@ def propose_rating(
             f"cycle: no review cycle named {cycle[:64]!r}; HR sets cycles up", field="cycle"
         )
     _check_scale(scale, rating, "rating")
+    _open_for_ratings(connection, scale)
     _require_people(connection, {person_id, rater_id})
     current = _locked(connection, scale.id, person_id)
     _refuse_finalised(current, cycle, person_id)
@@ -107,6 +133,7 @@ def calibrate_rating(
     if scale is None:
         raise UnknownCycle(f"cycle: no review cycle named {cycle[:64]!r}", field="cycle")
     _check_scale(scale, calibrated, "calibrated_rating")
+    _open_for_ratings(connection, scale)
     current = _locked(connection, scale.id, person_id)
     if not current:
         raise RatingRefused(
