@@ -239,7 +239,10 @@ def test_embedding_a_batch_again_does_not_fault_its_memory_back_in(
     org_chunks: list[str],
 ) -> None:
     """glibc would unmap each freed activation and fault it in again on the next batch:
-    30,000 page faults for these 32 chunks on the autocast path, a fifth of its time."""
+    30,000 page faults for these 32 chunks on the autocast path, a fifth of its time. The
+    fewest of three batches is what is held to the bound: in a long test process one batch
+    now and then lands on a thread whose heap has not grown yet (9,200 faults, seen twice
+    in full runs, never alone), while a regression faults on every batch."""
     bf16 = fp32_and_bf16[1]
     if not bf16.fused_path:
         pytest.skip("this CPU has no bf16 in hardware")
@@ -247,8 +250,10 @@ def test_embedding_a_batch_again_does_not_fault_its_memory_back_in(
     for _ in range(2):  # each worker thread's heap grows to its peak once
         bf16.embed(batch)
 
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    bf16.embed(batch)
-    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    counts = []
+    for _ in range(3):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        bf16.embed(batch)
+        counts.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
-    assert faults < 2000, f"{faults} page faults for one batch"
+    assert min(counts) < 2000, f"{counts} page faults for three batches"
