@@ -141,7 +141,7 @@ def run_demo(
                 today=datetime.now(UTC).date(),
                 actor=ACTOR,
                 embedder=lambda: embedder,
-                chunking=ChunkSettings(settings.chunk_max_tokens, settings.chunk_overlap_tokens),
+                chunking=ChunkSettings.of(settings),
             )
         console.print(_cycle_line(cycle))
         run = Drafting(engine, settings, embedder, drafter_from(settings), actor=ACTOR)

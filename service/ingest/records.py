@@ -45,6 +45,7 @@ from service.ingest.locks import hold_ingest_lock
 from service.ingest.progress import NoProgress, ProgressReporter
 from service.ingest.summary import IngestSummary
 from service.ingest.validate import FileLimits, too_deep, unstorable
+from service.settings import Settings
 
 REQUIRED_FIELDS = ("source", "external_id", "kind", "subject", "occurred_at", "body")
 OPTIONAL_FIELDS = ("author", "title", "metadata")
@@ -73,6 +74,10 @@ class RecordRow:
 class ChunkSettings:
     max_tokens: int
     overlap_tokens: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> "ChunkSettings":
+        return cls(settings.chunk_max_tokens, settings.chunk_overlap_tokens)
 
 
 def parse_records(

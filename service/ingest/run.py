@@ -144,9 +144,7 @@ class Ingestor:
                 path,
                 actor=self.actor,
                 embedder=self.embedder,
-                chunking=ChunkSettings(
-                    self.settings.chunk_max_tokens, self.settings.chunk_overlap_tokens
-                ),
+                chunking=ChunkSettings.of(self.settings),
                 skip_invalid=skip_invalid,
                 embed_batch_size=self.settings.embedding_batch_size,
                 progress=self.progress,

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 
+from domain.errors import Refused
 from service.access.principal import Principal
 from service.http.errors import ApiError
 from service.http.middleware import SESSION_COOKIE, sign_in_url
@@ -45,3 +46,9 @@ def same_origin(request: Request) -> None:
 
 PagePrincipal = Annotated[Principal, Depends(page_principal)]
 SameOrigin = Depends(same_origin)
+
+
+def require_hr(principal: Principal, reason: str = "this page needs the HR admin role") -> None:
+    """HR's pages and forms refuse everyone else (403), as the API's HR endpoints do."""
+    if not principal.hr_admin:
+        raise Refused(reason)

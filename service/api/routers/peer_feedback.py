@@ -154,7 +154,7 @@ def post_answers(
     settings: SettingsDep,
     embedder: EmbedderSourceDep,
 ) -> RequestOut:
-    chunking = ChunkSettings(settings.chunk_max_tokens, settings.chunk_overlap_tokens)
+    chunking = ChunkSettings.of(settings)
     return submit(
         connection,
         request_id,

@@ -566,7 +566,7 @@ def answer(
             body,
             actor=principal.actor,
             embedder=_embedder_source(request),
-            chunking=ChunkSettings(settings.chunk_max_tokens, settings.chunk_overlap_tokens),
+            chunking=ChunkSettings.of(settings),
         )
     except Invalid as problem:
         if _wants_json(request):

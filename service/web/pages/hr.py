@@ -19,8 +19,6 @@ from fastapi.responses import Response
 from markupsafe import Markup
 from sqlalchemy import Connection, func, select
 
-from domain.errors import Refused
-from service.access.principal import Principal
 from service.bias.display import interval_text, leniency_detail, level_text
 from service.bias.ratings import (
     AdverseImpact,
@@ -52,7 +50,7 @@ from service.jobs.queue import enqueue
 from service.ratings.workflow import last_rating_change
 from service.web.charts import RateBar, leniency_chart, rate_chart
 from service.web.flash import redirect_with
-from service.web.session import PagePrincipal, SameOrigin
+from service.web.session import PagePrincipal, SameOrigin, require_hr
 from service.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -133,11 +131,6 @@ class Run:
     created_at: datetime
 
 
-def _require_hr(principal: Principal) -> None:
-    if not principal.hr_admin:
-        raise Refused("this page needs the HR admin role")
-
-
 @router.get("/hr")
 def hr_page(
     request: Request,
@@ -145,7 +138,7 @@ def hr_page(
     connection: ConnectionDep,
     cycle: str | None = None,
 ) -> Response:
-    _require_hr(principal)
+    require_hr(principal)
     name = page_period(connection, cycle, field="cycle").name
     stored = latest_report(connection, name)
     return render(
@@ -166,7 +159,7 @@ def run_report(
     settings: SettingsDep,
     cycle: Annotated[str, Form(max_length=64)],
 ) -> Response:
-    _require_hr(principal)
+    require_hr(principal)
     name = required_period(cycle, field="cycle").name
     job_id = enqueue(
         connection,

@@ -22,10 +22,9 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, func, select
 from starlette.datastructures import FormData
 
-from domain.errors import Conflict, Invalid, Refused
+from domain.errors import Conflict, Invalid
 from domain.periods import PeriodError, parse_period
 from domain.phases import CYCLE_REVIEWS, PHASES, CycleReview, CycleStatus, Phase
-from service.access.principal import Principal
 from service.cycles.dashboard import (
     NO_DEPARTMENT,
     Counts,
@@ -47,7 +46,7 @@ from service.http.deps import ConnectionDep
 from service.http.downloads import csv_download
 from service.http.params import required_period
 from service.web.flash import back_to, redirect_with
-from service.web.session import PagePrincipal, SameOrigin
+from service.web.session import PagePrincipal, SameOrigin, require_hr
 from service.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -92,11 +91,6 @@ FIELD_LABELS = {
 REVIEW_TITLES = {r: r.value.replace("_", " ").capitalize() for r in CYCLE_REVIEWS}
 
 
-def _require_hr(principal: Principal) -> None:
-    if not principal.hr_admin:
-        raise Refused("this page needs the HR admin role")
-
-
 # --- the list -------------------------------------------------------------------------------
 
 
@@ -131,7 +125,7 @@ def cycle_rows(connection: Connection) -> list[CycleRow]:
 
 @router.get("/hr/cycles")
 def cycles_page(request: Request, principal: PagePrincipal, connection: ConnectionDep) -> Response:
-    _require_hr(principal)
+    require_hr(principal)
     return render(request, "hr_cycles.html.j2", cycles=cycle_rows(connection))
 
 
@@ -139,7 +133,7 @@ def cycles_page(request: Request, principal: PagePrincipal, connection: Connecti
     "/hr/cycles/{cycle}/start", dependencies=[SameOrigin, back_to("/hr/cycles/{cycle}/setup")]
 )
 def start(cycle: str, principal: PagePrincipal, connection: ConnectionDep) -> Response:
-    _require_hr(principal)
+    require_hr(principal)
     name = required_period(cycle, field="cycle").name
     summary = start_cycle(connection, name, actor=principal.actor)
     tasks = sum(summary.tasks.values())
@@ -156,7 +150,7 @@ def copy(
     connection: ConnectionDep,
     period: Annotated[str, Form(max_length=64)],
 ) -> Response:
-    _require_hr(principal)
+    require_hr(principal)
     source = required_period(cycle, field="cycle").name
     target = required_period(period, field="period")
     copy_cycle(connection, source, target, actor=principal.actor)
@@ -321,7 +315,7 @@ def new_cycle_page(
     principal: PagePrincipal,
     period: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    _require_hr(principal)
+    require_hr(principal)
     return _setup_page(
         request, form=blank_form(period or ""), period=None, status=None, questions={}
     )
@@ -331,7 +325,7 @@ def new_cycle_page(
 def create(
     request: Request, principal: PagePrincipal, connection: ConnectionDep, posted: PostedForm
 ) -> Response:
-    _require_hr(principal)
+    require_hr(principal)
     form = posted_form(posted)
     refused: dict[str, str] = {}
     try:
@@ -379,7 +373,7 @@ def _refused(
 def setup_page(
     cycle: str, request: Request, principal: PagePrincipal, connection: ConnectionDep
 ) -> Response:
-    _require_hr(principal)
+    require_hr(principal)
     stored = cycle_setup(connection, required_period(cycle, field="cycle").name)
     return _setup_page(
         request,
@@ -400,7 +394,7 @@ def change_setup(
 ) -> Response:
     """Save the form: the whole set-up of a draft; a started cycle's phase dates only (its
     other fields are shown but not sent)."""
-    _require_hr(principal)
+    require_hr(principal)
     stored = cycle_setup(connection, required_period(cycle, field="cycle").name)
     form = posted_form(posted)
     if stored.status is CycleStatus.STARTED:
@@ -488,7 +482,7 @@ def dashboard_page(
 ) -> Response:
     """Everything of the cycle's dashboard; the MANAGERS_SHOWN managers with the most
     overdue tasks unless all are asked for (hundreds of rows read badly and slowly)."""
-    _require_hr(principal)
+    require_hr(principal)
     name = required_period(cycle, field="cycle").name
     board = dashboard(
         connection,
@@ -518,7 +512,7 @@ def dashboard_page(
 @router.get("/hr/cycles/{cycle}/dashboard.csv")
 def dashboard_csv_file(cycle: str, principal: PagePrincipal, connection: ConnectionDep) -> Response:
     """The API's CSV, for the page's download link (the page's session, not a token)."""
-    _require_hr(principal)
+    require_hr(principal)
     name = required_period(cycle, field="cycle").name
     return csv_download(
         dashboard_csv(connection, name, now=datetime.now(UTC)), f"dashboard-{name}.csv"

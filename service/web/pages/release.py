@@ -8,9 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from domain.errors import NotFound, Refused
+from domain.errors import NotFound
 from domain.phases import PHASES, Phase
-from service.access.principal import Principal
 from service.cycles.export import cycle_export, export_csv
 from service.cycles.release import close_phase, release_cycle
 from service.cycles.signoff import COMMENT_LIMIT, acknowledge, review_of
@@ -18,11 +17,12 @@ from service.http.deps import ConnectionDep, Id
 from service.http.downloads import csv_download
 from service.http.params import required_period
 from service.web.flash import back_to, redirect_with
-from service.web.session import PagePrincipal, SameOrigin
+from service.web.session import PagePrincipal, SameOrigin, require_hr
 from service.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 DASHBOARD = "/hr/cycles/{cycle}/dashboard"
+RELEASE_IS_HRS = "closing a phase and releasing a cycle are HR's"
 EVERYONE = ("", "all")  # the release form's values for the whole cycle
 
 
@@ -68,18 +68,13 @@ def person_review_page(
     return render(request, "review.html.j2", review=review, mine=mine, limit=COMMENT_LIMIT)
 
 
-def _require_hr(principal: Principal) -> None:
-    if not principal.hr_admin:
-        raise Refused("closing a phase and releasing a cycle are HR's")
-
-
 @router.post(
     "/hr/cycles/{cycle}/phases/{phase}/close", dependencies=[SameOrigin, back_to(DASHBOARD)]
 )
 def close_form(
     cycle: str, phase: str, principal: PagePrincipal, connection: ConnectionDep
 ) -> Response:
-    _require_hr(principal)
+    require_hr(principal, RELEASE_IS_HRS)
     name = required_period(cycle, field="cycle").name
     if phase not in PHASES:
         raise NotFound(f"no phase {phase[:32]!r}; one of {', '.join(PHASES)}", field="phase")
@@ -97,7 +92,7 @@ def release_form(
 ) -> Response:
     """An empty department, or the dashboard's "all", releases the whole cycle (a
     department named "all" is released alone through the API or the CLI)."""
-    _require_hr(principal)
+    require_hr(principal, RELEASE_IS_HRS)
     name = required_period(cycle, field="cycle").name
     chosen = None if department.strip() in EVERYONE else department
     released = release_cycle(connection, name, chosen, actor=principal.actor)
@@ -109,6 +104,6 @@ def release_form(
 def export_csv_page(cycle: str, principal: PagePrincipal, connection: ConnectionDep) -> Response:
     """The cycle's decisions for pay and promotion, for HR signed in to the pages (the API's
     export, the same file)."""
-    _require_hr(principal)
+    require_hr(principal, RELEASE_IS_HRS)
     name = required_period(cycle, field="cycle").name
     return csv_download(export_csv(cycle_export(connection, name)), f"decisions-{name}.csv")
