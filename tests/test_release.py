@@ -666,3 +666,23 @@ def test_ratings_no_longer_change_once_calibration_is_closed(
     assert late.status_code == 409 and "calibration of 2026-H1 is closed" in late.text
     with engine.begin() as conn, pytest.raises(CalibrationClosed):
         calibrate_rating(conn, CYCLE, bea, 2, actor="t")
+
+
+def test_the_export_page_is_hrs_alone_and_neutralises_formulas(
+    engine: Engine, org: CycleOrg, api: TestClient
+) -> None:
+    """The dashboard's export link (the page's session, not a token) answers as the API."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(Person).where(Person.id == org.ids["cal"]).values(name="=cmd|' /C calc'!A0")
+        )
+    url = f"/hr/cycles/{CYCLE}/export.csv"
+    for who in ("mia", "bea"):
+        sign_in(api, org, who)
+        assert api.get(url).status_code == 403
+    sign_in(api, org, "hana")
+    got = api.get(url)
+    assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+    assert 'filename="decisions-2026-H1.csv"' in got.headers["content-disposition"]
+    names = {r["name"] for r in csv.DictReader(io.StringIO(got.text))}
+    assert "'=cmd|' /C calc'!A0" in names and "=cmd|' /C calc'!A0" not in names
