@@ -72,6 +72,10 @@ eval-flags: $(VENV)/.installed
 bench-bias: $(VENV)/.installed
 	$(BIN)/python -m evals.bench_bias --people 2400
 
+.PHONY: bench-sync
+bench-sync: $(VENV)/.installed
+	$(BIN)/python -m evals.bench_sync --pulls 50000 --reviews 1 --people 300
+
 .PHONY: bench-api
 bench-api: $(VENV)/.installed
 	$(BIN)/python -m evals.bench_api --people 600 --clients 50 --seconds 60 --workers $(shell nproc)

@@ -20,6 +20,7 @@ from retrieval.pack_cache import PackCache
 from service.api.routers import (
     audit,
     calibration,
+    connectors,
     cycles,
     dashboard,
     drafts,
@@ -31,6 +32,7 @@ from service.api.routers import (
     ratings,
     release,
     reminders,
+    scim,
     tasks,
 )
 from service.http.deps import get_engine
@@ -39,6 +41,7 @@ from service.http.errors import ErrorBody, install_error_handlers
 from service.http.logs import RequestContext, configure_logging
 from service.http.metrics import install_metrics
 from service.http.middleware import Authenticate, BodyLimit, RequestMetrics, SecurityHeaders
+from service.http.scim_gate import ScimGate
 from service.jobs.handlers import HANDLERS
 from service.jobs.worker import start_in_thread
 from service.metrics import Metrics, metered, multiprocess_dir, process_metrics
@@ -121,6 +124,8 @@ def create_app(
     # Limits, then authentication, before any body is read (the last added runs first).
     app.add_middleware(Authenticate, settings=settings)
     app.add_middleware(BodyLimit, settings=settings)
+    # /scim/v2 is opened by the identity provider's token alone, checked first.
+    app.add_middleware(ScimGate, settings=settings)
     install_error_handlers(app)
     for module in (
         people,
@@ -137,6 +142,8 @@ def create_app(
         reminders,
         audit,
         ingest,
+        connectors,
+        scim,
     ):
         app.include_router(module.router)
     install_pages(app)

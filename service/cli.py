@@ -21,8 +21,10 @@ from rich.text import Text
 
 from domain.kinds import DRAFT_KINDS, REVIEW_KINDS
 from domain.periods import Period
+from service.cli_connectors import connectors_app, sync
 from service.cli_cycles import cycle_app, tasks
 from service.cli_errors import errors, refuse_option, say, user_errors
+from service.cli_hris import hris_app
 from service.cli_lists import drafts_app, people
 from service.cli_peers import (
     approve_nominations_command,
@@ -50,6 +52,8 @@ app.add_typer(role_app, name="role")
 app.add_typer(panel_app, name="panel")
 app.add_typer(drafts_app, name="drafts")
 app.add_typer(cycle_app, name="cycle")
+app.add_typer(hris_app, name="hris")
+app.add_typer(connectors_app, name="connectors")
 cycle_app.command("nominations")(nominations_show)
 cycle_app.command("nominate")(nominate)
 cycle_app.command("approve-nominations")(approve_nominations_command)
@@ -57,6 +61,7 @@ cycle_app.command("peer-feedback")(peer_feedback)
 app.command()(people)
 app.command()(tasks)
 app.command("remind")(remind)
+app.command("sync")(sync)
 app.command()(serve)
 app.command()(worker)
 # Piped output (CI logs, files) gets a fixed width so tables are not squeezed to 80 columns.

@@ -63,7 +63,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, case, func, select
@@ -71,7 +71,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import Pool
 
 from retrieval.embedding import Embedder, Vectors
-from service.db.models import PROCRASTINATE_JOBS, Job
+from service.db.models import PROCRASTINATE_JOBS, ConnectorRun, ExternalIdentity, Job
 from service.settings import Settings
 
 log = logging.getLogger("fairdraft.metrics")
@@ -413,6 +413,83 @@ def queue_families(rows: Sequence[QueueRow], kinds: Sequence[str]) -> Iterator[M
     yield age
 
 
+# --- read at scrape: connectors ---------------------------------------------------------
+
+CONNECTOR_OUTCOMES = ("inserted", "updated", "unchanged", "deleted", "skipped")
+
+
+class ConnectorCollector(Collector):
+    """Connector runs as the database has them, so every worker's runs count wherever
+    they ran: records by outcome, rate-limit waits and their seconds, the last run's end
+    by status, and the identities still unmatched per system (HR's to-do)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        runs = ConnectorRun.__table__.c
+        totals = select(
+            runs.connector,
+            *(func.sum(runs[name]).label(name) for name in CONNECTOR_OUTCOMES),
+            func.sum(runs.rate_limit_waits).label("waits"),
+            func.sum(runs.waited_s).label("waited_s"),
+        ).group_by(runs.connector)
+        last = (
+            select(runs.connector, runs.status, func.max(runs.finished_at).label("at"))
+            .where(runs.finished_at.is_not(None))
+            .group_by(runs.connector, runs.status)
+        )
+        unmatched = (
+            select(ExternalIdentity.system, func.count().label("n"))
+            .where(ExternalIdentity.person_id.is_(None))
+            .group_by(ExternalIdentity.system)
+        )
+        try:
+            with self.engine.connect() as conn:
+                total_rows = conn.execute(totals).all()
+                last_rows = conn.execute(last).all()
+                unmatched_rows = conn.execute(unmatched).all()
+        except SQLAlchemyError as exc:
+            log.warning("metrics: connector runs could not be read (%s)", type(exc).__name__)
+            return
+        records = CounterMetricFamily(
+            "fairdraft_connector_records",
+            "Records connector runs handled, by connector and outcome (inserted, updated, "
+            "unchanged, deleted, skipped).",
+            labels=["connector", "outcome"],
+        )
+        waits = CounterMetricFamily(
+            "fairdraft_connector_rate_limit_waits",
+            "Rate-limit waits connector runs sat through, by connector.",
+            labels=["connector"],
+        )
+        waited = CounterMetricFamily(
+            "fairdraft_connector_rate_limit_wait_seconds",
+            "Seconds connector runs waited for rate limits, by connector.",
+            labels=["connector"],
+        )
+        for row in total_rows:
+            for name in CONNECTOR_OUTCOMES:
+                records.add_metric([row.connector, name], int(row._mapping[name] or 0))
+            waits.add_metric([row.connector], int(row.waits or 0))
+            waited.add_metric([row.connector], float(row.waited_s or 0.0))
+        ended = GaugeMetricFamily(
+            "fairdraft_connector_last_run_timestamp_seconds",
+            "When a connector's last run with each status (succeeded, paused, failed) ended.",
+            labels=["connector", "status"],
+        )
+        for connector, status, at in last_rows:
+            ended.add_metric([connector, status], at.timestamp())
+        identities = GaugeMetricFamily(
+            "fairdraft_connector_unmatched_identities",
+            "Identities a source names that no employee is matched to, by system.",
+            labels=["system"],
+        )
+        for system, count in unmatched_rows:
+            identities.add_metric([system], int(count))
+        yield from (records, waits, waited, ended, identities)
+
+
 class _Families(Collector):
     """Another registry's families, as one collector of the scrape's registry."""
 
@@ -445,6 +522,7 @@ def exposition(
         forget_dead_processes(directory)
         MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
     registry.register(QueueCollector(engine, kinds))
+    registry.register(ConnectorCollector(engine))
     return generate_latest(registry)
 
 

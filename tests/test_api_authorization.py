@@ -48,6 +48,8 @@ from service.access.links import issue_link
 from service.app import create_app
 from service.calibration.panels import create_panel, panel
 from service.calibration.pseudonyms import person_for_label, pseudonyms
+from service.connectors.identities import resolve
+from service.connectors.model import Identity
 from service.cycles.setup import CycleSetupIn
 from service.cycles.setup_store import create_cycle, start_cycle
 from service.db.models import FeedbackRequest, Rating
@@ -187,6 +189,14 @@ EXPORT_JSON = f"{API}/cycles/{{cycle}}/export.json"
 EXPORT_CSV = f"{API}/cycles/{{cycle}}/export.csv"
 PROMOTIONS = f"{API}/cycles/{{cycle}}/promotions"
 PROMOTION = f"{API}/cycles/{{cycle}}/promotions/{{person_id}}"
+CONNECTORS = f"{API}/connectors"
+CONNECTOR_RUNS = f"{API}/connectors/runs"
+CONNECTOR_SYNC = f"{API}/connectors/{{name}}/sync"
+IDENTITIES = f"{API}/connectors/identities"
+IDENTITY = f"{API}/connectors/identities/{{system}}/{{external_id}}"
+SOURCE_PURGE = f"{API}/connectors/sources/{{source}}/records"
+MY_SOURCES = f"{API}/me/sources"
+MY_SOURCE = f"{API}/me/sources/{{source}}"
 NEXT_CYCLE = "2026-H2"  # set up, started and copied by the matrix's HR rows
 
 SMALL_PEOPLE_CSV = (
@@ -242,7 +252,10 @@ def build_world(engine: Engine, org: ApiOrg) -> World:
     values.update(org.ids)
     values.update(org.drafts)
     values["missing"] = MISSING_ID
+    # Connectors: names of sources, and one GitHub login no employee is matched to yet.
+    values.update(github="github", slack="slack", octo="octo-cy")
     with engine.begin() as conn:
+        resolve(conn, [Identity("github", "octo-cy", "Octo <b>Cy</b>")])
         panel2 = create_panel(
             conn, parse_period(CYCLE), "L4", "engineering", [org.ids["eve"]], actor="test"
         )
@@ -458,6 +471,27 @@ HR_ONLY = """
   pat    403
   hal    {hal}
 """
+# Two targets, the first a real one, the second none at all ({hal}: both statuses).
+HR_ONLY_2 = """
+         {first}  missing
+  cy     403      403
+  dee    403      403
+  bo     403      403
+  eve    403      403
+  ana    403      403
+  pat    403      403
+  hal    {hal}
+"""
+OWN_SOURCE = """
+         slack  missing
+  cy     200    404
+  dee    200    404
+  bo     200    404
+  eve    200    404
+  ana    200    404
+  pat    200    404
+  hal    200    404
+"""
 # A person's own peer list: everyone has one but Ana, who has no manager to approve it.
 OWN_LIST = """
          -
@@ -582,6 +616,29 @@ def matrix() -> list[Case]:
         *grid("GET", MY_TASKS, EVERYONE, variant="no cycle started"),
         *grid("GET", MY_REMINDERS, EVERYONE),
         *grid("PUT", MY_REMINDERS, EVERYONE, body={"mute_non_essential": True}),
+        *grid("GET", MY_SOURCES, EVERYONE),
+        # letting a source in again deletes nothing; opting out (which deletes the
+        # caller's records of it) is tested in tests/test_connector_pages.py
+        *grid("PUT", MY_SOURCE, OWN_SOURCE, body={"opted_out": False}),
+        # --- connectors: HR's -----------------------------------------------------------
+        *grid("GET", CONNECTORS, HR_ONLY.format(hal=200)),
+        *grid("GET", CONNECTOR_RUNS, HR_ONLY.format(hal=200)),
+        *grid("GET", IDENTITIES, HR_ONLY.format(hal=200), query={"unmatched": "true"}),
+        *grid(
+            "PUT",
+            IDENTITY,
+            HR_ONLY_2.format(hal="200 404", first="octo"),
+            fixed={"system": "github"},
+            body={"employee_id": "E003"},
+        ),
+        # none is configured in the test app: HR's sync is refused as such (409)
+        *grid(
+            "POST",
+            CONNECTOR_SYNC,
+            HR_ONLY_2.format(hal="409 404", first="github"),
+            body={"full": True},
+        ),
+        *grid("DELETE", SOURCE_PURGE, HR_ONLY_2.format(hal="200 404", first="slack")),
         *grid("GET", PEOPLE_LIST, EVERYONE),
         *grid("GET", PERSON, PERSON_READ),
         *grid("GET", RECORDS, PERSON_READ),
@@ -1944,6 +2001,79 @@ def test_metrics_answer_the_metrics_token_alone_and_carry_nothing_personal(
     if found:
         problems.append(f"personal data in /metrics: {sorted(set(found))}")
     assert "/api/v1/people/{person_id}" in text, "the reads are counted by their template"
+    assert not problems, "\n".join(problems)
+
+
+# --- /scim/v2: the identity provider's token opens it, and nothing else does (issue 17) ----
+# Not matrix rows: no person's role reaches SCIM at all, so each SCIM route is asked by every
+# caller of the matrix (and a page session) and must answer 401 for each; the SCIM token
+# in turn opens no API endpoint. What it may do is tests/test_scim_*.py's.
+
+SCIM_PATHS = {"{user_id}": "1", "{group_id}": "00000000-0000-0000-0000-000000000001"}
+SCIM_PATHS |= {"{name}": "User", "{urn}": "urn:ietf:params:scim:schemas:core:2.0:User"}
+SCIM_PATHS |= {"{rest}": "Elsewhere"}
+
+
+def scim_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, concrete path) of every /scim/v2 endpoint."""
+    found: set[tuple[str, str]] = set()
+
+    def walk(routes: Iterable[Any]) -> None:
+        for route in routes:
+            inner = getattr(route, "original_router", None)
+            if inner is not None:
+                walk(inner.routes)
+            elif getattr(route, "methods", None) and route.path.startswith("/scim/v2"):
+                path = re.sub(r"\{(\w+)(:path)?\}", lambda m: "{" + m.group(1) + "}", route.path)
+                for name, value in SCIM_PATHS.items():
+                    path = path.replace(name, value)
+                found.update((m, path) for m in route.methods - {"HEAD", "OPTIONS"})
+
+    walk(app.routes)
+    return found
+
+
+def test_scim_answers_its_own_token_alone(
+    engine: Engine, settings: Settings, api_org: ApiOrg
+) -> None:
+    token = secrets.token_urlsafe(32)
+    configured = settings.model_copy(
+        update={"scim_token": SecretStr(token), "auth_failure_limit": 100_000}
+    )
+    provider = {"Authorization": f"Bearer {token}"}
+    callers = {
+        NO_TOKEN: {},
+        BAD_TOKEN: {"Authorization": "Bearer fd_not_a_token"},
+        **{caller: api_org.auth(caller) for caller in CALLERS},
+    }
+    app = create_app(configured, engine=engine, worker=False)
+    routes = scim_routes(app)
+    assert len(routes) >= 20 and ("PATCH", "/scim/v2/Users/1") in routes
+    problems: list[str] = []
+    with TestClient(app) as client:
+        for method, path in sorted(routes):
+            for caller, headers in callers.items():
+                answer = client.request(method, path, headers=headers, content=b"{}")
+                if answer.status_code != 401 or answer.json().get("status") != "401":
+                    problems.append(f"{caller} {method} {path}: {answer.status_code}")
+        signed_in = client.post(
+            "/sign-in",
+            data={"token": api_org.tokens["hal"], "next": "/"},
+            headers={"Origin": "http://testserver"},
+            follow_redirects=False,
+        )
+        assert signed_in.status_code == 303 and client.cookies.get("fairdraft_session")
+        for method, path in sorted(routes):
+            answer = client.request(method, path, content=b"{}")
+            if answer.status_code != 401:
+                problems.append(f"hal's page session {method} {path}: {answer.status_code}")
+        client.cookies.clear()
+        for method, route in sorted(declared_routes(app)):
+            if method == "GET" and "{" not in route:
+                answer = client.get(route, headers=provider)
+                if answer.status_code != 401:
+                    problems.append(f"the SCIM token opened {route}: {answer.status_code}")
+        assert client.get("/scim/v2/Users", headers=provider).status_code == 200
     assert not problems, "\n".join(problems)
 
 

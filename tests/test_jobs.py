@@ -608,9 +608,12 @@ def test_a_long_running_worker_schedules_the_periodic_tasks_and_a_drain_none(
         "remove_ended_sessions",
         "prune_periodic_runs",
         "send_reminders",
+        "sync_connectors",
+        "deactivate_leavers",
     }
     assert scheduled["take_over_stalled_jobs"][0] == "* * * * *"
     assert scheduled["send_reminders"][0] == Settings(_env_file=None).reminders_cron
+    assert scheduled["sync_connectors"][0] == Settings(_env_file=None).connectors_cron
     assert {queue for _, queue, _ in scheduled.values()} == {PERIODIC_QUEUE}
     assert all(lock == name for name, (_, _, lock) in scheduled.items())
     assert set(HANDLERS) <= set(app.tasks) and set(HANDLERS) <= set(drain.tasks)

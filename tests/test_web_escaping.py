@@ -43,6 +43,9 @@ from service.calibration.cohort import (
     NineBox,
 )
 from service.calibration.panels import PanelView
+from service.connectors.identities import IdentityLine
+from service.connectors.overview import ConnectorLine
+from service.connectors.runs import RunLine
 from service.cycles.dashboard import (
     BiasReportState,
     Dashboard,
@@ -597,8 +600,16 @@ def small_variants(h: str) -> Iterator[Variant]:
         yield Variant(
             "sign_in.html.j2",
             f"oidc {oidc}",
-            {"me": None, "next": h, "oidc": oidc, "error": h, "notice": h},
+            {"me": None, "next": h, "oidc": oidc, "error": h, "notice": h, "sso_label": None},
         )
+    # Single sign-on (issue 17): the button's label (FAIRDRAFT_SSO_LABEL) and `next` in its
+    # link; the refusal's text; the page after the callback, `next` in a meta refresh.
+    yield Variant(
+        "sign_in.html.j2",
+        "single sign-on",
+        {"me": None, "next": h, "oidc": False, "error": h, "notice": h, "sso_label": h},
+    )
+    yield Variant("signed_in.html.j2", "after the callback", {"me": None, "next": "/me?x=" + h})
     yield Variant("_messages.html.j2", "both", {"notice": h, "error": h})
     yield Variant("base.html.j2", "signed in", {"me": principal(h)})
 
@@ -955,6 +966,65 @@ def review_variants(h: str) -> Iterator[Variant]:
         yield Variant("review.html.j2", why, {**me, "review": review, "mine": mine})
 
 
+def connector_variants(h: str) -> Iterator[Variant]:
+    """HR's connectors page (issue 17): a source's names, emails and ids of people it
+    names, a run's error and skip reasons are all the source's text; and /me/sources."""
+    when = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    run = RunLine(
+        id=1,
+        connector=h,
+        full=True,
+        actor=h,
+        status="failed",
+        fetched=3,
+        inserted=1,
+        updated=1,
+        unchanged=0,
+        deleted=1,
+        skipped=1,
+        skip_reasons={h: 1},
+        chunks_embedded=2,
+        rate_limit_waits=1,
+        waited_s=12.0,
+        error=h,
+        started_at=when,
+        finished_at=when,
+    )
+    lines = [
+        ConnectorLine(name=h, configured=True, last_run=run, unmatched_identities=2),
+        ConnectorLine(name="jira", configured=False, last_run=None, unmatched_identities=0),
+    ]
+    identity = IdentityLine(
+        system=h,
+        external_id=h,
+        display_name=h,
+        email=h,
+        employee_id=None,
+        person_name=None,
+        matched_by=None,
+        records_waiting=4,
+        last_seen=when,
+    )
+    me = {"me": principal(h), "notice": h, "error": h}
+    yield Variant(
+        "hr_connectors.html.j2",
+        "runs and unmatched people",
+        {**me, "connectors": lines, "runs": [run], "identities": [identity]},
+    )
+    yield Variant(
+        "hr_connectors.html.j2",
+        "nothing yet",
+        {**me, "connectors": lines, "runs": [], "identities": []},
+    )
+    yield Variant("my_sources.html.j2", "in and out", {**me, "sources": [(h, True), (h, False)]})
+
+
+def hris_variants(h: str) -> Iterator[Variant]:
+    """HR's people import: the mapping list and the notice or error of the last upload."""
+    me = {"me": principal(h), "notice": h, "error": h}
+    yield Variant("hr_people_import.html.j2", "told", {**me, "mappings": [(h, h)], "max_kib": 1024})
+
+
 BUILDERS: tuple[Callable[[str], Iterator[Variant]], ...] = (
     draft_variants,
     rewrite_variants,
@@ -970,6 +1040,8 @@ BUILDERS: tuple[Callable[[str], Iterator[Variant]], ...] = (
     cycle_variants,
     hr_cycle_variants,
     review_variants,
+    connector_variants,
+    hris_variants,
 )
 
 

@@ -84,7 +84,7 @@ def principal_statement(caller: CTE, *, indirect: bool) -> Select[*tuple[Any, ..
         panels.label("panels"),
         reports.label("reports"),
         *extra,
-    ).join(caller, Person.id == caller.c.person_id)
+    ).join(caller, (Person.id == caller.c.person_id) & Person.active)
 
 
 def principal_from_row(row: Row[Any]) -> Principal:

@@ -85,6 +85,7 @@ def participants(cycle_id: int) -> CTE:
         .select_from(Person)
         .join(cycle, true())
         .where(
+            Person.active,
             or_(Person.hire_date.is_(None), Person.hire_date <= cycle.c.cutoff_on),
             within(Person.department, cycle.c.departments),
             within(Person.level, cycle.c.levels),

@@ -4,6 +4,7 @@ Demographic attributes live in their own `restricted` schema so that production 
 it to the bias check and HR roles alone (`GRANT USAGE ON SCHEMA restricted TO ...`).
 """
 
+import uuid
 from datetime import date, datetime
 from typing import Any
 
@@ -27,7 +28,7 @@ from sqlalchemy import (
     table,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, ENUM, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, ENUM, JSONB, UUID
 from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from domain.phases import (
@@ -50,6 +51,9 @@ __all__ = [
     "BiasReport",
     "CalibrationPanel",
     "Chunk",
+    "ConnectorRun",
+    "ConnectorSeen",
+    "ConnectorState",
     "CyclePhase",
     "CycleRelease",
     "CycleTask",
@@ -57,9 +61,11 @@ __all__ = [
     "Draft",
     "DraftCheck",
     "DraftVersion",
+    "ExternalIdentity",
     "FeedbackRequest",
     "FlagAcknowledgement",
     "Job",
+    "ManagerSpell",
     "PanelMember",
     "PeerNomination",
     "Person",
@@ -71,7 +77,11 @@ __all__ = [
     "ReminderPreference",
     "ReviewAcknowledgement",
     "ReviewCycle",
+    "ScimGroup",
+    "ScimGroupMember",
+    "ScimUser",
     "SignInLink",
+    "SourceOptOut",
     "WebSession",
 ]
 
@@ -108,8 +118,26 @@ class Person(Base):
     department: Mapped[str] = mapped_column(String(128))
     location: Mapped[str] = mapped_column(String(128))
     hire_date: Mapped[date | None] = mapped_column(Date)
+    # A leaver (HRIS termination date passed, or deactivated by the identity provider) is
+    # kept with their evidence and reviews but can no longer sign in or be a participant.
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    left_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
+
+
+class ManagerSpell(Base):
+    """Who managed a person from when to when. Written by a trigger on `people` (migration
+    0017), so people.csv, an HRIS export and SCIM all keep the history the same way."""
+
+    __tablename__ = "manager_history"
+    __table_args__ = (Index("ix_manager_history_person_id_started_at", "person_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    started_at: Mapped[datetime] = _created_at()
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Demographic(Base):
@@ -696,3 +724,165 @@ class PromotionNomination(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
+
+
+# --- Connectors (issue 17): each connector's cursor, its runs, the identities its sources
+# name and whom they are matched to, and people's per-source opt-outs (migration 0017;
+# service/connectors/).
+
+RUN_STATUSES = ("running", "succeeded", "paused", "failed")
+MATCHED_BY = ("email", "csv", "hand")
+
+
+class ConnectorState(Base):
+    """Where a connector's next run starts: its cursor (the connector's own JSON: high-water
+    marks, ETags), saved after every batch written so a stopped run resumes; `full_next`
+    asks for a full pass to begin with the next run (set when an identity is matched by
+    hand, so the records skipped for it arrive)."""
+
+    __tablename__ = "connector_state"
+
+    connector: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cursor: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    full_next: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # A full pass in progress: when it began (a pass paused by a rate limit goes on in the
+    # next runs from its cursor) and, for a source that hides older history, the moment
+    # from which it has covered everything (the sweep at its end spares what is older).
+    pass_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pass_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class ConnectorSeen(Base):
+    """A record a full pass in progress has seen: kept across the runs of the pass, so the
+    sweep at its end removes exactly what the source no longer has."""
+
+    __tablename__ = "connector_seen"
+
+    connector: Mapped[str] = mapped_column(String(64), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+
+
+class ConnectorRun(Base):
+    """One sync run and what it did: fetched, inserted, updated, unchanged, deleted and
+    skipped (with each reason's count), its rate-limit waits, and its end."""
+
+    __tablename__ = "connector_runs"
+    __table_args__ = (
+        Index("ix_connector_runs_connector_started_at", "connector", "started_at"),
+        CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    connector: Mapped[str] = mapped_column(String(64))
+    full: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    actor: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default="running")
+    fetched: Mapped[int] = mapped_column(Integer, server_default="0")
+    inserted: Mapped[int] = mapped_column(Integer, server_default="0")
+    updated: Mapped[int] = mapped_column(Integer, server_default="0")
+    unchanged: Mapped[int] = mapped_column(Integer, server_default="0")
+    deleted: Mapped[int] = mapped_column(Integer, server_default="0")
+    skipped: Mapped[int] = mapped_column(Integer, server_default="0")
+    skip_reasons: Mapped[dict[str, int]] = mapped_column(JSONB, server_default="{}")
+    chunks_embedded: Mapped[int] = mapped_column(Integer, server_default="0")
+    rate_limit_waits: Mapped[int] = mapped_column(Integer, server_default="0")
+    waited_s: Mapped[float] = mapped_column(Float, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = _created_at()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ExternalIdentity(Base):
+    """A person as a source names them (a GitHub login, a Jira account id, a Slack user id)
+    and the employee it is matched to: by work email where the source gives one, by the
+    identities CSV, or by hand on the HR page. Unmatched ones (person_id NULL) are listed
+    there with how many records wait on them."""
+
+    __tablename__ = "external_identities"
+    __table_args__ = (CheckConstraint(_one_of("matched_by", MATCHED_BY), name="matched_by"),)
+
+    system: Mapped[str] = mapped_column(String(32), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(String(320))
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
+    matched_by: Mapped[str | None] = mapped_column(String(16))
+    records_waiting: Mapped[int] = mapped_column(Integer, server_default="0")
+    first_seen: Mapped[datetime] = _created_at()
+    last_seen: Mapped[datetime] = _updated_at()
+
+
+class SourceOptOut(Base):
+    """A person keeps a source's records out of fairdraft: the connector skips them and
+    what was stored is purged when the opt-out is made."""
+
+    __tablename__ = "source_opt_outs"
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created_at: Mapped[datetime] = _created_at()
+
+
+# --- SCIM (issue 17): the identity provider's view of the people it provisions, and its
+# groups (migration 0018; service/provisioning/). A person's SCIM id is people.id.
+
+
+class ScimUser(Base):
+    """What the identity provider said about a person: its userName and externalId and the
+    attributes it sent (within the schema fairdraft publishes), so a GET answers what it
+    wrote. `deleted_at`: a SCIM DELETE hides the user from SCIM; the person stays, inactive."""
+
+    __tablename__ = "scim_users"
+    __table_args__ = (
+        Index(
+            "ux_scim_users_user_name",
+            func.lower(column("user_name")),
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+        Index("ix_scim_users_external_id", "external_id"),
+    )
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_name: Mapped[str] = mapped_column(Text)
+    external_id: Mapped[str | None] = mapped_column(Text)
+    resource: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class ScimGroup(Base):
+    """A group the identity provider pushes, as it sent it; members in scim_group_members."""
+
+    __tablename__ = "scim_groups"
+    __table_args__ = (Index("ix_scim_groups_display_name", func.lower(column("display_name"))),)
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid()
+    )
+    display_name: Mapped[str] = mapped_column(Text)
+    external_id: Mapped[str | None] = mapped_column(Text)
+    resource: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class ScimGroupMember(Base):
+    """One person in one SCIM group."""
+
+    __tablename__ = "scim_group_members"
+
+    group_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("scim_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

@@ -11,6 +11,8 @@
    failures is answered 429. Routes read the result from `request.state.principal`. The
    caller is one query (service.access.authn); a GET or HEAD keeps that connection for its
    route (service.http.deps.get_connection), so a read checks out one, not two.
+   Paths under /scim/ are not looked at here: the identity provider's own token opens them,
+   checked before the body by service.http.scim_gate.ScimGate.
 
 Plain ASGI rather than Starlette's BaseHTTPMiddleware, which wraps every response in extra
 tasks and streams.
@@ -46,6 +48,8 @@ SIGN_IN_PATH = "/sign-in"
 UPLOAD_PATH = "/api/v1/ingest"
 # Read by a Prometheus server with its own token (service/http/metrics.py), never a person's.
 METRICS_PATH = "/metrics"
+# Opened by the identity provider's own token (service/http/scim_gate.py), never a person's.
+SCIM_PREFIX = "/scim/"
 # Multipart framing around an upload: boundaries, part headers, the small form fields.
 _MULTIPART_OVERHEAD = 64 * 1024
 # Paths that never need to know the caller: no lookup, so they answer while the database
@@ -251,7 +255,8 @@ class Authenticate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["path"] == METRICS_PATH or scope["path"].startswith(_ANONYMOUS_PREFIXES):
+        path = scope["path"]
+        if path == METRICS_PATH or path.startswith((*_ANONYMOUS_PREFIXES, SCIM_PREFIX)):
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})

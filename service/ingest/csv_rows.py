@@ -16,14 +16,14 @@ class CsvRow:
 
 
 def read_csv(
-    path: Path, required: tuple[str, ...], *, label: str | None = None
+    path: Path, required: tuple[str, ...], *, label: str | None = None, delimiter: str = ","
 ) -> tuple[list[str], list[CsvRow]]:
     """The header and the rows; a header lacking required columns refuses the file, and so
     does CSV the reader cannot follow (a field over its size limit, a stray quote at the
-    end), with the line it stopped at."""
+    end), with the line it stopped at. `delimiter`: a mapped HRIS export may use ";"."""
     name = label or str(path)
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(handle, delimiter=delimiter)
         try:
             header = [column.strip() for column in next(reader, [])]
             _check_header(name, header, required)

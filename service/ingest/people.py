@@ -1,15 +1,28 @@
-"""people.csv: the HRIS export. Demographic columns go to the restricted table."""
+"""people.csv: the HRIS export. Demographic columns go to the restricted table.
+
+The one home of people's writes: people.csv and every mapped HRIS export (service/ingest/
+hris/) turn their rows into PersonRow values and store them through `store_people`, with
+the same checks, the same upsert, and the same answer to "what changed".
+
+Leavers: an optional `termination_date` column. A date today or past makes the person
+inactive (people.active false, people.left_on that date), a future one sets left_on and
+keeps them active, an empty one makes them active again (re-hired, corrected). A file
+without the column leaves active and left_on as they are (SCIM may have set them).
+Nobody is ever deleted: a leaver keeps their evidence and reviews.
+"""
 
 import re
-from dataclasses import dataclass, field
-from datetime import date
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import aliased
 
+from service.audit import audit_rows
 from service.db.models import Demographic, Person
 from service.ingest.audited import audit_ingest
 from service.ingest.csv_rows import CsvRow, read_csv
@@ -28,10 +41,12 @@ PEOPLE_COLUMNS = (
     "location",
     "hire_date",
 )
+LEAVING_COLUMN = "termination_date"  # optional; not a demographic attribute
 _REQUIRED_VALUES = ("employee_id", "name", "email", "level", "job_family", "department", "location")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _FIELD_LIMITS = {
     "employee_id": 64,
+    "manager_id": 64,  # another row's employee_id
     "email": 320,
     "level": 32,
     "job_family": 128,
@@ -39,6 +54,7 @@ _FIELD_LIMITS = {
     "location": 128,
 }
 _ATTRIBUTE_LIMIT = 64
+_SHOWN = 60  # characters of a value quoted in an error: the messages travel in cookies too
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,8 @@ class PersonRow:
     department: str
     location: str
     hire_date: date | None
+    termination_date: date | None = None  # stored as people.left_on
+    active: bool = True
     demographics: dict[str, str] = field(default_factory=dict)
 
     def facts(self) -> tuple[object, ...]:
@@ -66,8 +84,38 @@ class PersonRow:
             self.department,
             self.location,
             self.hire_date,
+            self.termination_date,
+            self.active,
             tuple(sorted(self.demographics.items())),
         )
+
+
+@dataclass
+class PeopleBatch:
+    """Parsed rows on their way to the store, from people.csv or a mapped export.
+    `attributes`: the demographic columns the file carries (only those are replaced);
+    `leaving`: whether it says who left (a termination_date column or its mapping)."""
+
+    rows: list[PersonRow]
+    errors: list[RowError]
+    attributes: list[str]
+    leaving: bool
+    refused_ids: frozenset[str] = frozenset()  # employee_ids of rows refused on their own
+
+
+def shown(value: str) -> str:
+    """A value quoted in an error, cut short: a 5,000-character cell is named, not echoed."""
+    return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "...")
+
+
+def today_utc() -> date:
+    """The day a termination date is compared with."""
+    return datetime.now(UTC).date()
+
+
+def is_active(termination_date: date | None, today: date) -> bool:
+    """Active until the termination date: a date today or past means gone."""
+    return termination_date is None or termination_date > today
 
 
 @dataclass(frozen=True)
@@ -77,23 +125,34 @@ class ExistingPerson:
 
 
 def parse_people(
-    path: Path, *, label: str | None = None
+    path: Path, *, label: str | None = None, today: date | None = None
 ) -> tuple[list[PersonRow], list[RowError], list[str]]:
     """Rows that are valid on their own, the errors, and the demographic column names."""
+    batch = read_people(path, label=label, today=today)
+    return batch.rows, batch.errors, batch.attributes
+
+
+def read_people(path: Path, *, label: str | None = None, today: date | None = None) -> PeopleBatch:
+    """people.csv parsed: the rows valid on their own, every row's errors, the columns."""
     header, rows = read_csv(path, PEOPLE_COLUMNS, label=label)
-    attributes = [name for name in header if name not in PEOPLE_COLUMNS]
-    _check_attribute_names(attributes, label or str(path))
+    attributes = [name for name in header if name not in (*PEOPLE_COLUMNS, LEAVING_COLUMN)]
+    check_attribute_names(attributes, label or str(path))
+    day = today or today_utc()
     parsed: list[PersonRow] = []
     errors: list[RowError] = []
+    refused: set[str] = set()
     for row in rows:
-        person, row_errors = _parse_row(row, attributes)
+        person, row_errors = parse_person(row, attributes, day)
         errors.extend(row_errors)
         if person is not None:
             parsed.append(person)
-    return parsed, errors, attributes
+        elif row.values.get("employee_id"):
+            refused.add(row.values["employee_id"])
+    leaving = LEAVING_COLUMN in header
+    return PeopleBatch(parsed, errors, attributes, leaving, frozenset(refused))
 
 
-def _check_attribute_names(attributes: list[str], label: str) -> None:
+def check_attribute_names(attributes: list[str], label: str) -> None:
     """Demographic column names are stored as values of a 64-character column."""
     errors = [
         RowError(1, name[:_ATTRIBUTE_LIMIT] + "...", f"longer than {_ATTRIBUTE_LIMIT} characters")
@@ -104,7 +163,10 @@ def _check_attribute_names(attributes: list[str], label: str) -> None:
         raise IngestRefused(label, errors)
 
 
-def _parse_row(row: CsvRow, attributes: list[str]) -> tuple[PersonRow | None, list[RowError]]:
+def parse_person(
+    row: CsvRow, attributes: list[str], today: date
+) -> tuple[PersonRow | None, list[RowError]]:
+    """One row in people.csv's columns (dates as YYYY-MM-DD) checked on its own."""
     values = row.values
     errors = [
         RowError(row.line, name, "is required") for name in _REQUIRED_VALUES if not values.get(name)
@@ -118,14 +180,9 @@ def _parse_row(row: CsvRow, attributes: list[str]) -> tuple[PersonRow | None, li
     )
     email = values.get("email", "").lower()
     if email and not _EMAIL.match(email):
-        errors.append(RowError(row.line, "email", f"{email!r} is not an email address"))
-    hire_date = None
-    if values.get("hire_date"):
-        try:
-            hire_date = date.fromisoformat(values["hire_date"])
-        except ValueError:
-            reason = f"{values['hire_date']!r} is not a date (YYYY-MM-DD)"
-            errors.append(RowError(row.line, "hire_date", reason))
+        errors.append(RowError(row.line, "email", f"{shown(email)} is not an email address"))
+    hire_date = _iso_date(row, "hire_date", errors)
+    termination_date = _iso_date(row, LEAVING_COLUMN, errors)
     if errors:
         return None, errors
     person = PersonRow(
@@ -139,9 +196,23 @@ def _parse_row(row: CsvRow, attributes: list[str]) -> tuple[PersonRow | None, li
         department=values["department"],
         location=values["location"],
         hire_date=hire_date,
+        termination_date=termination_date,
+        active=is_active(termination_date, today),
         demographics={name: values[name] for name in attributes if values.get(name)},
     )
     return person, []
+
+
+def _iso_date(row: CsvRow, name: str, errors: list[RowError]) -> date | None:
+    """The column's date, None when empty; a value that is not one adds an error."""
+    value = row.values.get(name)
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        errors.append(RowError(row.line, name, f"{shown(value)} is not a date (YYYY-MM-DD)"))
+        return None
 
 
 def load_existing_people(connection: Connection) -> dict[str, ExistingPerson]:
@@ -158,6 +229,8 @@ def load_existing_people(connection: Connection) -> dict[str, ExistingPerson]:
         Person.department,
         Person.location,
         Person.hire_date,
+        Person.left_on,
+        Person.active,
     ).outerjoin(manager, Person.manager_id == manager.id)
     demographics: dict[int, dict[str, str]] = {}
     for demo in connection.execute(
@@ -177,6 +250,8 @@ def load_existing_people(connection: Connection) -> dict[str, ExistingPerson]:
             department=row.department,
             location=row.location,
             hire_date=row.hire_date,
+            termination_date=row.left_on,
+            active=row.active,
             demographics=demographics.get(row.id, {}),
         )
         existing[row.employee_id] = ExistingPerson(row.id, person)
@@ -184,11 +259,17 @@ def load_existing_people(connection: Connection) -> dict[str, ExistingPerson]:
 
 
 def check_people(
-    rows: list[PersonRow], existing: dict[str, ExistingPerson]
+    rows: list[PersonRow],
+    existing: dict[str, ExistingPerson],
+    refused: frozenset[str] = frozenset(),
 ) -> tuple[list[PersonRow], list[RowError]]:
-    """Checks across rows: duplicates, email clashes, managers that exist, no loops."""
+    """Checks across rows: duplicates, email clashes, managers that exist, no loops.
+    `refused`: employee_ids of the file's rows already refused on their own, so that the
+    people they manage are told why their manager is missing."""
+    given = {row.employee_id for row in rows}
     rows, errors = _drop_duplicates(rows, existing)
-    rows, manager_errors = _drop_unknown_managers(rows, existing)
+    dropped = given - {row.employee_id for row in rows}
+    rows, manager_errors = _drop_unknown_managers(rows, existing, set(refused) | dropped)
     errors.extend(manager_errors)
     rows, loop_errors = _drop_manager_loops(rows, existing)
     return rows, errors + loop_errors
@@ -224,13 +305,13 @@ def _drop_duplicates(
 
 
 def _drop_unknown_managers(
-    rows: list[PersonRow], existing: dict[str, ExistingPerson]
+    rows: list[PersonRow], existing: dict[str, ExistingPerson], refused: set[str]
 ) -> tuple[list[PersonRow], list[RowError]]:
     """Repeat until stable: skipping a row can orphan the people it manages."""
     errors: list[RowError] = []
     while True:
         known = set(existing) | {row.employee_id for row in rows}
-        problems = {row.employee_id: _manager_problem(row, known) for row in rows}
+        problems = {row.employee_id: _manager_problem(row, known, refused) for row in rows}
         bad = {employee_id: problem for employee_id, problem in problems.items() if problem}
         if not bad:
             return rows, errors
@@ -238,14 +319,17 @@ def _drop_unknown_managers(
             RowError(r.line, "manager_id", bad[r.employee_id]) for r in rows if r.employee_id in bad
         )
         rows = [row for row in rows if row.employee_id not in bad]
+        refused = refused | set(bad)
 
 
-def _manager_problem(row: PersonRow, known: set[str]) -> str:
+def _manager_problem(row: PersonRow, known: set[str], refused: set[str]) -> str:
     manager = row.manager_employee_id
     if manager is None:
         return ""
     if manager == row.employee_id:
         return "a person cannot be their own manager"
+    if manager not in known and manager in refused:
+        return f"manager {manager} is in this file, but their row is refused"
     if manager not in known:
         return f"manager {manager} is not in this file or the database"
     return ""
@@ -273,10 +357,14 @@ def _drop_manager_loops(
 
 
 def classify(
-    rows: list[PersonRow], existing: dict[str, ExistingPerson], attributes: list[str]
+    rows: list[PersonRow],
+    existing: dict[str, ExistingPerson],
+    attributes: list[str],
+    *,
+    leaving: bool = True,
 ) -> tuple[list[PersonRow], list[PersonRow], int]:
     """New rows, changed rows and the number unchanged; demographics are compared only on
-    the attribute columns this file carries."""
+    the attribute columns this file carries, and leaving only if the file says it."""
     new: list[PersonRow] = []
     changed: list[PersonRow] = []
     unchanged = 0
@@ -286,7 +374,9 @@ def classify(
             new.append(row)
             continue
         stored = {k: v for k, v in before.row.demographics.items() if k in attributes}
-        stored_row = PersonRow(**{**before.row.__dict__, "demographics": stored})
+        stored_row = replace(before.row, line=row.line, demographics=stored)
+        if not leaving:
+            stored_row = replace(stored_row, termination_date=None, active=True)
         if stored_row.facts() == row.facts():
             unchanged += 1
         else:
@@ -295,37 +385,72 @@ def classify(
 
 
 def write_people(
-    connection: Connection, rows: list[PersonRow], attributes: list[str], batch_rows: int
+    connection: Connection,
+    rows: list[PersonRow],
+    attributes: list[str],
+    batch_rows: int,
+    *,
+    leaving: bool = False,
 ) -> None:
-    """Upsert people, then link managers (which may be new too), then replace the
-    demographic attributes this file carries."""
+    """Upsert people with their managers, then replace the demographic attributes this
+    file carries. `leaving`: also write active and left_on (the file says who left)."""
     if not rows:
         return
-    values = [
-        {
-            "employee_id": row.employee_id,
-            "name": row.name,
-            "email": row.email,
-            "level": row.level,
-            "job_family": row.job_family,
-            "department": row.department,
-            "location": row.location,
-            "hire_date": row.hire_date,
-        }
-        for row in rows
-    ]
-    for start in range(0, len(values), batch_rows):
-        statement = pg_insert(Person).values(values[start : start + batch_rows])
-        updates: dict[str, Any] = {
-            name: statement.excluded[name] for name in values[0] if name != "employee_id"
-        }
-        updates["updated_at"] = func.now()
-        connection.execute(
-            statement.on_conflict_do_update(index_elements=["employee_id"], set_=updates)
-        )
-    ids = _ids_by_employee_id(connection, {r.employee_id for r in rows} | _managers(rows))
-    _link_managers(connection, rows, ids)
+    ids = _upsert_in_rounds(connection, rows, batch_rows, leaving)
     _replace_demographics(connection, rows, attributes, ids)
+
+
+def _upsert_in_rounds(
+    connection: Connection, rows: list[PersonRow], batch_rows: int, leaving: bool
+) -> dict[str, int]:
+    """Each person is written with their manager in the same statement, so the manager
+    history trigger (migration 0017) sees one change, never a spell without a manager in
+    between: people whose manager is already stored first, then the people they manage.
+    check_people has refused loops and unknown managers, so every round makes progress."""
+    ids = _ids_by_employee_id(connection, _managers(rows))
+    pending = rows
+    while pending:
+        ready = [r for r in pending if r.manager_employee_id in ids or not r.manager_employee_id]
+        if not ready:
+            raise RuntimeError("people left unwritten: a manager loop passed check_people")
+        for start in range(0, len(ready), batch_rows):
+            batch = ready[start : start + batch_rows]
+            ids.update(_upsert(connection, [_values(r, ids, leaving) for r in batch]))
+        written = {r.employee_id for r in ready}
+        pending = [r for r in pending if r.employee_id not in written]
+    return ids
+
+
+def _values(row: PersonRow, ids: dict[str, int], leaving: bool) -> dict[str, object]:
+    values: dict[str, object] = {
+        "employee_id": row.employee_id,
+        "name": row.name,
+        "email": row.email,
+        "manager_id": ids[row.manager_employee_id] if row.manager_employee_id else None,
+        "level": row.level,
+        "job_family": row.job_family,
+        "department": row.department,
+        "location": row.location,
+        "hire_date": row.hire_date,
+    }
+    if leaving:
+        values["active"] = row.active
+        values["left_on"] = row.termination_date
+    return values
+
+
+def _upsert(connection: Connection, values: list[dict[str, object]]) -> dict[str, int]:
+    statement = pg_insert(Person).values(values)
+    updates: dict[str, Any] = {
+        name: statement.excluded[name] for name in values[0] if name != "employee_id"
+    }
+    updates["updated_at"] = func.now()
+    written = connection.execute(
+        statement.on_conflict_do_update(index_elements=["employee_id"], set_=updates).returning(
+            Person.employee_id, Person.id
+        )
+    )
+    return {row.employee_id: row.id for row in written}
 
 
 def _managers(rows: list[PersonRow]) -> set[str]:
@@ -335,23 +460,6 @@ def _managers(rows: list[PersonRow]) -> set[str]:
 def _ids_by_employee_id(connection: Connection, employee_ids: set[str]) -> dict[str, int]:
     query = select(Person.employee_id, Person.id).where(Person.employee_id.in_(employee_ids))
     return {row.employee_id: row.id for row in connection.execute(query)}
-
-
-def _link_managers(connection: Connection, rows: list[PersonRow], ids: dict[str, int]) -> None:
-    links = [
-        {
-            "pid": ids[row.employee_id],
-            "mid": ids[row.manager_employee_id] if row.manager_employee_id else None,
-        }
-        for row in rows
-    ]
-    statement = (
-        update(Person)
-        .where(Person.id == bindparam("pid"))
-        .values(manager_id=bindparam("mid"))
-        .execution_options(synchronize_session=False)
-    )
-    connection.execute(statement, links)
 
 
 def _replace_demographics(
@@ -382,30 +490,92 @@ def ingest_people(
     skip_invalid: bool,
     batch_rows: int,
     label: str | None = None,
+    today: date | None = None,
 ) -> IngestSummary:
     """Validate the whole file, then write it in one transaction; under the ingest lock,
     so a second ingest of the same file waits and then finds it all stored."""
     with engine.begin() as connection:
         hold_ingest_lock(connection)
-        summary = _ingest(
-            connection, path, skip_invalid=skip_invalid, batch_rows=batch_rows, label=label
+        summary = IngestSummary(path=label or str(path), format="people")
+        batch = read_people(path, label=summary.path, today=today)
+        store_people(
+            connection,
+            batch,
+            summary,
+            existing=load_existing_people(connection),
+            skip_invalid=skip_invalid,
+            batch_rows=batch_rows,
         )
         audit_ingest(connection, summary, actor)
     return summary
 
 
-def _ingest(
-    connection: Connection, path: Path, *, skip_invalid: bool, batch_rows: int, label: str | None
-) -> IngestSummary:
-    summary = IngestSummary(path=label or str(path), format="people")
-    rows, errors, attributes = parse_people(path, label=summary.path)
-    existing = load_existing_people(connection)
-    rows, check_errors = check_people(rows, existing)
-    errors.extend(check_errors)
+@dataclass(frozen=True)
+class Leavers:
+    """People a batch made inactive (their termination date has come, or their status says
+    so) and people it made active again, by employee_id."""
+
+    deactivated: list[str] = field(default_factory=list)
+    reactivated: list[str] = field(default_factory=list)
+
+
+def leavers_of(written: list[PersonRow], existing: dict[str, ExistingPerson]) -> Leavers:
+    def was_active(row: PersonRow) -> bool:
+        before = existing.get(row.employee_id)
+        return before is None or before.row.active
+
+    return Leavers(
+        deactivated=sorted(r.employee_id for r in written if was_active(r) and not r.active),
+        reactivated=sorted(r.employee_id for r in written if r.active and not was_active(r)),
+    )
+
+
+def store_people(
+    connection: Connection,
+    batch: PeopleBatch,
+    summary: IngestSummary,
+    *,
+    existing: dict[str, ExistingPerson],
+    skip_invalid: bool,
+    batch_rows: int,
+    named: Callable[[RowError], RowError] = lambda error: error,
+) -> Leavers:
+    """Check the rows across the file and against what is stored, then write what is new
+    or changed and count it in `summary`. Any invalid row refuses the whole batch unless
+    `skip_invalid`. `named` renames the cross-row checks' fields as the file names them
+    (a mapped export's own columns; the batch's errors come named). The caller holds the
+    ingest lock and audits. Returns who this batch made inactive or active again."""
+    rows, check_errors = check_people(batch.rows, existing, batch.refused_ids)
+    errors = [*batch.errors, *(named(error) for error in check_errors)]
     if errors and not skip_invalid:
         raise IngestRefused(summary.path, errors)
-    new, changed, summary.unchanged = classify(rows, existing, attributes)
-    write_people(connection, new + changed, attributes, batch_rows)
+    new, changed, summary.unchanged = classify(
+        rows, existing, batch.attributes, leaving=batch.leaving
+    )
+    write_people(connection, new + changed, batch.attributes, batch_rows, leaving=batch.leaving)
     summary.inserted, summary.updated = len(new), len(changed)
     summary.refused = sorted(errors)
-    return summary
+    return leavers_of(new + changed, existing) if batch.leaving else Leavers()
+
+
+def deactivate_leavers(connection: Connection, *, today: date, actor: str) -> list[str]:
+    """Everyone whose termination date has come, made inactive now rather than at the next
+    import (a periodic task's job; one audit event each). Their employee_ids."""
+    statement = (
+        update(Person)
+        .where(Person.active, Person.left_on <= today)
+        .values(active=False, updated_at=func.now())
+        .returning(Person.employee_id, Person.left_on)
+    )
+    gone = connection.execute(statement).all()
+    audit_rows(
+        connection,
+        actor=actor,
+        action="person.deactivated",
+        entity="person",
+        changes=[
+            (row.employee_id, {"active": True}, {"active": False, "left_on": str(row.left_on)})
+            for row in gone
+        ],
+    )
+    return sorted(row.employee_id for row in gone)

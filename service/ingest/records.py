@@ -367,15 +367,48 @@ def ingest_records(
     """`embedder` is called only when something needs embedding, so re-ingesting an
     unchanged file never loads the model. `label` names the file in the summary and errors
     (an upload's own name rather than where the service keeps it)."""
-    progress = progress or NoProgress()
     started = time.perf_counter()
     summary = IngestSummary(path=label or str(path), format="records")
     with engine.connect() as connection:
         rows, errors = parse_records(path, Directory.load(connection), limits)
         if errors and not skip_invalid:
             raise IngestRefused(summary.path, errors)
-        stored = stored_hashes(connection, rows)
     summary.refused = sorted(errors)
+    write_records(
+        engine,
+        rows,
+        summary,
+        embedder=embedder,
+        chunking=chunking,
+        embed_batch_size=embed_batch_size,
+        progress=progress,
+        started=started,
+        finish=lambda connection: audit_ingest(connection, summary, actor),
+    )
+    return summary
+
+
+def write_records(
+    engine: Engine,
+    rows: Sequence[RecordRow],
+    summary: IngestSummary,
+    *,
+    embedder: Callable[[], Embedder],
+    chunking: ChunkSettings,
+    embed_batch_size: int,
+    progress: ProgressReporter | None = None,
+    started: float | None = None,
+    finish: Callable[[Connection], None] | None = None,
+) -> None:
+    """The one write path of records, from a file or a connector: rows whose content hash
+    is stored already are counted unchanged and cost nothing; the rest are chunked and
+    embedded before the transaction, then written in it under the ingest lock, with
+    `finish` run in the same transaction (an audit event, a connector's cursor), so all of
+    it commits or none. Counts go to `summary`."""
+    progress = progress or NoProgress()
+    started = time.perf_counter() if started is None else started
+    with engine.connect() as connection:
+        stored = stored_hashes(connection, rows)
     todo = [r for r in rows if stored.get((r.source, r.external_id)) != r.content_hash]
     summary.unchanged = len(rows) - len(todo)
     summary.inserted = sum((r.source, r.external_id) not in stored for r in todo)
@@ -403,8 +436,8 @@ def ingest_records(
                 connection, todo, marks, planned, vectors, model.name, stored
             )
         summary.db_seconds = time.perf_counter() - write_started + (embed_started - started)
-        audit_ingest(connection, summary, actor)
-    return summary
+        if finish is not None:
+            finish(connection)
 
 
 def _still_to_write(

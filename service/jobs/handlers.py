@@ -28,6 +28,8 @@ from service.bias.nlp import SenseParser
 from service.bias.report import build_report, check_cycle
 from service.calibration.cohort import SUMMARY_KIND
 from service.calibration.panels import cohort_people, panel
+from service.connectors.registry import build
+from service.connectors.sync import run_sync
 from service.db.models import Person
 from service.drafting.asks import DRAFT_JOB, DRAFT_PANEL_JOB
 from service.drafting.llm import DraftingFailed
@@ -322,6 +324,24 @@ def bias_probe_job(context: JobContext, payload: dict[str, Any]) -> dict[str, An
     }
 
 
+def sync_connector_job(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """One connector run: {"connector", "full"}. The result is the run's figures; a run
+    that paused on a rate limit or failed is a done job whose result says so (the next
+    scheduled run resumes), not a retried one."""
+    name: str = _field(payload, "connector", str)
+    full: bool = _field(payload, "full", bool, default=False)
+    connector = build(name, context.settings)
+    summary = run_sync(
+        context.engine,
+        context.settings,
+        connector,
+        actor=context.actor,
+        full=full,
+        embedder=context.embedder,
+    )
+    return summary.report().model_dump()
+
+
 HANDLERS: dict[str, Handler] = {
     DRAFT_JOB: draft_job,
     "draft_cycle": draft_cycle_job,
@@ -329,6 +349,7 @@ HANDLERS: dict[str, Handler] = {
     "bias_report": bias_report_job,
     "bias_probe": bias_probe_job,
     "ingest": ingest_job,
+    "sync_connector": sync_connector_job,
 }
 
 

@@ -11,6 +11,12 @@ the next ones (review-cycle reminders, connector syncs).
   (they only record that upkeep ran); our jobs' own rows are kept.
 - send_reminders: one reminder pass (service/cycles/reminder_pass.py), at
   FAIRDRAFT_REMINDERS_CRON (nightly by default): claims what is due and sends what waits.
+- deactivate_leavers: people whose HRIS termination date has come are made inactive
+  (service/ingest/people.py), daily, so a leaver's access ends on the day, not at the next
+  import.
+- sync_connectors: one run of every configured connector (service/connectors/sync.py), at
+  FAIRDRAFT_CONNECTORS_CRON (hourly by default), each fetching what changed since its
+  cursor; a connector already running (a person's `fairdraft sync`) is left to finish.
 """
 
 import asyncio
@@ -24,7 +30,9 @@ from procrastinate.manager import JobManager
 from sqlalchemy import Engine
 
 from service.access.sessions import remove_ended_sessions
+from service.connectors.sync import sync_configured
 from service.cycles.reminder_pass import run_pass
+from service.ingest.people import deactivate_leavers
 from service.jobs.queue import JOBS_QUEUE, store_error_of
 from service.jobs.runner import max_attempts_of, resources_of
 
@@ -34,6 +42,8 @@ TAKE_OVER_CRON = "* * * * *"  # every minute
 SESSIONS_CRON = "*/15 * * * *"
 PRUNE_CRON = "30 3 * * *"  # daily, at night
 REMINDERS_CRON = "0 2 * * *"  # Settings.reminders_cron's default
+CONNECTORS_CRON = "17 * * * *"  # Settings.connectors_cron's default
+LEAVERS_CRON = "5 0 * * *"  # daily, just after midnight UTC
 PERIODIC_RUNS_KEPT_HOURS = 72
 WORKER_LOST = "its worker stopped before finishing the last allowed attempt"
 
@@ -92,6 +102,35 @@ def _send_reminders(context: JobContext, timestamp: int) -> None:
     )
 
 
+def _deactivate_leavers(context: JobContext, timestamp: int) -> None:
+    resources = resources_of(context)
+    with resources.engine.begin() as conn:
+        gone = deactivate_leavers(conn, today=datetime.now(UTC).date(), actor="schedule")
+    log.info("%s leavers made inactive", len(gone), extra={"deactivated": len(gone)})
+
+
+def _sync_connectors(context: JobContext, timestamp: int) -> None:
+    resources = resources_of(context)
+    ran = sync_configured(
+        resources.engine, resources.settings, actor="schedule", embedder=resources.embedder
+    )
+    for name, outcome in ran.items():
+        if isinstance(outcome, str):
+            log.info("%s sync not run: %s", name, outcome, extra={"connector": name})
+            continue
+        log.info(
+            "%s sync %s: %s fetched, %s inserted, %s updated, %s deleted, %s skipped",
+            name,
+            outcome.status,
+            outcome.fetched,
+            outcome.inserted,
+            outcome.updated,
+            outcome.deleted,
+            outcome.skipped,
+            extra={"connector": name, **outcome.figures()},
+        )
+
+
 async def _prune_periodic_runs(context: JobContext, timestamp: int) -> None:
     await context.app.job_manager.delete_old_jobs(
         nb_hours=PERIODIC_RUNS_KEPT_HOURS,
@@ -102,7 +141,9 @@ async def _prune_periodic_runs(context: JobContext, timestamp: int) -> None:
     )
 
 
-def add_periodic_tasks(app: App, *, reminders_cron: str = REMINDERS_CRON) -> None:
+def add_periodic_tasks(
+    app: App, *, reminders_cron: str = REMINDERS_CRON, connectors_cron: str = CONNECTORS_CRON
+) -> None:
     """Register the periodic tasks on `app`, each on the periodic queue with a queueing
     lock (while one run waits, no second is queued)."""
     for name, cron, function in (
@@ -110,6 +151,8 @@ def add_periodic_tasks(app: App, *, reminders_cron: str = REMINDERS_CRON) -> Non
         ("remove_ended_sessions", SESSIONS_CRON, _remove_ended_sessions),
         ("prune_periodic_runs", PRUNE_CRON, _prune_periodic_runs),
         ("send_reminders", reminders_cron, _send_reminders),
+        ("sync_connectors", connectors_cron, _sync_connectors),
+        ("deactivate_leavers", LEAVERS_CRON, _deactivate_leavers),
     ):
         task = app.task(name=name, queue=PERIODIC_QUEUE, pass_context=True, queueing_lock=name)
         app.periodic(cron=cron)(task(function))

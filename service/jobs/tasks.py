@@ -13,7 +13,7 @@ from procrastinate import App, BaseConnector, BaseRetryStrategy, JobContext, Ret
 from procrastinate.jobs import Job as ProcrastinateJob
 
 from service.jobs.handlers import Handler
-from service.jobs.periodic import REMINDERS_CRON, add_periodic_tasks
+from service.jobs.periodic import CONNECTORS_CRON, REMINDERS_CRON, add_periodic_tasks
 from service.jobs.queue import JOBS_QUEUE
 from service.jobs.runner import (
     AttemptFailed,
@@ -59,6 +59,7 @@ def build_app(
     *,
     periodic: bool,
     reminders_cron: str = REMINDERS_CRON,
+    connectors_cron: str = CONNECTORS_CRON,
 ) -> App:
     """An App with a task per job kind in `handlers`, and the periodic tasks if asked
     (the reminder pass at `reminders_cron`, Settings.reminders_cron)."""
@@ -68,5 +69,5 @@ def build_app(
             _task_for(handler)
         )
     if periodic:
-        add_periodic_tasks(app, reminders_cron=reminders_cron)
+        add_periodic_tasks(app, reminders_cron=reminders_cron, connectors_cron=connectors_cron)
     return app

@@ -190,6 +190,7 @@ class Worker:
             HANDLERS,
             periodic=True,
             reminders_cron=self.settings.reminders_cron,
+            connectors_cron=self.settings.connectors_cron,
         )
         async with app.open_async():
             await take_over_stalled_jobs(

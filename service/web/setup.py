@@ -9,11 +9,13 @@ from service.http.errors import request_id
 from service.web.flash import redirect_with
 from service.web.pages import (
     auth,
+    connectors,
     cycle,
     drafts,
     employee,
     hr,
     hr_cycles,
+    hris,
     panels,
     promotions,
     release,
@@ -48,5 +50,18 @@ def install_pages(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.error_page = error_page
     app.add_exception_handler(SignInRequired, _sign_in)
-    for module in (auth, employee, drafts, team, panels, hr, hr_cycles, cycle, release, promotions):
+    for module in (
+        auth,
+        employee,
+        drafts,
+        team,
+        panels,
+        hr,
+        hr_cycles,
+        cycle,
+        release,
+        promotions,
+        connectors,
+        hris,
+    ):
         app.include_router(module.router)

@@ -1,19 +1,21 @@
-"""Sign-in (with a token or a one-time link), sign-out, and the start page that sends each
-person to their work."""
+"""Sign-in (with a token, a one-time link or the identity provider), sign-out, and the start
+page that sends each person to their work."""
 
+import threading
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
-from service.access import links
+from domain.errors import NotFound
+from service.access import links, sso
 from service.access.authn import Authenticator
 from service.access.links import LinkLook, LinkState, exchange_link, look_up_link, refuse_link
 from service.access.principal import Principal
 from service.access.sessions import OpenedSession, end_session, open_session
 from service.access.throttle import FailureThrottle
-from service.http.deps import ConnectionDep, SettingsDep
+from service.http.deps import ConnectionDep, SettingsDep, get_engine
 from service.http.middleware import client_address, note_failure, throttled
 from service.settings import Settings
 from service.web.session import COOKIE, PagePrincipal, SameOrigin
@@ -23,14 +25,42 @@ router = APIRouter(include_in_schema=False)
 
 
 def _safe_next(path: str) -> str:
-    """Only a path of our own: never an absolute URL to somewhere else."""
-    return path if path.startswith("/") and not path.startswith("//") else "/"
+    """Only a path of our own: never an absolute URL to somewhere else, which `//host`,
+    `/\\host` and a path with a tab or newline in it all are to a browser's URL parser
+    (it reads a backslash as a slash and drops tabs and newlines)."""
+    if (
+        not path.startswith("/")
+        or path.startswith("//")
+        or "\\" in path
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in path)
+    ):
+        return "/"
+    return path
 
 
 @router.get("/sign-in")
 def sign_in_page(request: Request, settings: SettingsDep, next: str = "/") -> Response:
+    return _sign_in_form(request, settings, _safe_next(next))
+
+
+def _sign_in_form(
+    request: Request,
+    settings: Settings,
+    next_path: str,
+    *,
+    status_code: int = 200,
+    error: str | None = None,
+) -> Response:
+    """The sign-in page: the token form, and the identity provider's button when single
+    sign-on is configured."""
     return render(
-        request, "sign_in.html.j2", next=_safe_next(next), oidc=bool(settings.oidc_issuer)
+        request,
+        "sign_in.html.j2",
+        status_code=status_code,
+        next=next_path,
+        oidc=bool(settings.oidc_issuer),
+        sso_label=settings.sso_label if settings.sso_configured else None,
+        error=error,
     )
 
 
@@ -50,12 +80,11 @@ def sign_in(
     if identity is None:
         if wait := note_failure(request.scope, throttle, "sign-in with an unknown token"):
             raise throttled(wait)
-        return render(
+        return _sign_in_form(
             request,
-            "sign_in.html.j2",
+            settings,
+            _safe_next(next),
             status_code=401,
-            next=_safe_next(next),
-            oidc=bool(settings.oidc_issuer),
             error="That token is unknown, revoked or expired.",
         )
     session = open_session(
@@ -73,7 +102,12 @@ def _signed_in(
     request: Request, settings: Settings, session: OpenedSession, target: str
 ) -> Response:
     """On to `target` with the new session's cookie: its random id, never a credential."""
-    response = RedirectResponse(target, status_code=303)
+    return _with_session(request, settings, session, RedirectResponse(target, status_code=303))
+
+
+def _with_session(
+    request: Request, settings: Settings, session: OpenedSession, response: Response
+) -> Response:
     response.set_cookie(
         COOKIE,
         session.secret,
@@ -142,6 +176,98 @@ def _link_refused(
         key=None,
         problem=look.reason,
     )
+
+
+_SSO_CREATING = threading.Lock()  # guards making the app's one SingleSignOn, holds no state
+
+
+def _single_sign_on(request: Request, settings: Settings) -> sso.SingleSignOn:
+    """The app's one SingleSignOn (discovery and keys cached with it, per app instance),
+    made at the first sign-in; 404 where single sign-on is not configured."""
+    if not settings.sso_configured:
+        raise NotFound("single sign-on is not configured here", field="path")
+    state = request.app.state
+    with _SSO_CREATING:
+        found: sso.SingleSignOn | None = getattr(state, "single_sign_on", None)
+        if found is None:
+            found = state.single_sign_on = sso.SingleSignOn(settings)
+    return found
+
+
+def _redirect_uri(request: Request, settings: Settings) -> str:
+    """Where the provider sends the browser back: under FAIRDRAFT_PUBLIC_URL when set (it
+    must be the URI registered at the provider), else under the address asked for."""
+    base = settings.public_url or str(request.base_url)
+    return base.rstrip("/") + sso.CALLBACK_PATH
+
+
+@router.get(sso.PATH)
+def sign_in_with_provider(
+    request: Request,
+    settings: SettingsDep,
+    next: Annotated[str, Query(max_length=2048)] = "/",
+) -> Response:
+    """Off to the identity provider, with the state, nonce and PKCE verifier in a signed
+    cookie that only this path and its callback receive (service/access/sso.py)."""
+    provider = _single_sign_on(request, settings)
+    url, pending = provider.begin(_redirect_uri(request, settings), _safe_next(next))
+    response = RedirectResponse(url, status_code=303)
+    response.set_cookie(
+        sso.COOKIE,
+        provider.seal(pending),
+        max_age=sso.COOKIE_MAX_AGE_S,
+        httponly=True,
+        samesite="lax",  # sent on the provider's redirect back, a cross-site navigation
+        secure=_secure(request, settings),
+        path=sso.PATH,
+    )
+    return response
+
+
+@router.get(sso.CALLBACK_PATH)
+def provider_callback(
+    request: Request,
+    settings: SettingsDep,
+    engine: Annotated[Engine, Depends(get_engine)],
+    code: Annotated[str | None, Query(max_length=4096)] = None,
+    state: Annotated[str | None, Query(max_length=256)] = None,
+    error: Annotated[str | None, Query(max_length=256)] = None,
+) -> Response:
+    """The provider's answer: a session for the person it names, or the sign-in page
+    saying why not (audited, and counted for the address's throttle). The cookie is
+    spent either way: a callback is good once."""
+    provider = _single_sign_on(request, settings)
+    authenticator: Authenticator = request.state.authenticator
+    finished = sso.finish_sign_in(
+        engine,
+        provider,
+        provider.unseal(request.cookies.get(sso.COOKIE)),
+        sso.Callback(code=code, state=state, error=error),
+        redirect_uri=_redirect_uri(request, settings),
+        lifetime=authenticator.lifetime,
+        actor=_who_tried(request),
+        client=client_address(request.scope),
+        earlier_session=getattr(request.state, "session_secret", None),
+    )
+    if finished.session is not None:
+        # A page that moves on by itself, not a redirect: see signed_in.html.j2.
+        page = render(request, "signed_in.html.j2", next=_safe_next(finished.next_path))
+        response = _with_session(request, settings, finished.session, page)
+    else:
+        assert finished.refused is not None
+        throttle: FailureThrottle = request.state.throttle
+        reason = f"single sign-on refused: {finished.refused.refusal.value}"
+        if wait := note_failure(request.scope, throttle, reason):
+            raise throttled(wait)
+        response = _sign_in_form(
+            request,
+            settings,
+            _safe_next(finished.next_path),
+            status_code=finished.refused.status,
+            error=finished.refused.reason,
+        )
+    response.delete_cookie(sso.COOKIE, path=sso.PATH, httponly=True, samesite="lax")
+    return response
 
 
 def _who_tried(request: Request) -> str:

@@ -1,0 +1,346 @@
+"""Who a source's people are: each identity a connector names is kept (external_identities)
+and matched to an employee by work email where the source gives one, by the identities
+CSV, or by hand on the HR page. A record whose subject is not matched is skipped and
+counted against the identity, so HR sees whom to match and how much evidence waits."""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    String,
+    TableValuedAlias,
+    bindparam,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from domain.errors import NotFound
+from service.audit import audit, audit_rows
+from service.connectors.model import Identity
+from service.db.models import ConnectorState, ExternalIdentity, Person
+from service.ingest.csv_rows import read_csv
+from service.ingest.errors import IngestRefused, RowError
+
+IdentityKey = tuple[str, str]  # (system, external_id)
+
+
+@dataclass(frozen=True)
+class PersonKey:
+    """The employee an identity is matched to: our id, and the HRIS id content hashes use."""
+
+    id: int
+    employee_id: str
+
+
+IDENTITY_COLUMNS = ("system", "external_id", "employee_id")
+_LIMITS = {"system": 32, "external_id": 256, "email": 320}
+
+
+def _bounded(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value else None
+
+
+def _lower(email: str | None) -> str | None:
+    return email.strip().lower() if email else None
+
+
+def resolve(connection: Connection, identities: Iterable[Identity]) -> dict[IdentityKey, PersonKey]:
+    """Keep every identity (new ones listed, known ones' names and emails refreshed), match
+    the unmatched ones whose email is an employee's, and return who each matched one is.
+    Three statements whatever the number of identities."""
+    unique = {
+        (i.system, i.external_id): i
+        for i in identities
+        if 0 < len(i.system) <= _LIMITS["system"]
+        and 0 < len(i.external_id) <= _LIMITS["external_id"]
+    }  # an id too long to store cannot be matched: its records wait as unmatched
+    if not unique:
+        return {}
+    pairs = sorted(unique)
+    values = [
+        {
+            "system": system,
+            "external_id": external_id,
+            "display_name": _bounded(unique[system, external_id].display_name, 200),
+            "email": _bounded(_lower(unique[system, external_id].email), _LIMITS["email"]),
+        }
+        for system, external_id in pairs
+    ]
+    statement = pg_insert(ExternalIdentity).values(values)
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["system", "external_id"],
+            set_={
+                "display_name": func.coalesce(
+                    statement.excluded.display_name, ExternalIdentity.display_name
+                ),
+                "email": func.coalesce(statement.excluded.email, ExternalIdentity.email),
+                "last_seen": func.now(),
+            },
+        )
+    )
+    keys = _keys(pairs)
+    connection.execute(
+        update(ExternalIdentity)
+        .where(
+            ExternalIdentity.person_id.is_(None),
+            ExternalIdentity.email.is_not(None),
+            func.lower(Person.email) == ExternalIdentity.email,
+            Person.active,
+            ExternalIdentity.system == keys.c.system,
+            ExternalIdentity.external_id == keys.c.external_id,
+        )
+        .values(person_id=Person.id, matched_by="email")
+    )
+    matched = (
+        select(ExternalIdentity.system, ExternalIdentity.external_id, Person.id, Person.employee_id)
+        .join(
+            keys,
+            (ExternalIdentity.system == keys.c.system)
+            & (ExternalIdentity.external_id == keys.c.external_id),
+        )
+        .join(Person, Person.id == ExternalIdentity.person_id)
+    )
+    return {
+        (row.system, row.external_id): PersonKey(row.id, row.employee_id)
+        for row in connection.execute(matched)
+    }
+
+
+def _keys(pairs: Sequence[IdentityKey]) -> TableValuedAlias:
+    """A derived table of (system, external_id) pairs from two bound arrays."""
+    return (
+        func.unnest(
+            bindparam("id_systems", [p[0] for p in pairs], type_=ARRAY(String)),
+            bindparam("id_external_ids", [p[1] for p in pairs], type_=ARRAY(String)),
+        )
+        .table_valued("system", "external_id")
+        .render_derived()
+    )
+
+
+def count_waiting(
+    connection: Connection, waiting: Mapping[IdentityKey, int], *, replace: bool
+) -> None:
+    """Record how many records each unmatched identity held back: added to what earlier
+    incremental runs counted, or `replace`d by a full run's count (which saw them all)."""
+    if not waiting:
+        return
+    value = bindparam("n") if replace else ExternalIdentity.records_waiting + bindparam("n")
+    connection.execute(
+        update(ExternalIdentity)
+        .where(
+            ExternalIdentity.system == bindparam("s"),
+            ExternalIdentity.external_id == bindparam("e"),
+        )
+        .values(records_waiting=value)
+        .execution_options(synchronize_session=False),
+        [{"s": s, "e": e, "n": n} for (s, e), n in waiting.items()],
+    )
+
+
+class IdentityLine(BaseModel):
+    """An identity as the HR page and the API list it."""
+
+    system: str
+    external_id: str
+    display_name: str | None
+    email: str | None
+    employee_id: str | None
+    person_name: str | None
+    matched_by: str | None
+    records_waiting: int
+    last_seen: datetime
+
+
+def list_identities(
+    connection: Connection, *, unmatched_only: bool, limit: int, offset: int = 0
+) -> list[IdentityLine]:
+    """Identities, unmatched first and those holding back most records first."""
+    query = (
+        select(
+            ExternalIdentity.system,
+            ExternalIdentity.external_id,
+            ExternalIdentity.display_name,
+            ExternalIdentity.email,
+            Person.employee_id,
+            Person.name.label("person_name"),
+            ExternalIdentity.matched_by,
+            ExternalIdentity.records_waiting,
+            ExternalIdentity.last_seen,
+        )
+        .outerjoin(Person, Person.id == ExternalIdentity.person_id)
+        .order_by(
+            ExternalIdentity.person_id.is_not(None),
+            ExternalIdentity.records_waiting.desc(),
+            ExternalIdentity.system,
+            ExternalIdentity.external_id,
+        )
+        .limit(limit)
+        .offset(offset)
+    )
+    if unmatched_only:
+        query = query.where(ExternalIdentity.person_id.is_(None))
+    return [
+        IdentityLine.model_validate(row, from_attributes=True) for row in connection.execute(query)
+    ]
+
+
+def count_unmatched(connection: Connection) -> dict[str, int]:
+    """Unmatched identities per system (for /metrics and the HR page)."""
+    query = (
+        select(ExternalIdentity.system, func.count())
+        .where(ExternalIdentity.person_id.is_(None))
+        .group_by(ExternalIdentity.system)
+    )
+    return {system: int(count) for system, count in connection.execute(query)}
+
+
+@dataclass(frozen=True)
+class Match:
+    system: str
+    external_id: str
+    employee_id: str | None  # None: unmatch
+
+
+def match(connection: Connection, matches: Sequence[Match], *, actor: str, by: str) -> int:
+    """Match identities to employees by hand (`by` "hand") or from the identities CSV
+    ("csv"), or unmatch them; each audited. A matched identity's connectors run in full
+    next time, so the records skipped for it arrive. NotFound for an identity or an
+    employee that does not exist (nothing is changed then)."""
+    people = _people_ids(connection, {m.employee_id for m in matches if m.employee_id})
+    before = _current(connection, matches)
+    for m in matches:
+        if (m.system, m.external_id) not in before:
+            raise NotFound(f"no {m.system} identity {m.external_id!r}", field="external_id")
+        if m.employee_id is not None and m.employee_id not in people:
+            raise NotFound(f"no employee {m.employee_id!r}", field="employee_id")
+    for m in matches:
+        connection.execute(
+            update(ExternalIdentity)
+            .where(
+                ExternalIdentity.system == m.system,
+                ExternalIdentity.external_id == m.external_id,
+            )
+            .values(
+                person_id=people[m.employee_id] if m.employee_id else None,
+                matched_by=by if m.employee_id else None,
+            )
+        )
+    audit_rows(
+        connection,
+        actor=actor,
+        action=f"identity.match.{by}",
+        entity="external_identity",
+        changes=[
+            (
+                f"{m.system}:{m.external_id}",
+                {"employee_id": before[(m.system, m.external_id)]},
+                {"employee_id": m.employee_id},
+            )
+            for m in matches
+        ],
+    )
+    _ask_full_runs(connection, {m.system for m in matches if m.employee_id})
+    return len(matches)
+
+
+def _people_ids(connection: Connection, employee_ids: set[str | None]) -> dict[str, int]:
+    wanted = [e for e in employee_ids if e]
+    if not wanted:
+        return {}
+    query = select(Person.employee_id, Person.id).where(Person.employee_id.in_(wanted))
+    return {row.employee_id: row.id for row in connection.execute(query)}
+
+
+def _current(connection: Connection, matches: Sequence[Match]) -> dict[IdentityKey, str | None]:
+    if not matches:
+        return {}
+    keys = _keys([(m.system, m.external_id) for m in matches])
+    query = (
+        select(ExternalIdentity.system, ExternalIdentity.external_id, Person.employee_id)
+        .join(
+            keys,
+            (ExternalIdentity.system == keys.c.system)
+            & (ExternalIdentity.external_id == keys.c.external_id),
+        )
+        .outerjoin(Person, Person.id == ExternalIdentity.person_id)
+    )
+    return {(r.system, r.external_id): r.employee_id for r in connection.execute(query)}
+
+
+def _ask_full_runs(connection: Connection, systems: set[str]) -> None:
+    """The connectors whose people come from these systems run in full next time. A
+    connector's name is its system's (github, jira, slack) in this release."""
+    if not systems:
+        return
+    statement = pg_insert(ConnectorState).values(
+        [{"connector": system, "full_next": True} for system in sorted(systems)]
+    )
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["connector"], set_={"full_next": True, "updated_at": func.now()}
+        )
+    )
+
+
+def read_identities_csv(path: Path, *, label: str | None = None) -> list[tuple[int, Match]]:
+    """identities.csv: system,external_id,employee_id (an empty employee_id unmatches),
+    each match with its line. Refused whole, each bad line named, like every import."""
+    _, rows = read_csv(path, IDENTITY_COLUMNS, label=label)
+    matches: list[tuple[int, Match]] = []
+    errors: list[RowError] = []
+    for row in rows:
+        values = row.values
+        missing = [name for name in ("system", "external_id") if not values.get(name)]
+        errors.extend(RowError(row.line, name, "is required") for name in missing)
+        for name in ("system", "external_id"):
+            if len(values.get(name, "")) > _LIMITS[name]:
+                errors.append(RowError(row.line, name, f"longer than {_LIMITS[name]} characters"))
+        if not errors:
+            found = Match(
+                values["system"], values["external_id"], values.get("employee_id") or None
+            )
+            matches.append((row.line, found))
+    if errors:
+        raise IngestRefused(label or str(path), errors)
+    return matches
+
+
+def import_identities(
+    connection: Connection, path: Path, *, actor: str, label: str | None = None
+) -> int:
+    """Match identities from a CSV: every employee must exist (else refused by line,
+    nothing changed); identities no connector has seen yet are created (HR may match
+    people before the first run), then all are matched as one audited change."""
+    name = label or path.name
+    lines = read_identities_csv(path, label=name)
+    known = _people_ids(connection, {m.employee_id for _, m in lines})
+    errors = [
+        RowError(line, "employee_id", f"no employee {m.employee_id!r}")
+        for line, m in lines
+        if m.employee_id is not None and m.employee_id not in known
+    ]
+    if errors:
+        raise IngestRefused(name, errors)
+    matches = [m for _, m in lines]
+    if not matches:
+        return 0
+    resolve(connection, [Identity(m.system, m.external_id) for m in matches])
+    count = match(connection, matches, actor=actor, by="csv")
+    audit(
+        connection,
+        actor=actor,
+        action="identity.import",
+        entity="file",
+        entity_id=name,
+        after={"rows": count},
+    )
+    return count
