@@ -78,10 +78,9 @@ class RunSummary:
         )
 
 
-class RunFigures(BaseModel):
-    """A run's figures as the CLI prints them (--json) and the API answers them."""
+class RunCounts(BaseModel):
+    """What a run did and how it ended: the columns of connector_runs every view shows."""
 
-    run_id: int
     connector: str
     full: bool
     status: str
@@ -96,6 +95,12 @@ class RunFigures(BaseModel):
     rate_limit_waits: int
     waited_s: float
     error: str | None
+
+
+class RunFigures(RunCounts):
+    """A run's figures as the CLI prints them (--json) and the sync job's result."""
+
+    run_id: int
     seconds: float
 
 
@@ -206,25 +211,11 @@ def store_run(connection: Connection, summary: RunSummary, *, finished: bool) ->
     )
 
 
-class RunLine(BaseModel):
+class RunLine(RunCounts):
     """A run as the HR page and the API list it."""
 
     id: int
-    connector: str
-    full: bool
     actor: str
-    status: str
-    fetched: int
-    inserted: int
-    updated: int
-    unchanged: int
-    deleted: int
-    skipped: int
-    skip_reasons: dict[str, int]
-    chunks_embedded: int
-    rate_limit_waits: int
-    waited_s: float
-    error: str | None
     started_at: datetime
     finished_at: datetime | None
 

@@ -222,7 +222,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.upload_limit if scope["path"] == UPLOAD_PATH else self.body_limit
-        declared = _content_length(scope)
+        declared = content_length(scope)
         if declared is not None and declared > limit:
             await _refuse(scope, receive, send, _too_large(limit))
             return
@@ -401,7 +401,8 @@ def _cookie(header: str, name: str) -> str | None:
     return None
 
 
-def _content_length(scope: Scope) -> int | None:
+def content_length(scope: Scope) -> int | None:
+    """The declared Content-Length, or None (absent, or not a number)."""
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.access.throttle import FailureThrottle
-from service.http.middleware import SCIM_PREFIX, bearer_token, note_failure
+from service.http.middleware import SCIM_PREFIX, bearer_token, content_length, note_failure
 from service.settings import Settings
 
 SCIM_MEDIA_TYPE = "application/scim+json"
@@ -87,17 +87,7 @@ class ScimGate:
                 "the SCIM bearer token is required",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        declared = _content_length(scope)
+        declared = content_length(scope)
         if declared is not None and declared > self.body_limit:
             return scim_error(413, f"the body is over the {self.body_limit} byte limit")
         return None
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
