@@ -205,12 +205,26 @@ def import_identities_file(
     out.print(plain(f"{count} identities matched from {path.name}"))
 
 
+@connectors_app.command("resume")
+def resume_command(
+    name: Annotated[str, typer.Argument(help="the connector a purge stopped")],
+) -> None:
+    """Let a connector stopped by a purge sync again; its next run reads everything."""
+    from service.connectors.overview import resume_connector
+    from service.store import open_store
+
+    with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
+        resumed = resume_connector(conn, name, actor=ACTOR)
+    out.print(plain(f"{name} may sync again" if resumed else f"{name} was not stopped"))
+
+
 @connectors_app.command("purge")
 def purge(
     source: Annotated[str, typer.Argument(help="the source whose records go: github, ...")],
     yes: Annotated[bool, typer.Option("--yes", help="really delete them")] = False,
 ) -> None:
-    """Delete every record of a source (and forget its cursor). Drafts keep their text."""
+    """Delete every record of a source, forget its cursor and stop its connector until
+    `fairdraft connectors resume`. Drafts keep their text."""
     from service.connectors.privacy import purge_source
     from service.store import open_store
 
@@ -219,4 +233,4 @@ def purge(
         raise typer.Exit(1)
     with user_errors(), open_store(get_settings()) as engine, engine.begin() as conn:
         count = purge_source(conn, source, actor=ACTOR)
-    out.print(plain(f"{count} {source} records deleted"))
+    out.print(plain(f"{count} {source} records deleted; {source} is stopped until resumed"))

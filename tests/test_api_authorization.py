@@ -193,7 +193,8 @@ CONNECTORS = f"{API}/connectors"
 CONNECTOR_RUNS = f"{API}/connectors/runs"
 CONNECTOR_SYNC = f"{API}/connectors/{{name}}/sync"
 IDENTITIES = f"{API}/connectors/identities"
-IDENTITY = f"{API}/connectors/identities/{{system}}/{{external_id}}"
+IDENTITY = f"{API}/connectors/identities/{{system}}/{{external_id:path}}"
+CONNECTOR_RESUME = f"{API}/connectors/{{name}}/resume"
 SOURCE_PURGE = f"{API}/connectors/sources/{{source}}/records"
 MY_SOURCES = f"{API}/me/sources"
 MY_SOURCE = f"{API}/me/sources/{{source}}"
@@ -253,9 +254,9 @@ def build_world(engine: Engine, org: ApiOrg) -> World:
     values.update(org.drafts)
     values["missing"] = MISSING_ID
     # Connectors: names of sources, and one GitHub login no employee is matched to yet.
-    values.update(github="github", slack="slack", octo="octo-cy")
+    values.update(github="github", slack="slack", octo="octo/cy")  # an id may hold a "/"
     with engine.begin() as conn:
-        resolve(conn, [Identity("github", "octo-cy", "Octo <b>Cy</b>")])
+        resolve(conn, [Identity("github", "octo/cy", "Octo <b>Cy</b>")])
         panel2 = create_panel(
             conn, parse_period(CYCLE), "L4", "engineering", [org.ids["eve"]], actor="test"
         )
@@ -337,11 +338,12 @@ class Case:
 
     def path(self, world: World) -> str:
         params = dict(self.fixed)
-        free = [p for p in re.findall(r"{(\w+)}", self.route) if p not in params]
+        route = re.sub(r"{(\w+):path}", r"{\1}", self.route)  # a parameter that may hold "/"
+        free = [p for p in re.findall(r"{(\w+)}", route) if p not in params]
         names = [] if self.target == "-" else self.target.split("/")
         assert len(free) == len(names), self.name
         params.update({p: world[n] for p, n in zip(free, names, strict=True)})
-        return self.route.format(**params)
+        return route.format(**params)
 
 
 def grid(
@@ -639,6 +641,8 @@ def matrix() -> list[Case]:
             body={"full": True},
         ),
         *grid("DELETE", SOURCE_PURGE, HR_ONLY_2.format(hal="200 404", first="slack")),
+        # the purge stopped slack; HR lets it run again (an unknown name is not found)
+        *grid("POST", CONNECTOR_RESUME, HR_ONLY_2.format(hal="200 404", first="slack")),
         *grid("GET", PEOPLE_LIST, EVERYONE),
         *grid("GET", PERSON, PERSON_READ),
         *grid("GET", RECORDS, PERSON_READ),
@@ -1559,7 +1563,8 @@ def test_the_matrix_covers_every_declared_endpoint() -> None:
         for method in operations
         if path.startswith(API)
     }
-    assert documented <= declared, "the route walk misses endpoints the schema documents"
+    as_documented = {(m, re.sub(r"{(\w+):path}", r"{\1}", p)) for m, p in declared}
+    assert documented <= as_documented, "the route walk misses endpoints the schema documents"
     cases = matrix()
     covered = {(c.method, c.route) for c in cases}
     assert declared - covered == set(), "endpoints without rows in the authorization matrix"

@@ -107,7 +107,10 @@ def test_a_purge_needs_its_confirmation_and_then_deletes_the_sources_records(
     assert "no source &#39;chat&#39;" in page
     assert _records(engine) == 2
     _, page = post(web, "/hr/connectors/sources/slack/purge", {"confirm": "yes"})
-    assert "0 slack records deleted" in page and _records(engine) == 2
+    assert "0 slack records deleted; slack is stopped" in page and _records(engine) == 2
+    assert "Resume slack" in page and "by hana@example.com" in page
+    _, page = post(web, "/hr/connectors/slack/resume", {})
+    assert "slack may sync again" in page and "Resume slack" not in page
 
 
 def test_a_sync_of_a_connector_that_is_not_configured_is_refused_on_the_page(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
 
 from domain.errors import Conflict, Invalid, Misconfigured
 from service.connectors.http import RateLimited
@@ -20,10 +20,11 @@ from service.connectors.identities import (
     match,
 )
 from service.connectors.model import Batch, Cursor, Identity, Skipped, SourceRecord, WaitObserver
-from service.connectors.privacy import opt_out, purge_source
-from service.connectors.runs import RunSummary, load_state, recent_runs
+from service.connectors.overview import resume_connector
+from service.connectors.privacy import opt_in, opt_out, purge_source
+from service.connectors.runs import RunSummary, load_state, recent_runs, resume
 from service.connectors.sync import OPTED_OUT, UNMATCHED, run_sync, sync_configured
-from service.db.models import Chunk, Person, Record
+from service.db.models import Chunk, ConnectorRun, Person, Record
 from service.ingest.run import Ingestor
 from service.settings import Settings
 from tests.conftest import FIXTURES, CountingEmbedder
@@ -407,3 +408,118 @@ def test_the_schedule_runs_every_configured_connector_and_says_why_one_did_not_r
     with engine.connect() as conn:
         [run] = recent_runs(conn, connector="chat", limit=5)
     assert run.actor == "schedule"
+
+
+# --- what a review found (each fails on the code before its fix) ---------------------------
+
+
+def test_an_opt_out_made_while_a_run_writes_is_not_undone_by_that_run(
+    engine: Engine, settings: Settings, people: None, embedder: CountingEmbedder
+) -> None:
+    class OptsOutMidway(ListConnector):
+        def sync(self, cursor: Cursor, *, full: bool, waits: WaitObserver) -> Iterator[Batch]:
+            for number, batch in enumerate(super().sync(cursor, full=full, waits=waits)):
+                if number == 1:  # Ana opts out after the first batch is written
+                    with engine.begin() as conn:
+                        ana = conn.execute(select(Person.id).where(Person.employee_id == "E001"))
+                        opt_out(conn, ana.scalar_one(), "chat", actor="ana.lima@example.com")
+                yield batch
+
+    items = {r.external_id: r for r in (kudos(1, ANA), kudos(2, BO), kudos(3, ANA))}
+    summary = _sync(engine, settings, OptsOutMidway(items=items), embedder)
+    assert summary.status == "succeeded"
+    assert sorted(_stored(engine)) == ["msg-2"]  # msg-3 was fetched before the opt-out
+
+
+def test_a_purge_stops_the_connector_until_hr_resumes_it(
+    engine: Engine, settings: Settings, people: None, embedder: CountingEmbedder
+) -> None:
+    connector = ListConnector(items={r.external_id: r for r in (kudos(1, ANA), kudos(2, BO))})
+    _sync(engine, settings, connector, embedder)
+    with engine.begin() as conn:
+        assert purge_source(conn, "chat", actor="hr@example.com") == 2
+    with pytest.raises(Conflict, match=r"stopped .* by hr@example\.com"):
+        _sync(engine, settings, connector, embedder)
+    assert _stored(engine) == {}
+    with engine.begin() as conn:
+        assert resume_connector(conn, "github", actor="hr") is False  # never stopped
+        resume(conn, "chat")
+    again = _sync(engine, settings, connector, embedder)
+    assert again.inserted == 2 and connector.asked[-1] == {}
+
+
+def test_a_purge_made_while_a_run_fetches_stops_that_run_writing(
+    engine: Engine, settings: Settings, people: None, embedder: CountingEmbedder
+) -> None:
+    class PurgedMidway(ListConnector):
+        def sync(self, cursor: Cursor, *, full: bool, waits: WaitObserver) -> Iterator[Batch]:
+            for number, batch in enumerate(super().sync(cursor, full=full, waits=waits)):
+                if number == 1:
+                    with engine.begin() as conn:
+                        purge_source(conn, "chat", actor="hr@example.com")
+                yield batch
+
+    items = {r.external_id: r for r in (kudos(n, ANA) for n in range(1, 5))}
+    summary = _sync(engine, settings, PurgedMidway(items=items), embedder)
+    assert summary.status == "failed" and "stopped" in (summary.error or "")
+    assert _stored(engine) == {}
+    with engine.connect() as conn:
+        assert load_state(conn, "chat").cursor == {}
+
+
+def test_an_identity_unmatched_by_hand_stays_unmatched_and_loses_its_records(
+    engine: Engine, settings: Settings, people: None, embedder: CountingEmbedder
+) -> None:
+    connector = ListConnector(items={r.external_id: r for r in (kudos(1, ANA), kudos(2, BO))})
+    _sync(engine, settings, connector, embedder)  # Ana matched by her email
+    with engine.begin() as conn:
+        match(conn, [Match("chat", "U-ana", None)], actor="hr", by="hand")
+    assert sorted(_stored(engine)) == ["msg-2"]
+    connector.items["msg-3"] = kudos(3, ANA)
+    after = _sync(engine, settings, connector, embedder)
+    assert after.skip_reasons == {UNMATCHED: 1} and sorted(_stored(engine)) == ["msg-2"]
+    with engine.connect() as conn:
+        assert list_identities(conn, unmatched_only=True, limit=5) == []  # decided, not to-do
+
+
+def test_an_identity_matched_to_someone_else_moves_its_records_with_the_next_pass(
+    engine: Engine, settings: Settings, people: None, embedder: CountingEmbedder
+) -> None:
+    connector = ListConnector(items={"msg-1": kudos(1, ANA)})
+    _sync(engine, settings, connector, embedder)
+    with engine.begin() as conn:
+        match(conn, [Match("chat", "U-ana", "E004")], actor="hr", by="hand")
+    assert _stored(engine) == {}  # not left on Ana meanwhile
+    _sync(engine, settings, connector, embedder)
+    with engine.connect() as conn:
+        subject = conn.execute(
+            select(Person.employee_id).join(Record, Record.subject_id == Person.id)
+        )
+        assert subject.scalar_one() == "E004"
+
+
+def test_letting_a_source_in_again_asks_for_a_full_pass_that_brings_the_records_back(
+    engine: Engine, settings: Settings, people: None, embedder: CountingEmbedder
+) -> None:
+    connector = ListConnector(items={"msg-1": kudos(1, ANA)})
+    _sync(engine, settings, connector, embedder)
+    with engine.begin() as conn:
+        ana = conn.execute(select(Person.id).where(Person.employee_id == "E001")).scalar_one()
+        opt_out(conn, ana, "chat", actor="ana")
+    _sync(engine, settings, connector, embedder)
+    with engine.begin() as conn:
+        opt_in(conn, ana, "chat", actor="ana")
+    back = _sync(engine, settings, connector, embedder)
+    assert back.full and back.inserted == 1
+
+
+def test_a_run_left_running_by_a_killed_process_is_told_failed_by_the_next(
+    engine: Engine, settings: Settings, people: None, embedder: CountingEmbedder
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(insert(ConnectorRun).values(connector="chat", actor="killed"))
+    _sync(engine, settings, ListConnector(items={"msg-1": kudos(1, ANA)}), embedder)
+    with engine.connect() as conn:
+        runs = recent_runs(conn, connector="chat", limit=5)
+    assert [(r.actor, r.status) for r in runs] == [("test", "succeeded"), ("killed", "failed")]
+    assert "stopped before the end" in (runs[1].error or "")

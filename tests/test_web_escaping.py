@@ -993,6 +993,14 @@ def connector_variants(h: str) -> Iterator[Variant]:
     lines = [
         ConnectorLine(name=h, configured=True, last_run=run, unmatched_identities=2),
         ConnectorLine(name="jira", configured=False, last_run=None, unmatched_identities=0),
+        ConnectorLine(
+            name=h,
+            configured=True,
+            last_run=None,
+            unmatched_identities=0,
+            stopped_at=when,
+            stopped_by=h,
+        ),
     ]
     identity = IdentityLine(
         system=h,

@@ -115,6 +115,7 @@ class SourceClient:
         etag: str | None = None,
     ) -> Answer:
         server_errors = 0
+        waited = 0.0  # for this request: a source that keeps saying "wait" is not waited for ever
         while True:
             headers = {"If-None-Match": etag} if etag else {}
             try:
@@ -130,7 +131,8 @@ class SourceClient:
                 continue
             wait = rate_limit_wait(answer.status, answer.headers, answer.data)
             if wait is not None:
-                self._wait(wait, f"{self.source} rate limit ({answer.status})")
+                waited += wait
+                self._wait(wait, waited, f"{self.source} rate limit ({answer.status})")
                 continue
             if answer.status >= 500 and server_errors + 1 < _SERVER_ERRORS_TRIED:
                 server_errors += 1
@@ -149,12 +151,29 @@ class SourceClient:
         answer = self.get(url, params=params)
         yield answer
         while (next_url := answer.links.get("next")) is not None:
+            self._same_origin(next_url)
             answer = self.get(next_url)
             yield answer
 
-    def _wait(self, seconds: float, reason: str) -> None:
-        if seconds > self.max_wait_s:
-            raise RateLimited(self.source, seconds)
+    def _same_origin(self, url: str) -> None:
+        """A next page is followed on the source's own scheme, host and port only: the
+        client sends its token with every request, and a Link header naming another host
+        (a hostile or misconfigured upstream) must not receive it."""
+        target = httpx.URL(url)
+        if not target.is_relative_url:
+            base = self._client.base_url
+            if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
+                raise SourceFailed(
+                    f"{self.source} named a next page on another host ({target.host}); "
+                    "it is not followed",
+                    field="connection",
+                )
+
+    def _wait(self, seconds: float, waited: float, reason: str) -> None:
+        """Wait `seconds`, or pause the run when this request's waits (`waited`, these
+        seconds included) would pass the longest allowed."""
+        if waited > self.max_wait_s:
+            raise RateLimited(self.source, waited)
         if self.waits is not None:
             self.waits(seconds, reason)
         self.sleeper(seconds)

@@ -11,10 +11,12 @@ from pathlib import Path
 from pydantic import BaseModel
 from sqlalchemy import (
     ARRAY,
+    ColumnElement,
     Connection,
     String,
     TableValuedAlias,
     bindparam,
+    delete,
     func,
     select,
     update,
@@ -22,13 +24,21 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain.errors import NotFound
+from retrieval.schema import Record
 from service.audit import audit, audit_rows
 from service.connectors.model import Identity
-from service.db.models import ConnectorState, ExternalIdentity, Person
+from service.connectors.runs import ask_full_pass
+from service.db.models import ExternalIdentity, Person
 from service.ingest.csv_rows import read_csv
 from service.ingest.errors import IngestRefused, RowError
 
 IdentityKey = tuple[str, str]  # (system, external_id)
+IDENTITY_KEY = "identity"  # in a record's metadata: "<system>:<external_id>" of its subject
+REFUSED = "refused"  # matched_by of an identity HR unmatched by hand
+
+
+def identity_key(system: str, external_id: str) -> str:
+    return f"{system}:{external_id}"
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,7 @@ def resolve(connection: Connection, identities: Iterable[Identity]) -> dict[Iden
         update(ExternalIdentity)
         .where(
             ExternalIdentity.person_id.is_(None),
+            ExternalIdentity.matched_by.is_(None),  # not one HR unmatched by hand
             ExternalIdentity.email.is_not(None),
             func.lower(Person.email) == ExternalIdentity.email,
             Person.active,
@@ -187,17 +198,22 @@ def list_identities(
         .offset(offset)
     )
     if unmatched_only:
-        query = query.where(ExternalIdentity.person_id.is_(None))
+        query = query.where(_to_match())
     return [
         IdentityLine.model_validate(row, from_attributes=True) for row in connection.execute(query)
     ]
+
+
+def _to_match() -> ColumnElement[bool]:
+    """Unmatched and not unmatched on purpose: HR's to-do."""
+    return ExternalIdentity.person_id.is_(None) & ExternalIdentity.matched_by.is_(None)
 
 
 def count_unmatched(connection: Connection) -> dict[str, int]:
     """Unmatched identities per system (for /metrics and the HR page)."""
     query = (
         select(ExternalIdentity.system, func.count())
-        .where(ExternalIdentity.person_id.is_(None))
+        .where(_to_match())
         .group_by(ExternalIdentity.system)
     )
     return {system: int(count) for system, count in connection.execute(query)}
@@ -212,9 +228,11 @@ class Match:
 
 def match(connection: Connection, matches: Sequence[Match], *, actor: str, by: str) -> int:
     """Match identities to employees by hand (`by` "hand") or from the identities CSV
-    ("csv"), or unmatch them; each audited. A matched identity's connectors run in full
-    next time, so the records skipped for it arrive. NotFound for an identity or an
-    employee that does not exist (nothing is changed then)."""
+    ("csv"), or unmatch them (kept unmatched: no email match takes them again); each
+    audited. The records of an identity whose person changed are deleted at once, and a
+    matched identity's connector makes a full pass next, so its records arrive under the
+    right person. NotFound for an identity or an employee that does not exist (nothing is
+    changed then)."""
     people = _people_ids(connection, {m.employee_id for m in matches if m.employee_id})
     before = _current(connection, matches)
     for m in matches:
@@ -231,9 +249,11 @@ def match(connection: Connection, matches: Sequence[Match], *, actor: str, by: s
             )
             .values(
                 person_id=people[m.employee_id] if m.employee_id else None,
-                matched_by=by if m.employee_id else None,
+                matched_by=by if m.employee_id else REFUSED,
             )
         )
+    moved = [m for m in matches if before[(m.system, m.external_id)] != m.employee_id]
+    _forget_records_of(connection, moved)
     audit_rows(
         connection,
         actor=actor,
@@ -248,8 +268,23 @@ def match(connection: Connection, matches: Sequence[Match], *, actor: str, by: s
             for m in matches
         ],
     )
-    _ask_full_runs(connection, {m.system for m in matches if m.employee_id})
+    ask_full_pass(connection, {m.system for m in moved if m.employee_id})
     return len(matches)
+
+
+def _forget_records_of(connection: Connection, matches: Sequence[Match]) -> None:
+    """The records stored for identities now matched to someone else, or to nobody: they
+    were about the person the identity was matched to before, and must not stay there.
+    The full pass a new match asks for brings them back under the right person."""
+    if not matches:
+        return
+    keys = [identity_key(m.system, m.external_id) for m in matches]
+    connection.execute(
+        delete(Record).where(
+            Record.meta[IDENTITY_KEY].astext
+            == func.any(bindparam("identity_keys", keys, type_=ARRAY(String)))
+        )
+    )
 
 
 def _people_ids(connection: Connection, employee_ids: set[str | None]) -> dict[str, int]:
@@ -274,21 +309,6 @@ def _current(connection: Connection, matches: Sequence[Match]) -> dict[IdentityK
         .outerjoin(Person, Person.id == ExternalIdentity.person_id)
     )
     return {(r.system, r.external_id): r.employee_id for r in connection.execute(query)}
-
-
-def _ask_full_runs(connection: Connection, systems: set[str]) -> None:
-    """The connectors whose people come from these systems run in full next time. A
-    connector's name is its system's (github, jira, slack) in this release."""
-    if not systems:
-        return
-    statement = pg_insert(ConnectorState).values(
-        [{"connector": system, "full_next": True} for system in sorted(systems)]
-    )
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["connector"], set_={"full_next": True, "updated_at": func.now()}
-        )
-    )
 
 
 def read_identities_csv(path: Path, *, label: str | None = None) -> list[tuple[int, Match]]:

@@ -1,6 +1,7 @@
 """A connector's stored state (its cursor, whether the next run is full) and its runs:
 what each fetched, wrote, skipped and why, its rate-limit waits and how it ended."""
 
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -190,6 +191,72 @@ def reset_cursor(connection: Connection, connector: str) -> None:
     everything."""
     save_cursor(connection, connector, {})
     end_pass(connection, connector)
+
+
+def ask_full_pass(connection: Connection, connectors: set[str]) -> None:
+    """These connectors make a full pass from their next run on (or once the pass under
+    way ends): an identity matched, a person letting a source in again."""
+    if not connectors:
+        return
+    statement = pg_insert(ConnectorState).values(
+        [{"connector": name, "full_next": True} for name in sorted(connectors)]
+    )
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["connector"], set_={"full_next": True, "updated_at": func.now()}
+        )
+    )
+
+
+def hold_source_lock(connection: Connection, source: str) -> None:
+    """Until this transaction ends, no other writes the source's records by the rules of
+    who may have them: a sync's batch, an opt-out, a purge. Taken by each, so an opt-out
+    made while a batch is written either waits for it and deletes what it wrote, or
+    commits first and the batch sees it."""
+    key = zlib.crc32(f"fairdraft.source.{source}".encode())
+    connection.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+def stop(connection: Connection, connector: str, *, actor: str) -> None:
+    """No run of the connector until HR resumes it (a purge stops it)."""
+    values = {"stopped_at": func.now(), "stopped_by": actor, "updated_at": func.now()}
+    statement = pg_insert(ConnectorState).values(connector=connector, **values)
+    connection.execute(statement.on_conflict_do_update(index_elements=["connector"], set_=values))
+
+
+def resume(connection: Connection, connector: str) -> bool:
+    """Let the connector run again (from its cursor: after a purge, from nothing); whether
+    it was stopped."""
+    result = connection.execute(
+        update(ConnectorState)
+        .where(ConnectorState.connector == connector, ConnectorState.stopped_at.is_not(None))
+        .values(stopped_at=None, stopped_by=None)
+    )
+    return bool(result.rowcount)
+
+
+def stopped(connection: Connection, connector: str) -> tuple[datetime, str] | None:
+    """When and by whom the connector was stopped, or None."""
+    row = connection.execute(
+        select(ConnectorState.stopped_at, ConnectorState.stopped_by).where(
+            ConnectorState.connector == connector, ConnectorState.stopped_at.is_not(None)
+        )
+    ).one_or_none()
+    return (row.stopped_at, row.stopped_by or "") if row else None
+
+
+def close_abandoned_runs(connection: Connection, connector: str) -> None:
+    """Runs still 'running' when a new one holds the connector's lock: their process
+    stopped before the end (killed, its machine gone). Told as failed, not left running."""
+    connection.execute(
+        update(ConnectorRun)
+        .where(ConnectorRun.connector == connector, ConnectorRun.status == "running")
+        .values(
+            status="failed",
+            error="its process stopped before the end; the next run went on from its cursor",
+            finished_at=func.now(),
+        )
+    )
 
 
 def start_run(connection: Connection, connector: str, *, full: bool, actor: str) -> int:

@@ -18,7 +18,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC
+from datetime import UTC, datetime
 
 from sqlalchemy import ARRAY, Connection, Engine, String, bindparam, delete, func, select, text
 
@@ -26,17 +26,27 @@ from domain.errors import Conflict, FairdraftError
 from retrieval.embedding import Embedder
 from retrieval.schema import RECORD_KINDS, Record
 from service.connectors.http import RateLimited
-from service.connectors.identities import IdentityKey, PersonKey, count_waiting, resolve
+from service.connectors.identities import (
+    IDENTITY_KEY,
+    IdentityKey,
+    PersonKey,
+    count_waiting,
+    identity_key,
+    resolve,
+)
 from service.connectors.model import Batch, Connector, Cursor, Identity, SourceRecord
 from service.connectors.registry import build, configured
 from service.connectors.runs import (
     RunSummary,
+    close_abandoned_runs,
     end_pass,
+    hold_source_lock,
     load_state,
     note_seen,
     save_cursor,
     start_pass,
     start_run,
+    stopped,
     store_run,
 )
 from service.db.models import SourceOptOut
@@ -134,6 +144,10 @@ def _plan(connection: Connection, connector: Connector, *, full: bool) -> Plan:
     asked for by a match by hand and none is in progress; a pass in progress (paused by a
     rate limit, or failed) goes on from its saved cursor; else the run fetches what
     changed since the cursor."""
+    halt = stopped(connection, connector.name)
+    if halt is not None:
+        raise ConnectorStopped(connector.name, *halt)
+    close_abandoned_runs(connection, connector.name)
     state = load_state(connection, connector.name)
     if full or (state.full_next and state.pass_started_at is None):
         start_pass(connection, connector.name)
@@ -180,6 +194,30 @@ def _run(context: SyncContext, connector: Connector, *, actor: str, full: bool) 
     return summary
 
 
+class ConnectorStopped(Conflict):
+    """HR purged the source and stopped its connector; it runs again once resumed."""
+
+    def __init__(self, name: str, when: datetime, by: str) -> None:
+        super().__init__(
+            f"the {name} connector was stopped on {when:%Y-%m-%d %H:%M} UTC by {by} (its "
+            "records were purged); resume it to sync again",
+            field="connector",
+        )
+
+
+def _drop_opted_out(connection: Connection, source: str) -> None:
+    """Under the source's lock: what this batch wrote about people who opted out while the
+    run was going (the run read the opt-outs when it started) goes at once."""
+    connection.execute(
+        delete(Record).where(
+            Record.source == source,
+            Record.subject_id.in_(
+                select(SourceOptOut.person_id).where(SourceOptOut.source == source)
+            ),
+        )
+    )
+
+
 def _opted_out(connection: Connection, source: str) -> frozenset[int]:
     query = select(SourceOptOut.person_id).where(SourceOptOut.source == source)
     return frozenset(connection.execute(query).scalars())
@@ -206,6 +244,11 @@ def _write_batch(
     written = IngestSummary(path=connector.name, format="records")
 
     def finish(connection: Connection) -> None:
+        hold_source_lock(connection, connector.name)
+        halt = stopped(connection, connector.name)
+        if halt is not None:  # purged while this run fetched: write nothing more
+            raise ConnectorStopped(connector.name, *halt)
+        _drop_opted_out(connection, connector.name)
         summary.deleted += delete_source_records(connection, connector.name, batch.deleted)
         summary.inserted += written.inserted
         summary.updated += written.updated
@@ -298,7 +341,11 @@ def _row(
     author: PersonKey | None,
 ) -> RecordRow:
     author_name = author.employee_id if author else _identity_name(record.author)
-    metadata = {**record.metadata, CONNECTOR_KEY: source}
+    metadata = {
+        **record.metadata,
+        CONNECTOR_KEY: source,
+        IDENTITY_KEY: identity_key(record.subject.system, record.subject.external_id),
+    }
     data = {
         "kind": record.kind,
         "author": author_name,

@@ -105,6 +105,8 @@ class Person(Base):
     """One employee from the HRIS export; `employee_id` is the HRIS key, `id` ours."""
 
     __tablename__ = "people"
+    # One person an address whatever its case (SCIM and sign-in compare without case).
+    __table_args__ = (Index("uq_people_email_lower", func.lower(text("email")), unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     employee_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -122,6 +124,9 @@ class Person(Base):
     # kept with their evidence and reviews but can no longer sign in or be a participant.
     active: Mapped[bool] = mapped_column(Boolean, server_default="true")
     left_on: Mapped[date | None] = mapped_column(Date)
+    # The identity provider's subject this person first signed in with (single sign-on);
+    # another subject with the same email is refused.
+    sso_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
 
@@ -731,7 +736,8 @@ class PromotionNomination(Base):
 # service/connectors/).
 
 RUN_STATUSES = ("running", "succeeded", "paused", "failed")
-MATCHED_BY = ("email", "csv", "hand")
+# refused: HR unmatched it by hand, so no email match may take it again
+MATCHED_BY = ("email", "csv", "hand", "refused")
 
 
 class ConnectorState(Base):
@@ -750,6 +756,10 @@ class ConnectorState(Base):
     # from which it has covered everything (the sweep at its end spares what is older).
     pass_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     pass_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # HR purged the source: no run until HR resumes the connector (a purge that the next
+    # hourly run undid would be no purge).
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stopped_by: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = _updated_at()
 
 

@@ -280,7 +280,7 @@ def _drop_duplicates(
 ) -> tuple[list[PersonRow], list[RowError]]:
     first_line: dict[str, int] = {}
     email_line: dict[str, int] = {}
-    owner = {e.row.email: employee_id for employee_id, e in existing.items()}
+    owner = {e.row.email.lower(): employee_id for employee_id, e in existing.items()}
     new_email = {row.employee_id: row.email for row in rows}
     kept: list[PersonRow] = []
     errors: list[RowError] = []

@@ -15,6 +15,7 @@ from service.connectors.overview import (
     ConnectorLine,
     known_source,
     overview,
+    resume_connector,
     sync_payload,
 )
 from service.connectors.privacy import (
@@ -57,6 +58,11 @@ class SourceIn(BaseModel):
     opted_out: bool
 
 
+class ResumeOut(BaseModel):
+    connector: str
+    resumed: bool = Field(description="False when it was not stopped.")
+
+
 @router.get("/connectors", summary="Each connector, whether it is configured, its last run (HR)")
 def connectors(
     principal: HrDep, connection: ConnectionDep, settings: SettingsDep
@@ -89,6 +95,15 @@ def sync_now(
     return accepted(connection, response, principal, SYNC_JOB, payload, max_attempts=1)
 
 
+@router.post(
+    "/connectors/{name}/resume",
+    summary="Let a connector stopped by a purge run again, from nothing (HR)",
+)
+def resume_now(name: str, principal: HrDep, connection: ConnectionDep) -> ResumeOut:
+    resumed = resume_connector(connection, name, actor=principal.actor)
+    return ResumeOut(connector=name, resumed=resumed)
+
+
 @router.get(
     "/connectors/identities",
     summary="People as the sources name them, unmatched first (HR)",
@@ -105,7 +120,7 @@ def identities(
 
 
 @router.put(
-    "/connectors/identities/{system}/{external_id}",
+    "/connectors/identities/{system}/{external_id:path}",
     summary="Match an identity to an employee by hand, or unmatch it (HR)",
 )
 def match_identity(

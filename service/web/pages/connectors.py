@@ -10,7 +10,13 @@ from fastapi.responses import RedirectResponse, Response
 
 from domain.errors import Invalid
 from service.connectors.identities import Match, list_identities, match
-from service.connectors.overview import SYNC_JOB, known_source, overview, sync_payload
+from service.connectors.overview import (
+    SYNC_JOB,
+    known_source,
+    overview,
+    resume_connector,
+    sync_payload,
+)
 from service.connectors.privacy import opt_in, opt_out, opted_out_sources, purge_source
 from service.connectors.registry import CONNECTORS
 from service.connectors.runs import recent_runs
@@ -63,7 +69,7 @@ def sync_form(
 
 
 @router.post(
-    "/hr/connectors/identities/{system}/{external_id}",
+    "/hr/connectors/identities/{system}/{external_id:path}",
     dependencies=[SameOrigin, back_to(HR_PAGE)],
 )
 def match_form(
@@ -82,6 +88,13 @@ def match_form(
     return redirect_with(HR_PAGE, notice=notice)
 
 
+@router.post("/hr/connectors/{name}/resume", dependencies=[SameOrigin, back_to(HR_PAGE)])
+def resume_form(name: str, principal: PagePrincipal, connection: ConnectionDep) -> Response:
+    require_hr(principal, CONNECTORS_ARE_HRS)
+    resume_connector(connection, name, actor=principal.actor)
+    return redirect_with(HR_PAGE, notice=f"{name} may sync again; its next run reads everything.")
+
+
 @router.post("/hr/connectors/sources/{source}/purge", dependencies=[SameOrigin, back_to(HR_PAGE)])
 def purge_form(
     source: str,
@@ -94,7 +107,8 @@ def purge_form(
     if confirm != "yes":
         raise Invalid(f"tick the box to confirm deleting every {name} record", field="confirm")
     deleted = purge_source(connection, name, actor=principal.actor)
-    return redirect_with(HR_PAGE, notice=f"{deleted} {name} records deleted.")
+    notice = f"{deleted} {name} records deleted; {name} is stopped until you resume it."
+    return redirect_with(HR_PAGE, notice=notice)
 
 
 @router.get("/me/sources")

@@ -2,7 +2,9 @@
 (connector_state, and the records a full pass has seen so far: connector_seen),
 its runs (connector_runs), the identities sources name and whom they are matched to
 (external_identities), people's per-source opt-outs (source_opt_outs); leavers kept but
-inactive (people.active, people.left_on); who managed whom when (manager_history), written
+inactive (people.active, people.left_on); one person an email whatever its case, and the
+single sign-on subject a person is bound to (people.sso_subject); who managed whom when
+(manager_history), written
 by a trigger on people so every way people change (people.csv, HRIS exports, SCIM) keeps it.
 
 Revision ID: 0017
@@ -61,6 +63,15 @@ def upgrade() -> None:
         "people", sa.Column("active", sa.Boolean(), server_default="true", nullable=False)
     )
     op.add_column("people", sa.Column("left_on", sa.Date(), nullable=True))
+    # The provider's `sub` a person first signed in with (service/access/sso.py): a later
+    # sign-in under another subject is refused, so an email moved to another account at
+    # the provider (or by a SCIM client) does not move the person with it.
+    op.add_column("people", sa.Column("sso_subject", sa.String(255), nullable=True))
+    op.create_unique_constraint(op.f("uq_people_sso_subject"), "people", ["sso_subject"])
+    # One person an address, whatever its case: people.csv always stored it lower-case,
+    # SCIM and the sign-in compare without case.
+    op.execute("UPDATE people SET email = lower(email) WHERE email <> lower(email)")
+    op.create_index("uq_people_email_lower", "people", [sa.text("lower(email)")], unique=True)
     _manager_history()
     op.create_table(
         "connector_state",
@@ -69,6 +80,8 @@ def upgrade() -> None:
         sa.Column("full_next", sa.Boolean(), server_default="false", nullable=False),
         sa.Column("pass_started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("pass_since", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("stopped_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("stopped_by", sa.Text(), nullable=True),
         _when("updated_at"),
         sa.PrimaryKeyConstraint("connector", name=op.f("pk_connector_state")),
     )
@@ -161,7 +174,7 @@ def _external_identities() -> None:
         _when("first_seen"),
         _when("last_seen"),
         sa.CheckConstraint(
-            "matched_by IN ('email', 'csv', 'hand')",
+            "matched_by IN ('email', 'csv', 'hand', 'refused')",
             name=op.f("ck_external_identities_matched_by"),
         ),
         _people("external_identities", "person_id", "SET NULL"),
@@ -179,5 +192,8 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER people_manager_history ON people")
     op.execute("DROP FUNCTION record_manager_spell()")
     op.drop_table("manager_history")
+    op.drop_index("uq_people_email_lower", table_name="people")
+    op.drop_constraint(op.f("uq_people_sso_subject"), "people", type_="unique")
+    op.drop_column("people", "sso_subject")
     op.drop_column("people", "left_on")
     op.drop_column("people", "active")
