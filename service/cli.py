@@ -34,6 +34,7 @@ from service.cli_peers import (
 )
 from service.cli_reminders import remind
 from service.cli_service import panel_app, period_option, role_app, serve, token_app, worker
+from service.cli_sso import sso_app
 from service.ingest.formats import FORMATS
 from service.settings import Settings, get_settings
 
@@ -54,6 +55,7 @@ app.add_typer(drafts_app, name="drafts")
 app.add_typer(cycle_app, name="cycle")
 app.add_typer(hris_app, name="hris")
 app.add_typer(connectors_app, name="connectors")
+app.add_typer(sso_app, name="sso")
 cycle_app.command("nominations")(nominations_show)
 cycle_app.command("nominate")(nominate)
 cycle_app.command("approve-nominations")(approve_nominations_command)

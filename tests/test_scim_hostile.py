@@ -215,6 +215,49 @@ def test_bad_patches_are_400_and_change_nothing(
         assert conn.scalar(select(Person.name)) == "Ann"
 
 
+@pytest.mark.parametrize(
+    ("operation", "detail"),
+    [
+        (
+            {"op": "replace", "path": 'emails[type eq "work"].value', "value": 5},
+            'emails[type eq "work"].value: must be a string',
+        ),
+        ({"op": "replace", "path": "active", "value": "maybe"}, "active: must be true or false"),
+        ({"op": "replace", "value": {"active": "maybe"}}, "active: must be true or false"),
+        ({"op": "replace", "path": "name.givenName", "value": [1]}, "name.givenName: must be"),
+    ],
+)
+def test_a_patch_value_of_the_wrong_type_is_told_by_its_path_not_by_pydantic(
+    scim: TestClient, engine: Engine, operation: dict[str, Any], detail: str
+) -> None:
+    ann = scim.post("/scim/v2/Users", json=user("ann", displayName="Ann"), headers=SCIM)
+    patch = {"schemas": [PATCH], "Operations": [operation]}
+    body = refused(
+        scim.patch(f"/scim/v2/Users/{ann.json()['id']}", json=patch, headers=SCIM),
+        400,
+        "invalidValue",
+    )
+    assert body["detail"].startswith(detail), body
+    for leak in ("validation error", "pydantic", "http", "\n", "WorkEmail", "[type="):
+        assert leak not in body["detail"], body
+    with engine.connect() as conn:
+        assert conn.scalar(select(Person.active)) is True
+
+
+def test_a_group_patch_value_of_the_wrong_type_is_told_by_its_path(scim: TestClient) -> None:
+    group = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Core"}
+    created = scim.post("/scim/v2/Groups", json=group, headers=SCIM)
+    assert created.status_code == 201, created.text
+    patch = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "replace", "path": "displayName", "value": 5}],
+    }
+    body = refused(
+        scim.patch(f"/scim/v2/Groups/{created.json()['id']}", json=patch, headers=SCIM), 400
+    )
+    assert body["detail"] == "displayName: must be a string", body
+
+
 def test_unknown_ids_paths_and_methods_are_scim_errors(scim: TestClient) -> None:
     for path in (
         "/Users/999999",

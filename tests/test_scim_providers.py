@@ -17,6 +17,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from service.app import create_app
 from service.db.models import AuditEvent, ManagerSpell, Person, ScimGroupMember
+from service.ingest.people import ingest_people
 from service.settings import Settings
 from tests.scim_server import SCIM_TOKEN
 
@@ -116,7 +117,7 @@ def test_entra_creates_moves_disables_and_deletes_but_keeps_the_person(
     row = person(engine, user)
     assert row["employee_id"] == "701984"
     assert row["manager_id"] == manager
-    assert row["email"] == "updatedEmail@testuser.com"  # the work email Entra replaced
+    assert row["email"] == "updatedemail@testuser.com"  # the work email Entra replaced
     assert row["name"] == "Updated Name"
     assert row["department"] == "Finance"
     assert row["active"] is False and row["left_on"] == date.today()
@@ -305,3 +306,48 @@ def test_entra_s_manager_as_a_bare_string_in_the_extension_is_read_as_its_value(
     _patch(scim, worker, {"op": "Replace", "value": {ENTERPRISE: {"manager": other}}})
     assert person(engine, int(worker))["manager_id"] == int(other)
     assert spells(engine, int(worker)) == [(int(boss), False), (int(other), True)]
+
+
+def test_an_email_in_any_case_is_stored_lower_case_and_found_in_any_case(
+    scim: TestClient, engine: Engine, tmp_path: Path
+) -> None:
+    """Okta and Entra send either case; people.csv stores lower case: one address, one
+    person, whichever of them writes it."""
+    body = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+        "userName": "Ana.Lima@Example.com",
+        "emails": [{"value": "Ana.Lima@Example.com", "type": "work", "primary": True}],
+        ENTERPRISE: {"employeeNumber": "E77"},
+    }
+    created = scim.post("/scim/v2/Users", json=body, headers=SCIM)
+    assert created.status_code == 201, created.text
+    ana = int(created.json()["id"])
+    assert person(engine, ana)["email"] == "ana.lima@example.com"
+    for scim_filter in (
+        'userName eq "ANA.LIMA@example.COM"',
+        'userName eq "ana.lima@example.com"',
+        'emails[type eq "work"].value eq "ANA.Lima@EXAMPLE.com"',
+        'emails.value eq "ana.lima@example.com"',
+    ):
+        found = scim.get("/scim/v2/Users", params={"filter": scim_filter}, headers=SCIM).json()
+        assert [r["id"] for r in found["Resources"]] == [str(ana)], scim_filter
+    # The same address in another case is the same user: a second create is refused.
+    other_case = {**body, "userName": "ANA.LIMA@example.com"}
+    other_case["emails"] = [{"value": "ana.lima@EXAMPLE.com", "primary": True}]
+    again = scim.post("/scim/v2/Users", json=other_case, headers=SCIM)
+    assert again.status_code == 409 and again.json()["scimType"] == "uniqueness", again.text
+
+    people_csv = tmp_path / "people.csv"
+    people_csv.write_text(
+        "employee_id,name,email,manager_id,level,job_family,department,location,hire_date\n"
+        "E77,Ana Lima,ana.lima@example.com,,L4,eng,Payments,Lisbon,2024-01-02\n",
+        encoding="utf-8",
+    )
+    summary = ingest_people(engine, people_csv, actor="test", skip_invalid=False, batch_rows=500)
+    assert (summary.inserted, summary.updated) == (0, 1)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Person.id, Person.email).where(Person.email.ilike("ana.lima@example.com"))
+        ).all()
+    assert [(r.id, r.email) for r in rows] == [(ana, "ana.lima@example.com")]
+    assert person(engine, ana)["level"] == "L4"

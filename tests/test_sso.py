@@ -31,13 +31,15 @@ from joserfc.jws import JWSRegistry
 from pydantic import SecretStr, ValidationError
 from pytest_httpserver import HTTPServer
 from sqlalchemy import Engine, insert, select
+from typer.testing import CliRunner
 from werkzeug import Request as WerkzeugRequest
 from werkzeug import Response as WerkzeugResponse
 
 from service.access.sso import COOKIE, Refusal
 from service.app import create_app
+from service.cli import app
 from service.db.models import AuditEvent, Person
-from service.settings import Settings
+from service.settings import Settings, get_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "oidc"
 CLIENT_ID = "fairdraft-test"
@@ -532,3 +534,99 @@ def test_refused_callbacks_count_as_failed_sign_ins_for_the_address(
         answers = [sign_in_via_provider(client, provider).status_code for _ in range(3)]
     assert answers == [403, 403, 429]
     assert len(audit_rows(engine, "sso.refused")) == 3  # the third is audited too
+
+
+# ---------------------------------------------------------------- the subject binding
+
+
+def bound_subject(engine: Engine, person_id: int) -> str | None:
+    with engine.begin() as conn:
+        return conn.scalar(select(Person.sso_subject).where(Person.id == person_id))
+
+
+def test_the_first_sign_in_binds_the_subject_and_another_subject_is_refused(
+    app_client: TestClient, provider: StandIn, engine: Engine, people: dict[str, int]
+) -> None:
+    """An email moved at the provider (or by a SCIM client) to another account does not
+    take the person with it: the account that signed in first is the only way in."""
+    assert sign_in_via_provider(app_client, provider).status_code == 200
+    assert bound_subject(engine, people["E1"]) == "00u-ana"
+    assert audit_rows(engine, "sso.bound") == [{"sso_subject": "00u-ana", "client": "testclient"}]
+    assert sign_in_via_provider(app_client, provider).status_code == 200  # the same subject
+    assert len(audit_rows(engine, "sso.bound")) == 1
+
+    app_client.cookies.clear()
+    provider.claims = {"sub": "00u-mallory"}  # Ana's address, on another account
+    done = sign_in_via_provider(app_client, provider)
+    assert done.status_code == 403, done.text
+    assert "an account other than the one fairdraft knows for your address" in refused_page(done)
+    assert app_client.get("/me", follow_redirects=False).status_code == 303  # to sign-in
+    assert audit_rows(engine, "sso.refused") == [
+        {"reason": "subject_mismatch", "email": "ana.alvarez@example.com", "client": "testclient"}
+    ]
+    assert bound_subject(engine, people["E1"]) == "00u-ana"
+
+
+def test_a_subject_bound_to_one_person_cannot_sign_in_as_another(
+    app_client: TestClient, provider: StandIn, engine: Engine, people: dict[str, int]
+) -> None:
+    """The account that is Ana's, given another person's address, is refused too (and
+    the unique subject is never a 500)."""
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Person).values(
+                employee_id="E3",
+                name="Hana HR",
+                email="hana.hr@example.com",
+                level="L5",
+                job_family="hr",
+                department="People",
+                location="Lisbon",
+            )
+        )
+    assert sign_in_via_provider(app_client, provider).status_code == 200
+    app_client.cookies.clear()
+    provider.claims = {"email": "hana.hr@example.com"}  # sub stays 00u-ana
+    done = sign_in_via_provider(app_client, provider)
+    assert done.status_code == 403, done.text
+    assert [r["reason"] for r in audit_rows(engine, "sso.refused")] == ["subject_mismatch"]
+    with engine.begin() as conn:
+        hana = conn.scalar(select(Person.sso_subject).where(Person.employee_id == "E3"))
+    assert hana is None
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) -> None:
+    monkeypatch.setenv("FAIRDRAFT_DATABASE_URL", database_url)
+    monkeypatch.setenv("FAIRDRAFT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FAIRDRAFT_EMBEDDING_MODEL", "hashing-384")
+    get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_hr_unbinds_a_person_and_their_next_sign_in_binds_anew(
+    app_client: TestClient, provider: StandIn, engine: Engine, people: dict[str, int]
+) -> None:
+    assert sign_in_via_provider(app_client, provider).status_code == 200
+    app_client.cookies.clear()
+    provider.claims = {"sub": "00u-ana-new"}  # her account at the provider was replaced
+    assert sign_in_via_provider(app_client, provider).status_code == 403
+
+    unbound = CliRunner().invoke(app, ["sso", "unbind", "E1"])
+    assert unbound.exit_code == 0, unbound.output
+    assert "E1 unbound" in unbound.output
+    assert bound_subject(engine, people["E1"]) is None
+    assert audit_rows(engine, "sso.unbound") == [{"sso_subject": None}]
+    with engine.begin() as conn:
+        before = conn.scalar(select(AuditEvent.before).where(AuditEvent.action == "sso.unbound"))
+    assert before == {"sso_subject": "00u-ana"}
+
+    assert sign_in_via_provider(app_client, provider).status_code == 200
+    assert bound_subject(engine, people["E1"]) == "00u-ana-new"
+    again = CliRunner().invoke(app, ["sso", "unbind", "E2"])  # never signed in
+    assert again.exit_code == 0 and "nothing changed" in again.output
+    unknown = CliRunner().invoke(app, ["sso", "unbind", "E404"])
+    assert unknown.exit_code == 2
+    assert "no person has employee id 'E404'" in unknown.output
+    assert "Traceback" not in unknown.output
+    assert len(audit_rows(engine, "sso.unbound")) == 1

@@ -4,7 +4,8 @@
 and PKCE (S256) challenge; the provider sends it back to `GET /sign-in/oidc/callback` with
 a code, which fairdraft exchanges for an ID token over the back channel (Authlib), checks
 (signature by the provider's JWKS, iss, aud == our client id, exp and iat with a minute's
-leeway, nonce), and maps to a person by the email claim. An active person gets the same
+leeway, nonce), and maps to a person by the email claim, then by the subject the person
+is bound to. An active person gets the same
 page session as a one-time sign-in link (service/access/sessions.py): same cookie, same
 idle and absolute lifetimes, same CSRF protection. The callback answers with a page that
 moves on to `next` by itself rather than a redirect (templates/signed_in.html.j2): the
@@ -20,6 +21,17 @@ process other than the one that started the sign-in may get the callback. What t
 cookie holds is worth nothing elsewhere: the state only binds the callback to this
 browser, the nonce to this ID token, and the verifier is useless without the code, which
 the provider sends once, to our registered redirect URI.
+
+The subject binding: the first sign-in stores the ID token's `sub` in people.sso_subject,
+and a later sign-in under another `sub` (or a `sub` bound to someone else) is refused. An
+email is not an identity: whoever can change addresses at the provider (its admin, or a
+holder of the SCIM token) could otherwise give an HR admin's address to an account of
+theirs and sign in as that admin. `sub` alone is the key, without the issuer: one issuer
+is configured (FAIRDRAFT_SSO_ISSUER, checked against every token's `iss`), and OpenID
+Connect Core 1.0, 2 makes `sub` unique and never reassigned within an issuer. Moving to
+another provider changes every `sub`, so HR clears the bindings then (`fairdraft sso
+unbind`), which a stored issuer would not spare them either. HR clears one binding the
+same way when a person's account at the provider is replaced.
 
 A refusal is an `SsoRefused` (a `Refused`) naming why; the callback audits it, counts it
 as a failed sign-in for the address's throttle, and shows the sign-in page with a message
@@ -51,9 +63,10 @@ from joserfc.errors import ClaimError, ExpiredTokenError, InvalidKeyIdError, Jos
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.exc import IntegrityError
 
-from domain.errors import Misconfigured, Refused, Unavailable
+from domain.errors import Misconfigured, NotFound, Refused, Unavailable
 from service.access.sessions import OpenedSession, SessionLifetime, end_session, open_session
 from service.audit import audit
 from service.db.models import Person
@@ -97,6 +110,7 @@ class Refusal(StrEnum):
     UNKNOWN_EMAIL = "unknown_email"
     INACTIVE = "inactive"
     AMBIGUOUS_EMAIL = "ambiguous_email"
+    SUBJECT_MISMATCH = "subject_mismatch"
 
 
 _UNVERIFIABLE = (
@@ -134,6 +148,11 @@ _MESSAGES: dict[Refusal, str] = {
     Refusal.UNKNOWN_EMAIL: _NO_ACCOUNT,
     Refusal.INACTIVE: _NO_ACCOUNT,
     Refusal.AMBIGUOUS_EMAIL: _NO_ACCOUNT,
+    Refusal.SUBJECT_MISMATCH: (
+        "Your identity provider signed you in with an account other than the one fairdraft "
+        "knows for your address, so you are not signed in. Ask HR to check your single "
+        "sign-on account."
+    ),
 }
 _STATUS: dict[Refusal, int] = {
     Refusal.STATE: 400,
@@ -142,6 +161,7 @@ _STATUS: dict[Refusal, int] = {
     Refusal.INACTIVE: 403,
     Refusal.AMBIGUOUS_EMAIL: 403,
     Refusal.EMAIL_UNVERIFIED: 403,
+    Refusal.SUBJECT_MISMATCH: 403,
 }
 
 
@@ -470,6 +490,7 @@ def finish_sign_in(
     with engine.begin() as connection:
         try:
             person_id = active_person(connection, identity.email)
+            bind_subject(connection, person_id, identity, client=client)
         except SsoRefused as refused:
             refuse(connection, refused, actor=actor, client=client)
             return Finished(None, refused, next_path)
@@ -503,6 +524,70 @@ def active_person(connection: Connection, email: str) -> int:
     if not rows[0].active:
         raise SsoRefused(Refusal.INACTIVE, email=email)
     return int(rows[0].id)
+
+
+def bind_subject(
+    connection: Connection, person_id: int, identity: SsoIdentity, *, client: str
+) -> None:
+    """The person's sign-in subject: stored (and audited) on their first sign-in, checked
+    on every later one. SsoRefused when the person is bound to another subject, or this
+    subject to another person (an account at the provider that signed in as someone else
+    before and now carries this address)."""
+    subject = identity.subject
+    held_by = connection.scalar(select(Person.id).where(Person.sso_subject == subject))
+    if held_by is not None and held_by != person_id:
+        raise SsoRefused(Refusal.SUBJECT_MISMATCH, email=identity.email)
+    if held_by == person_id:
+        return
+    # Bound only if no subject is stored yet: a concurrent first sign-in, or one of the
+    # person under another subject, leaves the row as it is and is refused below.
+    try:
+        with connection.begin_nested():
+            bound = connection.execute(
+                update(Person)
+                .where(Person.id == person_id, Person.sso_subject.is_(None))
+                .values(sso_subject=subject)
+            ).rowcount
+    except IntegrityError:  # the same subject bound to someone else at the same moment
+        raise SsoRefused(Refusal.SUBJECT_MISMATCH, email=identity.email) from None
+    if bound != 1:
+        stored = connection.scalar(select(Person.sso_subject).where(Person.id == person_id))
+        if stored == subject:  # the same person's first sign-in, twice at once
+            return
+        raise SsoRefused(Refusal.SUBJECT_MISMATCH, email=identity.email)
+    audit(
+        connection,
+        actor=f"person:{person_id}",
+        action="sso.bound",
+        entity="person",
+        entity_id=str(person_id),
+        before={"sso_subject": None},
+        after={"sso_subject": subject, "client": client},
+    )
+
+
+def unbind_subject(connection: Connection, employee_id: str, *, actor: str) -> str | None:
+    """Clear a person's sign-in subject, so that their next sign-in binds anew (HR, after
+    the person's account at the provider was replaced). The subject it held, or None when
+    it held none; NotFound for an employee id nobody has."""
+    row = connection.execute(
+        select(Person.id, Person.sso_subject).where(Person.employee_id == employee_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"no person has employee id {employee_id!r}", field="employee_id")
+    if row.sso_subject is None:
+        return None
+    connection.execute(update(Person).where(Person.id == row.id).values(sso_subject=None))
+    audit(
+        connection,
+        actor=actor,
+        action="sso.unbound",
+        entity="person",
+        entity_id=str(row.id),
+        before={"sso_subject": row.sso_subject},
+        after={"sso_subject": None},
+    )
+    return str(row.sso_subject)
 
 
 def refuse(connection: Connection, refused: SsoRefused, *, actor: str, client: str) -> None:

@@ -28,6 +28,7 @@ from service.db.models import Person, ScimGroup, ScimGroupMember, ScimUser
 from service.provisioning.errors import (
     ScimInvalid,
     ScimNotFound,
+    apply_patch,
     from_scim_exception,
     from_validation_error,
 )
@@ -116,7 +117,7 @@ def patch_group(
         with POLICY:
             patch = PatchOp[Group].model_validate(payload, scim_ctx=Context.RESOURCE_PATCH_REQUEST)
             group = previous.model_copy(deep=True)
-            patch.patch(group)
+            apply_patch(patch, group)
     except ValidationError as exc:
         raise from_validation_error(exc) from None
     except SCIMException as exc:

@@ -1,7 +1,9 @@
 """What a SCIM User says about a person's columns, and the checks on it.
 
 - email: the primary email, else the work one, else the first; else the userName when it
-  is an email address. fairdraft knows people by work email: a user with none is refused.
+  is an email address; lower-cased, as people.csv stores it (Okta and Entra send either
+  case, and one address is one person whatever its case). fairdraft knows people by work
+  email: a user with none is refused.
 - name: displayName, else name.formatted, else givenName familyName, else the userName.
 - employee_id: the enterprise extension's employeeNumber; when the provider sends none, one
   is made once from the userName (`scim-` and 16 hex digits) and kept from then on.
@@ -107,9 +109,9 @@ def _email(user: User) -> str | None:
                 scim_type="invalidValue",
                 field="emails",
             )
-        return address
+        return address.lower()
     if user.user_name and EMAIL.match(user.user_name.strip()):
-        return user.user_name.strip()
+        return user.user_name.strip().lower()
     return None
 
 

@@ -41,6 +41,7 @@ from service.provisioning.errors import (
     ScimConflict,
     ScimInvalid,
     ScimNotFound,
+    apply_patch,
     from_scim_exception,
     from_validation_error,
 )
@@ -160,7 +161,7 @@ def patch_user(
                 _entra_patch(payload), scim_ctx=Context.RESOURCE_PATCH_REQUEST
             )
             user = previous.model_copy(deep=True)
-            patch.patch(user)
+            apply_patch(patch, user)
     except ValidationError as exc:
         raise from_validation_error(exc) from None
     except SCIMException as exc:
