@@ -71,7 +71,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import Pool
 
 from retrieval.embedding import Embedder, Vectors
-from service.db.models import PROCRASTINATE_JOBS, ConnectorRun, ExternalIdentity, Job
+from service.connectors.identities import count_unmatched
+from service.db.models import PROCRASTINATE_JOBS, ConnectorRun, Job
 from service.settings import Settings
 
 log = logging.getLogger("fairdraft.metrics")
@@ -439,16 +440,11 @@ class ConnectorCollector(Collector):
             .where(runs.finished_at.is_not(None))
             .group_by(runs.connector, runs.status)
         )
-        unmatched = (
-            select(ExternalIdentity.system, func.count().label("n"))
-            .where(ExternalIdentity.person_id.is_(None))
-            .group_by(ExternalIdentity.system)
-        )
         try:
             with self.engine.connect() as conn:
                 total_rows = conn.execute(totals).all()
                 last_rows = conn.execute(last).all()
-                unmatched_rows = conn.execute(unmatched).all()
+                unmatched = count_unmatched(conn)
         except SQLAlchemyError as exc:
             log.warning("metrics: connector runs could not be read (%s)", type(exc).__name__)
             return
@@ -482,11 +478,12 @@ class ConnectorCollector(Collector):
             ended.add_metric([connector, status], at.timestamp())
         identities = GaugeMetricFamily(
             "fairdraft_connector_unmatched_identities",
-            "Identities a source names that no employee is matched to, by system.",
+            "Identities a source names that no employee is matched to, by system (HR's "
+            "to-do, as its connectors page counts them: not those unmatched on purpose).",
             labels=["system"],
         )
-        for system, count in unmatched_rows:
-            identities.add_metric([system], int(count))
+        for system, count in sorted(unmatched.items()):
+            identities.add_metric([system], count)
         yield from (records, waits, waited, ended, identities)
 
 

@@ -56,6 +56,16 @@ class CountingEmbedder:
         return self.inner.embed(texts)
 
 
+class Sleeps:
+    """A connector's sleeper that records the waits instead of sleeping them."""
+
+    def __init__(self) -> None:
+        self.slept: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's FAIRDRAFT_* settings or touches the hub."""

@@ -39,7 +39,7 @@ from service.connectors.sync import UNMATCHED, run_sync
 from service.db.models import Person
 from service.ingest.run import Ingestor
 from service.settings import Settings
-from tests.conftest import FIXTURES, CountingEmbedder
+from tests.conftest import FIXTURES, CountingEmbedder, Sleeps
 
 GITHUB = FIXTURES / "github"
 API = "acme/api"
@@ -78,16 +78,6 @@ def people(ingestor: Ingestor, engine: Engine, tmp_path: Path) -> None:
     csv.write_text("system,external_id,employee_id\ngithub,octocat,E001\ngithub,monalisa,E002\n")
     with engine.begin() as conn:
         import_identities(conn, csv, actor="hr@example.com")
-
-
-class Sleeps:
-    """A sleeper that records instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.seconds.append(seconds)
 
 
 def _settings(settings: Settings, url: str, **extra: Any) -> Settings:
@@ -298,7 +288,7 @@ def test_primary_and_secondary_rate_limits_are_waited_out_and_the_run_goes_on(
     summary = _run(engine, _settings(settings, url), embedder, sleeps)
     assert summary.status == "succeeded", summary.error
     assert summary.rate_limit_waits == 3
-    secondary_header, primary_wait, secondary_message = sleeps.seconds
+    secondary_header, primary_wait, secondary_message = sleeps.slept
     assert secondary_header == 7.0 and secondary_message == 60.0
     assert 25 <= primary_wait <= 32
     assert {key: value[0] for key, value in _stored(engine).items()} == FIRST

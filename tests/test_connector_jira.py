@@ -24,7 +24,7 @@ from service.connectors.sync import UNMATCHED, run_sync
 from service.db.models import Record
 from service.ingest.run import Ingestor
 from service.settings import Settings
-from tests.conftest import FIXTURES, CountingEmbedder
+from tests.conftest import FIXTURES, CountingEmbedder, Sleeps
 
 JIRA = FIXTURES / "jira"
 Handler = Callable[[Request], Response]
@@ -88,14 +88,6 @@ def _settings(base: Settings | None, server: HTTPServer, **extra: object) -> Set
     if base is None:
         return Settings(_env_file=None, **values)  # type: ignore[arg-type]
     return base.model_copy(update=values)
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.slept: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.slept.append(seconds)
 
 
 def _connector(settings: Settings, sleeps: Sleeps | None = None) -> JiraConnector:

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select
 
 from retrieval.schema import Record
 from service.app import create_app
-from service.connectors.identities import list_identities
+from service.connectors.identities import Match, count_unmatched, list_identities, match
 from service.connectors.model import Identity, SourceRecord
 from service.connectors.sync import run_sync
 from service.metrics import ConnectorCollector
@@ -165,3 +165,13 @@ def test_metrics_read_connector_runs_and_unmatched_people_from_the_database(
     assert [(s.labels["system"], s.value) for s in unmatched] == [("chat", 1)]
     waits = families["fairdraft_connector_rate_limit_waits"].samples
     assert [s.value for s in waits if s.name.endswith("_total")] == [1]
+
+
+def test_metrics_count_unmatched_people_as_the_hr_page_does_not_those_unmatched_on_purpose(
+    engine: Engine, synced: None
+) -> None:
+    with engine.begin() as conn:
+        match(conn, [Match("chat", "U-x", None)], actor="hr", by="hand")
+        assert count_unmatched(conn) == {}
+    families = {f.name: f for f in ConnectorCollector(engine).collect()}
+    assert families["fairdraft_connector_unmatched_identities"].samples == []

@@ -15,9 +15,6 @@ import json
 import os
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -45,6 +41,7 @@ from service.bias.report import build_report
 from service.ingest.run import Ingestor
 from service.settings import Settings
 from tests.api_org import CYCLE, ApiOrg, build_api_org
+from tests.served import served
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -159,30 +156,16 @@ class Live:
 def live(engine: Engine, settings: Settings, api_org: ApiOrg, browser: Browser) -> Iterator[Live]:
     quick = settings.model_copy(update={"job_poll_s": 0.05})
     app = create_app(quick, engine=engine, worker=True)
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    served = Live(f"http://127.0.0.1:{port}", api_org, engine, browser)
-    try:
-        yield served
-    finally:
-        for context in served.contexts:
-            context.close()
-        server.should_exit = True
-        thread.join(30)
-        listener.close()
-    assert not served.errors, f"JavaScript errors in the pages: {served.errors}"
-    assert not served.inaccessible, "axe-core found serious or critical problems:\n" + "\n".join(
-        served.inaccessible
+    with served(app, stop_s=30) as url:
+        live = Live(url, api_org, engine, browser)
+        try:
+            yield live
+        finally:
+            for context in live.contexts:
+                context.close()
+    assert not live.errors, f"JavaScript errors in the pages: {live.errors}"
+    assert not live.inaccessible, "axe-core found serious or critical problems:\n" + "\n".join(
+        live.inaccessible
     )
 
 

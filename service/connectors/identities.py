@@ -31,6 +31,7 @@ from service.connectors.runs import ask_full_pass
 from service.db.models import ExternalIdentity, Person
 from service.ingest.csv_rows import read_csv
 from service.ingest.errors import IngestRefused, RowError
+from service.ingest.people import ids_by_employee_id
 
 IdentityKey = tuple[str, str]  # (system, external_id)
 IDENTITY_KEY = "identity"  # in a record's metadata: "<system>:<external_id>" of its subject
@@ -233,7 +234,7 @@ def match(connection: Connection, matches: Sequence[Match], *, actor: str, by: s
     matched identity's connector makes a full pass next, so its records arrive under the
     right person. NotFound for an identity or an employee that does not exist (nothing is
     changed then)."""
-    people = _people_ids(connection, {m.employee_id for m in matches if m.employee_id})
+    people = ids_by_employee_id(connection, {m.employee_id for m in matches if m.employee_id})
     before = _current(connection, matches)
     for m in matches:
         if (m.system, m.external_id) not in before:
@@ -287,14 +288,6 @@ def _forget_records_of(connection: Connection, matches: Sequence[Match]) -> None
     )
 
 
-def _people_ids(connection: Connection, employee_ids: set[str | None]) -> dict[str, int]:
-    wanted = [e for e in employee_ids if e]
-    if not wanted:
-        return {}
-    query = select(Person.employee_id, Person.id).where(Person.employee_id.in_(wanted))
-    return {row.employee_id: row.id for row in connection.execute(query)}
-
-
 def _current(connection: Connection, matches: Sequence[Match]) -> dict[IdentityKey, str | None]:
     if not matches:
         return {}
@@ -342,7 +335,7 @@ def import_identities(
     people before the first run), then all are matched as one audited change."""
     name = label or path.name
     lines = read_identities_csv(path, label=name)
-    known = _people_ids(connection, {m.employee_id for _, m in lines})
+    known = ids_by_employee_id(connection, {m.employee_id for _, m in lines if m.employee_id})
     errors = [
         RowError(line, "employee_id", f"no employee {m.employee_id!r}")
         for line, m in lines

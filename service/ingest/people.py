@@ -407,7 +407,7 @@ def _upsert_in_rounds(
     history trigger (migration 0017) sees one change, never a spell without a manager in
     between: people whose manager is already stored first, then the people they manage.
     check_people has refused loops and unknown managers, so every round makes progress."""
-    ids = _ids_by_employee_id(connection, _managers(rows))
+    ids = ids_by_employee_id(connection, _managers(rows))
     pending = rows
     while pending:
         ready = [r for r in pending if r.manager_employee_id in ids or not r.manager_employee_id]
@@ -457,7 +457,8 @@ def _managers(rows: list[PersonRow]) -> set[str]:
     return {row.manager_employee_id for row in rows if row.manager_employee_id}
 
 
-def _ids_by_employee_id(connection: Connection, employee_ids: set[str]) -> dict[str, int]:
+def ids_by_employee_id(connection: Connection, employee_ids: set[str]) -> dict[str, int]:
+    """Our ids of the people with these HRIS ids (those that exist)."""
     query = select(Person.employee_id, Person.id).where(Person.employee_id.in_(employee_ids))
     return {row.employee_id: row.id for row in connection.execute(query)}
 
